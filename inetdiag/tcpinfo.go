@@ -2,6 +2,7 @@ package inetdiag
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 )
 
@@ -138,6 +139,19 @@ const (
 func us(v uint32) time.Duration { return time.Duration(v) * time.Microsecond }
 func ms(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
 
+// maxDurationUS is the largest microsecond count a time.Duration holds.
+const maxDurationUS = uint64(math.MaxInt64 / int64(time.Microsecond))
+
+// us64 converts a 64-bit microsecond count, saturating instead of wrapping
+// to a negative duration: no real connection is busy for 292 years, but a
+// corrupt attribute must not decode to a negative time.
+func us64(v uint64) time.Duration {
+	if v > maxDurationUS {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(v) * time.Microsecond
+}
+
 // decodeTCPInfo decodes b into t. Any length is accepted: a shorter
 // attribute (older kernels) leaves the later fields zero, a longer one (newer
 // kernels) has its unknown tail ignored, and a field cut in the middle is
@@ -188,8 +202,7 @@ func decodeFull(t *TCPInfo, b []byte) {
 		SegsOut: u32(136), SegsIn: u32(140),
 		NotsentBytes: u32(144), MinRTT: us(u32(148)), DataSegsIn: u32(152), DataSegsOut: u32(156),
 		DeliveryRate: u64(160),
-		BusyTime:     time.Duration(u64(168)) * time.Microsecond,
-		RwndLimited:  time.Duration(u64(176)) * time.Microsecond, SndbufLimited: time.Duration(u64(184)) * time.Microsecond,
+		BusyTime:     us64(u64(168)), RwndLimited: us64(u64(176)), SndbufLimited: us64(u64(184)),
 		Delivered: u32(192), DeliveredCE: u32(196),
 		BytesSent: u64(200), BytesRetrans: u64(208), DSACKDups: u32(216), ReordSeen: u32(220),
 		RcvOOOPack: u32(224), SndWnd: u32(228), RcvWnd: u32(232), Rehash: u32(236),
