@@ -45,8 +45,9 @@ const (
 // user space. Build filters with the constructors (SrcPort, DstPrefix,
 // Port, PortRange, And, Or, Not…); the zero Filter matches every socket.
 //
-// Filters compile to the same bytecode ss(8) emits for the equivalent
-// expression, which String returns.
+// Filters compile to the bytecode ss(8) emits for the equivalent
+// expression, which String returns (except that a port-only condition
+// carries no address, where ss sends four zero bytes the kernel ignores).
 type Filter struct {
 	op     filterOp
 	port   int32 // -1: any port
@@ -170,12 +171,11 @@ func (f Filter) String() string {
 	return "?"
 }
 
-func ssPrefix(p netip.Prefix) string {
-	if p.Addr().Is6() {
-		return fmt.Sprintf("[%s]/%d", p.Addr(), p.Bits())
-	}
-	return p.String()
-}
+// ssPrefix writes a prefix as ss(8) parses it. IPv6 prefixes go without
+// brackets: ss takes what follows "]" as the port, so "[fd00::]/64" is
+// refused ("/64" does not look like a port), while in "fd00::/64" and
+// "fd00::/64:80" it only looks for a port after the "/".
+func ssPrefix(p netip.Prefix) string { return p.String() }
 
 // Match evaluates the filter in user space on a socket id, with the
 // kernel's semantics. Sockets from a dump with this filter already match;
