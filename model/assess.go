@@ -1,0 +1,713 @@
+package model
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+)
+
+// TCP congestion-avoidance states (tcpi_ca_state).
+const (
+	caOpen     = 0
+	caRecovery = 3
+	caLoss     = 4
+)
+
+// assess classifies a connection and predicts its abort from its latest
+// sample (c.Sock), the previous one (prev, nil for a new connection) and
+// what the tracker remembers.
+func (tr *Tracker) assess(c *Conn, prev *inetdiag.Socket, now time.Time, opts OptionSource) {
+	s := c.Sock
+	info := &s.Info
+	hasInfo := info.Len >= inetdiag.TCPInfoLen2_6
+	orphan := s.Inode == 0
+	n := int(s.Retrans)
+	if hasInfo {
+		n = int(info.Retransmits)
+	}
+	inEpisode := s.Timer == inetdiag.TimerRetransmit && hasInfo && (n >= 1 || info.CAState == caLoss)
+
+	// An episode starts at the first sample in RTO backoff. The sample
+	// before it, if calm, tells how much of tcpi_total_rto_time belongs to
+	// earlier episodes and bounds when this one started.
+	if !inEpisode {
+		c.ep = nil
+	} else if c.ep == nil {
+		c.ep = &episode{start: now, firings: map[int]time.Time{}}
+		if prev != nil && prev.Info.Len >= inetdiag.TCPInfoLen2_6 && prev.Info.CAState != caLoss && prev.Info.Retransmits == 0 {
+			c.ep.calm = c.LastSeen
+			c.ep.calmRTOTime = prev.Info.TotalRTOTime
+			c.ep.calmRecoveries = prev.Info.TotalRTORecoveries
+			c.ep.calmKnown = prev.Info.HasRTOStats()
+			c.ep.sawRecovery = prev.Info.CAState == caRecovery
+		}
+	}
+	if s.Timer != inetdiag.TimerKeepalive || s.Retrans == 0 {
+		c.kaSince = time.Time{}
+	}
+
+	health, pred := HealthOK, (*Prediction)(nil)
+	readOpts := func() {
+		c.Opts = SockOpts{}
+		if opts != nil && !orphan {
+			if o, ok := opts(s); ok {
+				c.Opts = o
+				c.Opts.Known = true
+			}
+		}
+	}
+
+	switch {
+	case s.State == inetdiag.StateSynSent && n >= 1:
+		health = HealthSynSent
+		readOpts()
+		pred = tr.predictSyn(c, now)
+	case inEpisode && isSynchronized(s.State):
+		health = HealthRetransmitting
+		if orphan {
+			health = HealthOrphanRetrying
+		}
+		readOpts()
+		pred = tr.predictRetrans(c, now, n, orphan)
+	case s.Timer == inetdiag.TimerProbe0 && isSynchronized(s.State):
+		health = HealthZeroWindow
+		if orphan {
+			health = HealthOrphanRetrying
+		}
+		readOpts()
+		pred = tr.predictProbe0(c, now, orphan)
+	case s.Timer == inetdiag.TimerKeepalive && s.Retrans >= 1 && (s.State == inetdiag.StateEstablished || s.State == inetdiag.StateCloseWait):
+		readOpts()
+		if tr.keepaliveUnanswered(c, prev, now) {
+			health = HealthKeepaliveProbing
+			pred = tr.predictKeepalive(c, now)
+		}
+	}
+	if health == HealthOK {
+		switch {
+		case s.State == inetdiag.StateCloseWait && tr.closeWaitAge(c, now) >= tr.cfg.CloseWaitAfter:
+			health = HealthCloseWait
+		case s.State == inetdiag.StateEstablished && tr.idleUnguarded(c):
+			health = HealthUnguarded
+		}
+	}
+	if health != c.Health || c.HealthSince.IsZero() {
+		c.HealthSince = now
+		if health == HealthCloseWait && c.FirstSeen.Equal(now) {
+			c.HealthSince = now.Add(-tr.closeWaitAge(c, now))
+		}
+	}
+	c.Health, c.Prediction = health, pred
+	if s.State == inetdiag.StateEstablished || s.State == inetdiag.StateCloseWait {
+		e := tr.exposure(c, now)
+		c.Exposure = &e
+	} else {
+		c.Exposure = nil
+	}
+	if health != HealthOK || len(c.History) > 0 {
+		tr.record(c, now)
+	}
+}
+
+func isSynchronized(st inetdiag.State) bool {
+	switch st {
+	case inetdiag.StateEstablished, inetdiag.StateCloseWait, inetdiag.StateFinWait1, inetdiag.StateLastAck, inetdiag.StateClosing:
+		return true
+	}
+	return false
+}
+
+func (tr *Tracker) record(c *Conn, now time.Time) {
+	s := c.Sock
+	smp := Sample{T: now, RTT: s.Info.RTT, SendQ: s.SendQ, Unacked: s.Info.Unacked, Retransmits: s.Info.Retransmits, Backoff: s.Info.Backoff, Probes: s.Info.Probes}
+	if len(c.History) >= tr.cfg.HistoryLen {
+		copy(c.History, c.History[1:])
+		c.History[len(c.History)-1] = smp
+		return
+	}
+	c.History = append(c.History, smp)
+}
+
+// closeWaitAge is how long the connection has been in CLOSE-WAIT: at least
+// since it was first seen there, and at least since the peer's FIN, which
+// is the last ACK received unless the application sent data since.
+func (tr *Tracker) closeWaitAge(c *Conn, now time.Time) time.Duration {
+	age := now.Sub(c.StateSince)
+	if c.Sock.Info.Len >= inetdiag.TCPInfoLen2_6 && c.Sock.Info.LastAckRecv > age {
+		age = c.Sock.Info.LastAckRecv
+	}
+	return age
+}
+
+// hasKeepalive tells whether SO_KEEPALIVE is on: read from the socket if
+// possible, else inferred from the keepalive timer (armed on an idle
+// established socket iff SO_KEEPALIVE is set).
+func hasKeepalive(c *Conn) bool {
+	if c.Opts.Known {
+		return c.Opts.KeepAlive
+	}
+	return c.Sock.Timer == inetdiag.TimerKeepalive
+}
+
+// idle reports whether nothing is in flight or queued and no data moved
+// for at least d.
+func idle(s *inetdiag.Socket, d time.Duration) bool {
+	if s.SendQ != 0 || s.Timer == inetdiag.TimerRetransmit || s.Timer == inetdiag.TimerProbe0 {
+		return false
+	}
+	if s.Info.Len < inetdiag.TCPInfoLen2_6 {
+		return false
+	}
+	return s.Info.Unacked == 0 && s.Info.LastDataSent >= d && s.Info.LastDataRecv >= d
+}
+
+func (tr *Tracker) idleUnguarded(c *Conn) bool {
+	return idle(c.Sock, tr.cfg.IdleAfter) && !hasKeepalive(c)
+}
+
+// lastRx is the time of the last segment received: the keepalive clock
+// (keepalive_time_elapsed: the later of the last data and the last ACK).
+func lastRx(s *inetdiag.Socket, now time.Time) time.Time {
+	d := s.Info.LastDataRecv
+	if s.Info.LastAckRecv < d {
+		d = s.Info.LastAckRecv
+	}
+	return now.Add(-d)
+}
+
+// sysctlInput describes a value taken from a sysctl or from the socket.
+func optInput(name string, v string, known bool) Input {
+	if known {
+		return Input{Name: name, Value: v, Source: FromSocket}
+	}
+	return Input{Name: name, Value: v, Source: FromSysctl}
+}
+
+func secs(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+}
+
+func confidence(known bool) Confidence {
+	if known {
+		return Exact
+	}
+	return Assumed
+}
+
+// rtoMax is the socket's effective rto_max.
+func (tr *Tracker) rtoMax(c *Conn) time.Duration {
+	if c.Opts.Known && c.Opts.RTOMax > 0 {
+		return c.Opts.RTOMax
+	}
+	return tr.cfg.Params.RTOMax
+}
+
+// predictRetrans builds the RTO case of a synchronized connection.
+func (tr *Tracker) predictRetrans(c *Conn, now time.Time, n int, orphan bool) *Prediction {
+	p := tr.cfg.Params
+	s := c.Sock
+	info := &s.Info
+	rc := &rtoCase{
+		t: now, n: n, backoff: int(info.Backoff), rto: info.RTO, orphan: orphan,
+		rtoMax: tr.rtoMax(c),
+	}
+	if rc.rto <= 0 {
+		return nil
+	}
+	lastFire := now.Add(-info.LastDataSent)
+	rc.pending = now.Add(s.Expires)
+	rc.armed = rc.rto
+	// The timer was armed at the last retransmission with the current
+	// RTO; when the remaining time says otherwise, TCP_USER_TIMEOUT
+	// clamped it (tcp_clamp_rto_to_user_timeout).
+	clamped := false
+	if n >= 1 && s.Expires > 0 {
+		if want := lastFire.Add(rc.rto); want.Sub(rc.pending) > 3*p.Jiffy()+rc.rto/50 {
+			clamped = true
+			rc.armed = rc.pending.Sub(lastFire)
+		}
+	}
+	if s.Expires == 0 && n >= 1 {
+		// Overdue (the wheel is late): the programmed expiry was the last
+		// retransmission plus the RTO, already passed.
+		if want := lastFire.Add(rc.rto); want.Before(now) {
+			rc.pending = want
+		}
+	}
+	ep := c.ep
+	if ep != nil && n > ep.lastN && n >= 1 {
+		ep.firings[n] = lastFire
+	}
+	if ep != nil {
+		ep.lastN = n
+	}
+	rc.clock = tr.retransClock(c, now, n, lastFire)
+	if !rc.clock.valid() {
+		return nil
+	}
+
+	// The budget: TCP_USER_TIMEOUT if the socket has one, else the retry
+	// count turned into time.
+	known := c.Opts.Known
+	rc.conf = confidence(known)
+	if known && c.Opts.UserTimeout > 0 {
+		rc.userTO = c.Opts.UserTimeout
+		rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: secs(rc.userTO), Source: FromSocket})
+	} else if clamped {
+		// The clamp reveals the user timeout: the timer expires when it is
+		// spent.
+		rc.userTO = rc.pending.Sub(rc.clock.mid).Round(time.Millisecond)
+		rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: "≈" + secs(rc.userTO), Source: FromInferred})
+		rc.notes = append(rc.notes, "the retransmission timer is armed short of the backed-off RTO: TCP_USER_TIMEOUT is set and expires with it")
+		rc.conf = Exact
+	} else {
+		switch {
+		case orphan:
+			rc.inputs = append(rc.inputs, Input{Name: "tcp_orphan_retries", Value: strconv.Itoa(p.OrphanRetries), Source: FromSysctl})
+			rc.notes = append(rc.notes, "orphaned socket: tcp_orphan_retries applies (0 means 8 while the RTO is below rto_max); the kernel may also kill orphans early under memory pressure or when tcp_max_orphans is exceeded")
+		default:
+			rc.inputs = append(rc.inputs, Input{Name: "tcp_retries2", Value: strconv.Itoa(p.Retries2), Source: FromSysctl})
+		}
+		if !known {
+			rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: "unknown, assumed unset", Source: FromSysctl})
+		} else {
+			rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: "unset", Source: FromSocket})
+		}
+	}
+	rc.inputs = append(rc.inputs,
+		Input{Name: "rto_max", Value: secs(rc.rtoMax), Source: map[bool]Source{true: FromSocket, false: FromSysctl}[known && c.Opts.RTOMax > 0]},
+		Input{Name: "clock start", Value: rc.clock.how, Source: FromDiag},
+	)
+	rc.past = tr.pastFirings(c, rc, lastFire)
+	return predictRTO(p, rc)
+}
+
+// retransClock estimates retrans_stamp, the start of the kernel's clock:
+// the first retransmission of the episode (an RTO or a fast retransmit,
+// never a tail-loss probe).
+func (tr *Tracker) retransClock(c *Conn, now time.Time, n int, lastFire time.Time) clockWindow {
+	p := tr.cfg.Params
+	info := &c.Sock.Info
+	ep := c.ep
+	j := p.Jiffy()
+	// Once known from an earlier poll, the clock does not move.
+	if ep != nil && ep.clock.valid() {
+		return ep.clock
+	}
+	var w clockWindow
+	exact := false
+	switch {
+	case info.HasRTOStats() && info.CAState == caLoss && info.TotalRTORecoveries >= 1 &&
+		(info.TotalRTORecoveries == 1 || (ep != nil && ep.calmKnown && ep.calmRecoveries+1 == info.TotalRTORecoveries)):
+		// tcpi_total_rto_time includes the time since the first RTO of
+		// this episode (rto_stamp); subtract the earlier episodes.
+		var before time.Duration
+		if info.TotalRTORecoveries > 1 {
+			before = ep.calmRTOTime
+		}
+		stamp := now.Add(-(info.TotalRTOTime - before))
+		w = clockWindow{lo: stamp.Add(-2 * j), mid: stamp, hi: stamp.Add(j), how: "first RTO, from tcpi_total_rto_time"}
+		exact = true
+	case n == 1 && info.CAState == caLoss:
+		// The first RTO's retransmission was the last transmission.
+		w = clockWindow{lo: lastFire.Add(-j), mid: lastFire, hi: lastFire, how: "first RTO, from tcpi_last_data_sent"}
+		exact = true
+	case n >= 1:
+		w = tr.reconstructClock(c, now, n, lastFire)
+	default:
+		return w
+	}
+	if ep != nil && ep.sawRecovery && !ep.calm.IsZero() && ep.calm.Before(w.lo) {
+		// A fast retransmit may have started the clock before the RTO.
+		w.lo = ep.calm
+		w.how += "; the episode began in fast recovery, so it may have started earlier"
+	}
+	if ep != nil && !ep.calm.IsZero() && w.lo.Before(ep.calm) && !ep.sawRecovery {
+		// It was calm at that poll: the episode started after it.
+		w.lo = ep.calm
+		if w.mid.Before(w.lo) {
+			w.mid = w.lo
+		}
+		if w.hi.Before(w.lo) {
+			w.hi = w.lo
+		}
+	}
+	if ep != nil && exact {
+		ep.clock = w
+	}
+	return w
+}
+
+// reconstructClock works back from the last retransmission along the
+// doubling schedule (kernels without tcpi_total_rto_time, or a first
+// sample taken late in an episode that is not the first).
+func (tr *Tracker) reconstructClock(c *Conn, now time.Time, n int, lastFire time.Time) clockWindow {
+	p := tr.cfg.Params
+	info := &c.Sock.Info
+	b := int(info.Backoff)
+	rtoMax := tr.rtoMax(c)
+	r0 := info.RTO >> uint(b)
+	capped := info.RTO >= rtoMax
+	var sum, lateMax, lateMean time.Duration
+	var sumHi time.Duration // with the smallest plausible R0 (capped case)
+	for k := 1; k < n; k++ {
+		d := r0 << uint(k)
+		if d > rtoMax || d <= 0 {
+			d = rtoMax
+		}
+		sum += d
+		lateMax += p.lateMax(d)
+		lateMean += p.lateMean(d)
+	}
+	sumHi = sum
+	how := "reconstructed from the doubling schedule"
+	if capped || b != n {
+		// R0 cannot be read back (the RTO is capped, or ICMP errors reverted
+		// the backoff): the schedule is uncertain.
+		sumHi = time.Duration(n-1) * p.Jiffy()
+		how = "reconstructed; the initial RTO is uncertain"
+	}
+	hi := lastFire.Add(-sumHi)
+	mid := lastFire.Add(-sum - lateMean)
+	lo := lastFire.Add(-sum - lateMax - p.Jiffy())
+	if capped {
+		// Each past interval was at most rto_max.
+		lo = lastFire.Add(-time.Duration(n-1)*(rtoMax+p.lateMax(rtoMax)) - p.Jiffy())
+		mid = lastFire.Add(-sum - lateMean)
+	}
+	if info.HasRTOStats() && info.CAState == caLoss {
+		// tcpi_total_rto_time covers at least this episode's RTO time.
+		if b := now.Add(-info.TotalRTOTime); lo.Before(b) {
+			lo = b
+		}
+	}
+	if mid.Before(lo) {
+		mid = lo
+	}
+	if hi.Before(mid) {
+		hi = mid
+	}
+	return clockWindow{lo: lo, mid: mid, hi: hi, how: how}
+}
+
+// pastFirings lists the retransmissions already sent in this episode:
+// the first at the clock start, the latest at the last transmission,
+// those seen by a poll in between where they were, and the others along
+// the doubling schedule.
+func (tr *Tracker) pastFirings(c *Conn, rc *rtoCase, lastFire time.Time) []Firing {
+	if rc.n < 1 {
+		return nil
+	}
+	out := make([]Firing, 0, rc.n)
+	r0 := rc.rto >> uint(rc.backoff)
+	at := rc.clock.mid
+	for k := 1; k <= rc.n; k++ {
+		f := Firing{N: k, Kind: FireRetransmit, Past: true}
+		if k > 1 {
+			d := r0 << uint(k-1)
+			if d > rc.rtoMax || d <= 0 {
+				d = rc.rtoMax
+			}
+			f.Interval = d
+			at = at.Add(d)
+		}
+		if c.ep != nil {
+			if t, ok := c.ep.firings[k]; ok {
+				at, f.Observed = t, true
+			}
+		}
+		if k == rc.n {
+			at, f.Observed = lastFire, true
+		}
+		f.At, f.Earliest, f.Latest = at, at, at
+		out = append(out, f)
+	}
+	return out
+}
+
+// predictSyn predicts the abort of a connection attempt.
+func (tr *Tracker) predictSyn(c *Conn, now time.Time) *Prediction {
+	p := tr.cfg.Params
+	s := c.Sock
+	info := &s.Info
+	n := int(info.Retransmits)
+	retries := p.SynRetries
+	src := FromSysctl
+	if c.Opts.Known && c.Opts.SynCnt > 0 {
+		retries, src = c.Opts.SynCnt, FromSocket
+	}
+	rc := &rtoCase{
+		t: now, n: n, backoff: int(info.Backoff), rto: info.RTO, rtoMax: tr.rtoMax(c),
+		synSent: true, synLimit: retries + p.SynLinearTimeouts, linear: p.SynLinearTimeouts,
+		pending: now.Add(s.Expires), conf: confidence(c.Opts.Known),
+	}
+	if rc.rto <= 0 {
+		return nil
+	}
+	rc.armed = rc.rto
+	// The SYN was sent one initial RTO before the first firing; work back
+	// along the schedule from the pending expiry.
+	var sum time.Duration
+	r := TimeoutInit
+	for k := 0; k <= n; k++ {
+		sum += r
+		r = rc.nextRTO(r, k+1)
+	}
+	syn := rc.pending.Add(-sum)
+	rc.clock = clockWindow{lo: syn.Add(-time.Duration(n+1) * p.lateMax(TimeoutInit)), mid: syn.Add(-time.Duration(n+1) * p.lateMean(TimeoutInit)), hi: syn, how: "SYN sent (reconstructed)"}
+	rc.inputs = []Input{
+		{Name: "tcp_syn_retries", Value: strconv.Itoa(retries), Source: src},
+		{Name: "tcp_syn_linear_timeouts", Value: strconv.Itoa(p.SynLinearTimeouts), Source: FromSysctl},
+	}
+	if c.Opts.Known && c.Opts.UserTimeout > 0 {
+		rc.userTO = c.Opts.UserTimeout
+		rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: secs(rc.userTO), Source: FromSocket})
+	}
+	for k := 1; k <= n; k++ {
+		rc.past = append(rc.past, Firing{N: k, Kind: FireRetransmit, Past: true})
+	}
+	pred := predictRTO(p, rc)
+	if pred == nil {
+		return nil
+	}
+	// The time rule applies too: tcp_model_timeout(retries, 1 s).
+	T := ModelTimeout(retries, TimeoutInit, rc.rtoMax)
+	if rc.userTO > 0 {
+		T = rc.userTO
+	}
+	if alt := rc.clock.mid.Add(T); alt.Before(pred.At) {
+		tl := newTimeline(p, rc.pending, rc.armed, now)
+		r := rc.rto
+		for j := 1; j < maxFirings && tl.max[tl.len()-1].Before(pred.Latest); j++ {
+			r = rc.nextRTO(r, n+j)
+			tl.add(r)
+		}
+		if w, ok := tl.timeWindow(rc.clock.lo, rc.clock.mid, rc.clock.hi, func(int) time.Duration { return T }, func(j int) bool { return n+j > 0 }); ok && w.best.Before(pred.At) {
+			pred.At, pred.Earliest, pred.Latest, pred.MaySlip = w.best, w.earliest, w.latest, w.slip
+			pred.Count = n + w.bestIdx
+			pred.Schedule = append(append([]Firing(nil), rc.past...), futureFirings(tl, w, n, FireRetransmit)...)
+			if rc.userTO > 0 {
+				pred.Reason = ReasonUserTimeout
+			}
+		}
+	}
+	// Fill in the past SYN retransmissions along the schedule.
+	at, r := rc.clock.mid, TimeoutInit
+	for k := range rc.past {
+		at = at.Add(r)
+		r = rc.nextRTO(r, k+1)
+		pred.Schedule[k].At, pred.Schedule[k].Earliest, pred.Schedule[k].Latest = at, at, at
+	}
+	pred.Clock, pred.ClockEarliest, pred.ClockLatest = rc.clock.mid, rc.clock.lo, rc.clock.hi
+	pred.Budget = T
+	return pred
+}
+
+// keepaliveUnanswered decides whether outstanding keepalive probes mean
+// the peer is gone. A live peer answers within a round trip, which resets
+// the probe count; so a count above one, or one probe that stays
+// unanswered across polls or for longer than a round trip would allow,
+// means no answer is coming.
+func (tr *Tracker) keepaliveUnanswered(c *Conn, prev *inetdiag.Socket, now time.Time) bool {
+	s := c.Sock
+	if s.Retrans >= 2 {
+		return true
+	}
+	if c.kaSince.IsZero() {
+		c.kaSince = now
+	}
+	margin := 4 * s.Info.RTT
+	if margin < 200*time.Millisecond {
+		margin = 200 * time.Millisecond
+	}
+	if prev != nil && prev.Timer == inetdiag.TimerKeepalive && prev.Retrans >= 1 && now.Sub(c.kaSince) >= margin {
+		return true
+	}
+	if c.Opts.Known {
+		// The timer was re-armed with the interval when the probe left.
+		sent := now.Add(s.Expires).Add(-c.Opts.KeepIntvl)
+		return now.Sub(sent) > margin && lastRx(s, now).Before(sent)
+	}
+	return false
+}
+
+func (tr *Tracker) keepaliveSettings(c *Conn) (idle, intvl time.Duration, cnt int, inputs []Input) {
+	p := tr.cfg.Params
+	idle, intvl, cnt = p.KeepaliveTime, p.KeepaliveIntvl, p.KeepaliveProbes
+	known := c.Opts.Known
+	if known {
+		if c.Opts.KeepIdle > 0 {
+			idle = c.Opts.KeepIdle
+		}
+		if c.Opts.KeepIntvl > 0 {
+			intvl = c.Opts.KeepIntvl
+		}
+		if c.Opts.KeepCnt > 0 {
+			cnt = c.Opts.KeepCnt
+		}
+	}
+	inputs = []Input{
+		optInput("TCP_KEEPIDLE", secs(idle), known),
+		optInput("TCP_KEEPINTVL", secs(intvl), known),
+		optInput("TCP_KEEPCNT", strconv.Itoa(cnt), known),
+	}
+	return
+}
+
+// predictKeepalive builds the keepalive case.
+func (tr *Tracker) predictKeepalive(c *Conn, now time.Time) *Prediction {
+	p := tr.cfg.Params
+	s := c.Sock
+	idle, intvl, cnt, inputs := tr.keepaliveSettings(c)
+	if !c.Opts.Known && s.Expires > intvl {
+		// The timer was armed with the interval at the last probe: the
+		// socket's interval is at least what remains.
+		intvl = s.Expires.Round(time.Second)
+		inputs[1] = Input{Name: "TCP_KEEPINTVL", Value: "≥" + secs(intvl), Source: FromInferred}
+	}
+	kc := &kaCase{
+		t: now, pending: now.Add(s.Expires), armed: intvl, probes: int(s.Retrans), lastRx: lastRx(s, now),
+		idle: idle, intvl: intvl, cnt: cnt, inputs: inputs, conf: confidence(c.Opts.Known),
+	}
+	if c.Opts.Known && c.Opts.UserTimeout > 0 {
+		kc.userTO = c.Opts.UserTimeout
+		kc.inputs = append(kc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: secs(kc.userTO), Source: FromSocket})
+	} else if !c.Opts.Known {
+		kc.inputs = append(kc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: "unknown, assumed unset", Source: FromSysctl})
+	}
+	kc.inputs = append(kc.inputs, Input{Name: "clock start", Value: "last segment received", Source: FromDiag})
+	return predictKeepalive(p, kc)
+}
+
+// predictProbe0 handles the persist timer. A peer that answers its
+// zero-window probes is alive: no abort is predicted (unless a user
+// timeout is known, see the note).
+func (tr *Tracker) predictProbe0(c *Conn, now time.Time, orphan bool) *Prediction {
+	p := tr.cfg.Params
+	s := c.Sock
+	probes := int(s.Retrans)
+	interval := probe0Interval(s.Info.RTO, int(s.Info.Backoff), tr.rtoMax(c))
+	sent := now.Add(s.Expires).Add(-interval)
+	unanswered := probes >= 2 || (probes == 1 && now.Sub(sent) > 200*time.Millisecond+4*s.Info.RTT && lastRx(s, now).Before(sent))
+	if !unanswered {
+		return nil
+	}
+	maxProbes := p.Retries2
+	inputs := []Input{{Name: "tcp_retries2", Value: strconv.Itoa(p.Retries2), Source: FromSysctl}}
+	if orphan {
+		alive := interval < tr.rtoMax(c)
+		maxProbes = p.OrphanRetries
+		if maxProbes == 0 && alive {
+			maxProbes = 8
+		}
+		inputs = []Input{{Name: "tcp_orphan_retries", Value: strconv.Itoa(p.OrphanRetries), Source: FromSysctl}}
+	}
+	zc := &zwCase{
+		t: now, pending: now.Add(s.Expires), probes: probes, backoff: int(s.Info.Backoff), rto: s.Info.RTO,
+		maxProbes: maxProbes, retries2: p.Retries2, rtoMax: tr.rtoMax(c), inputs: inputs,
+		conf: confidence(c.Opts.Known && c.Opts.UserTimeout == 0), orphan: orphan,
+	}
+	pred := predictZeroWindow(p, zc)
+	if pred != nil && !c.Opts.Known {
+		pred.Notes = append(pred.Notes, "a TCP_USER_TIMEOUT on the socket would end this sooner (it cannot be read without privileges)")
+	}
+	return pred
+}
+
+// exposure is how long the kernel would take to notice that the peer host
+// died at now.
+func (tr *Tracker) exposure(c *Conn, now time.Time) Exposure {
+	p := tr.cfg.Params
+	s := c.Sock
+	if c.Prediction != nil {
+		return Exposure{After: c.Prediction.At.Sub(now), Reason: c.Prediction.Reason, Confidence: c.Prediction.Confidence}
+	}
+	known := c.Opts.Known
+	inFlight := s.SendQ > 0 || s.Timer == inetdiag.TimerRetransmit || (s.Info.Len >= inetdiag.TCPInfoLen2_6 && s.Info.Unacked > 0)
+	if inFlight {
+		rto := s.Info.RTO
+		if rto <= 0 {
+			rto = RTOMin
+		}
+		if known && c.Opts.UserTimeout > 0 {
+			return Exposure{After: rto + c.Opts.UserTimeout, Reason: ReasonUserTimeout, Confidence: Exact}
+		}
+		return Exposure{After: rto + ModelTimeout(p.Retries2, RTOMin, tr.rtoMax(c)), Reason: ReasonRetries2, Confidence: confidence(known)}
+	}
+	if !hasKeepalive(c) {
+		return Exposure{Never: true, Confidence: confidence(known)}
+	}
+	idle, intvl, cnt, _ := tr.keepaliveSettings(c)
+	budget := idle + time.Duration(cnt)*intvl
+	reason := ReasonKeepalive
+	if known && c.Opts.UserTimeout > 0 {
+		k := 1
+		if over := c.Opts.UserTimeout - idle; over > 0 && intvl > 0 {
+			k = int((over + intvl - 1) / intvl)
+		}
+		budget = idle + time.Duration(k)*intvl
+		reason = ReasonUserTimeout
+	}
+	after := lastRx(s, now).Add(budget).Sub(now)
+	if after < 0 {
+		after = 0
+	}
+	return Exposure{After: after, Reason: reason, Confidence: confidence(known)}
+}
+
+// Describe explains a prediction in a sentence, for the detail view and
+// logs.
+func Describe(c *Conn, now time.Time) string {
+	pr := c.Prediction
+	if pr == nil {
+		switch c.Health {
+		case HealthZeroWindow:
+			return "The peer is alive but not reading: its receive window is zero and it answers the kernel's window probes, so the kernel will wait indefinitely (RFC 1122)."
+		case HealthCloseWait:
+			return fmt.Sprintf("The peer closed its side %s ago; the local application has not closed the socket.", roundDur(now.Sub(c.HealthSince)))
+		case HealthUnguarded:
+			return "Idle without keepalive: if the peer host died now, this connection would stay ESTABLISHED forever. Enable SO_KEEPALIVE (with TCP_KEEPIDLE) or an application heartbeat."
+		}
+		return ""
+	}
+	var what string
+	switch pr.Reason {
+	case ReasonRetries2, ReasonOrphanRetries:
+		name := "tcp_retries2"
+		if pr.Reason == ReasonOrphanRetries {
+			name = "tcp_orphan_retries"
+		}
+		what = fmt.Sprintf("after %d retransmissions: %s=%s gives a budget of %s, counted from the first retransmission at %s",
+			pr.Count, name, inputValue(pr, name), roundDur(pr.Budget), pr.Clock.Format("15:04:05.000"))
+	case ReasonUserTimeout:
+		what = fmt.Sprintf("when TCP_USER_TIMEOUT (%s) expires, counted from %s", roundDur(pr.Budget), pr.Clock.Format("15:04:05.000"))
+	case ReasonKeepalive:
+		what = fmt.Sprintf("after %d unanswered keepalive probes", pr.Count)
+	case ReasonZeroWindowProbes:
+		what = fmt.Sprintf("after %d unanswered zero-window probes", pr.Count)
+	case ReasonSynRetries:
+		what = fmt.Sprintf("after %d SYN retransmissions", pr.Count)
+	}
+	return fmt.Sprintf("The kernel will give up at %s (in %s, window %s–%s) %s.", pr.At.Format("15:04:05"), roundDur(pr.At.Sub(now)), pr.Earliest.Format("15:04:05.0"), pr.Latest.Format("15:04:05.0"), what)
+}
+
+func inputValue(p *Prediction, name string) string {
+	for _, in := range p.Inputs {
+		if in.Name == name {
+			return in.Value
+		}
+	}
+	return "?"
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d > time.Minute:
+		return d.Round(time.Second)
+	case d > time.Second:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}

@@ -1,0 +1,43 @@
+package model
+
+import "time"
+
+// SockOpts are the per-socket settings that decide an abort but that
+// inet_diag does not export. They can only be read from the owning process
+// (pidfd_getfd + getsockopt); when they cannot, predictions fall back to
+// the namespace's sysctls and say so.
+type SockOpts struct {
+	// Known is true when the options were read from the socket itself.
+	Known bool
+
+	KeepAlive bool          // SO_KEEPALIVE
+	KeepIdle  time.Duration // TCP_KEEPIDLE (effective value)
+	KeepIntvl time.Duration // TCP_KEEPINTVL (effective value)
+	KeepCnt   int           // TCP_KEEPCNT (effective value)
+	// UserTimeout is TCP_USER_TIMEOUT; zero means unset, and then
+	// tcp_retries2 (or the keepalive count) decides.
+	UserTimeout time.Duration
+	// RTOMax is TCP_RTO_MAX_MS (6.15+); zero means the namespace's value.
+	RTOMax time.Duration
+	// SynCnt is TCP_SYNCNT; zero means tcp_syn_retries.
+	SynCnt int
+}
+
+// Source says where a prediction input came from.
+type Source string
+
+// Input sources.
+const (
+	FromSocket   Source = "socket"   // read from the socket with getsockopt
+	FromSysctl   Source = "sysctl"   // the namespace's sysctl, the socket's own value unknown
+	FromKernel   Source = "kernel"   // a kernel constant
+	FromInferred Source = "inferred" // deduced from what inet_diag shows
+	FromDiag     Source = "diag"     // read from inet_diag/tcp_info
+)
+
+// Input is one value a prediction used, for the operator to check.
+type Input struct {
+	Name   string
+	Value  string
+	Source Source
+}

@@ -1,0 +1,287 @@
+package model
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+)
+
+// Config tunes a Tracker.
+type Config struct {
+	Params Params
+	// CloseWaitAfter is how long a connection may sit in CLOSE-WAIT before
+	// it is flagged (default 5 s: applications close within milliseconds
+	// of reading EOF; longer is a leak).
+	CloseWaitAfter time.Duration
+	// IdleAfter is how long an established connection must have carried
+	// no data before it counts as idle (for "unguarded"; default 5 s).
+	IdleAfter time.Duration
+	// HistoryLen is how many samples are kept per troubled connection
+	// (default 120).
+	HistoryLen int
+	// EventLimit bounds the events kept (default 1000).
+	EventLimit int
+}
+
+func (c *Config) defaults() {
+	if c.Params.Retries2 == 0 && c.Params.RTOMax == 0 {
+		c.Params = DefaultParams()
+	}
+	if c.Params.RTOMax == 0 {
+		c.Params.RTOMax = RTOMaxDefault
+	}
+	if c.CloseWaitAfter == 0 {
+		c.CloseWaitAfter = 5 * time.Second
+	}
+	if c.IdleAfter == 0 {
+		c.IdleAfter = 5 * time.Second
+	}
+	if c.HistoryLen == 0 {
+		c.HistoryLen = 120
+	}
+	if c.EventLimit == 0 {
+		c.EventLimit = 1000
+	}
+}
+
+// OptionSource returns the per-socket options of a socket, or false when
+// they cannot be read (no privilege, orphaned socket, process gone). The
+// tracker asks only for connections that need them (those it flags), so a
+// poll of 10^5 healthy sockets costs nothing here.
+type OptionSource func(s *inetdiag.Socket) (SockOpts, bool)
+
+// Sample is one point of a connection's history, for sparklines.
+type Sample struct {
+	T           time.Time
+	RTT         time.Duration
+	SendQ       uint32
+	Unacked     uint32
+	Retransmits uint8
+	Backoff     uint8
+	Probes      uint8
+}
+
+// Conn is a connection tracked across polls, keyed by its socket cookie.
+type Conn struct {
+	// Sock is the latest sample. It points into the slice given to the
+	// last Update and is valid until the next one.
+	Sock *inetdiag.Socket
+	// FirstSeen and LastSeen are the sample times of the first and latest
+	// polls that saw the connection; StateSince is when it was first seen
+	// in its current TCP state.
+	FirstSeen, LastSeen, StateSince time.Time
+	Health                          Health
+	// HealthSince is when the current health was first seen (for a
+	// connection seen once, an estimate from tcp_info).
+	HealthSince time.Time
+	// Prediction is nil when the kernel is not expected to abort.
+	Prediction *Prediction
+	// Exposure is set for established connections.
+	Exposure *Exposure
+	// Opts are the socket's options when they were read.
+	Opts SockOpts
+	// History holds recent samples of a connection that has been troubled.
+	History []Sample
+
+	ep      *episode
+	kaSince time.Time // first poll that saw a keepalive probe outstanding
+}
+
+// episode is what the tracker learned about the current retransmission or
+// probing episode of a connection.
+type episode struct {
+	start time.Time // first sample in the episode
+	// calm is the last sample before the episode (zero if not seen), with
+	// the tcp_info RTO counters it had.
+	calm           time.Time
+	calmRTOTime    time.Duration
+	calmRecoveries uint16
+	calmKnown      bool
+	sawRecovery    bool
+	clock          clockWindow
+	firings        map[int]time.Time // observed firing times by number
+	lastN          int
+}
+
+// EventID identifies the connection an event is about.
+type EventID struct {
+	Family        inetdiag.Family
+	Local, Remote netip.AddrPort
+	Cookie        uint64
+	Inode         uint32
+}
+
+// Event is something that happened to a connection.
+type Event struct {
+	Time time.Time
+	Kind EventKind
+	ID   EventID
+	// State and Health are what the connection was at its last sample.
+	State  inetdiag.State
+	Health Health
+	// LastSeen is the last sample that saw it; a vanished connection
+	// vanished in (LastSeen, Time].
+	LastSeen time.Time
+	// Predicted is the last prediction made for it, if any.
+	Predicted *Prediction
+}
+
+// Tracker follows connections across polls.
+type Tracker struct {
+	cfg    Config
+	conns  map[uint64]*Conn
+	events []Event
+	seen   map[uint64]struct{}
+	polls  int
+	// counters are the previous poll's, if given.
+	counters *Counters
+}
+
+// NewTracker returns an empty tracker.
+func NewTracker(cfg Config) *Tracker {
+	cfg.defaults()
+	return &Tracker{cfg: cfg, conns: make(map[uint64]*Conn), seen: make(map[uint64]struct{})}
+}
+
+// Params returns the kernel parameters the tracker predicts with.
+func (tr *Tracker) Params() Params { return tr.cfg.Params }
+
+// SetParams replaces the kernel parameters (they are re-read periodically:
+// an operator may change a sysctl while tcpwatch runs).
+func (tr *Tracker) SetParams(p Params) { tr.cfg.Params = p }
+
+// Events returns the events kept, oldest first.
+func (tr *Tracker) Events() []Event { return tr.events }
+
+// Len returns the number of connections tracked.
+func (tr *Tracker) Len() int { return len(tr.conns) }
+
+// Poll is the result of one Update.
+type Poll struct {
+	Time   time.Time
+	Conns  []*Conn // in the order of the dump
+	Events []Event // new in this poll
+}
+
+// Counters are the namespace's TCP counters (/proc/net/snmp and
+// /proc/net/netstat), which tell a reset from a normal close when a
+// connection vanishes between two polls.
+type Counters struct {
+	// EstabResets counts connections that went from ESTABLISHED or
+	// CLOSE-WAIT straight to CLOSED (an RST, or an abort).
+	EstabResets uint64
+	// AbortOnTimeout counts connections the kernel aborted on a timeout.
+	AbortOnTimeout uint64
+}
+
+// PollInput is one poll's data.
+type PollInput struct {
+	// Time is when the dump was taken (use the middle of a long dump).
+	Time time.Time
+	// Socks are the dumped sockets. The tracker keeps pointers into them
+	// until the next Update: pass a different slice each time (alternate
+	// two buffers).
+	Socks []inetdiag.Socket
+	// Options, if set, reads per-socket options for flagged connections.
+	Options OptionSource
+	// Counters, if set, are the namespace's counters at dump time.
+	Counters *Counters
+}
+
+// Update feeds one poll.
+func (tr *Tracker) Update(in PollInput) Poll {
+	now, socks, opts := in.Time, in.Socks, in.Options
+	resetsKnown, resets := false, false
+	if in.Counters != nil {
+		if tr.counters != nil {
+			resetsKnown = true
+			resets = in.Counters.EstabResets != tr.counters.EstabResets
+		}
+		c := *in.Counters
+		tr.counters = &c
+	}
+	tr.polls++
+	poll := Poll{Time: now, Conns: make([]*Conn, 0, len(socks))}
+	clear(tr.seen)
+	for i := range socks {
+		s := &socks[i]
+		key := s.ID.Cookie
+		if _, dup := tr.seen[key]; dup {
+			// A socket seen twice in one dump (it moved between hash
+			// buckets while the dump ran): keep the first.
+			continue
+		}
+		tr.seen[key] = struct{}{}
+		c, ok := tr.conns[key]
+		var prev *inetdiag.Socket
+		if ok {
+			prev = c.Sock
+		} else {
+			c = &Conn{FirstSeen: now, StateSince: now}
+			tr.conns[key] = c
+		}
+		if prev != nil && prev.State != s.State {
+			c.StateSince = now
+		}
+		c.Sock = s
+		before := c.Health
+		tr.assess(c, prev, now, opts)
+		if prev != nil && before.Dying() && !c.Health.Dying() && c.Health != HealthZeroWindow {
+			tr.emit(&poll, Event{Time: now, Kind: EventRecovered, ID: idOf(s), State: s.State, Health: before, LastSeen: c.LastSeen})
+		}
+		c.LastSeen = now
+		poll.Conns = append(poll.Conns, c)
+	}
+	for key, c := range tr.conns {
+		if _, ok := tr.seen[key]; ok {
+			continue
+		}
+		tr.emit(&poll, tr.vanished(c, now, resetsKnown, resets))
+		delete(tr.conns, key)
+	}
+	return poll
+}
+
+func (tr *Tracker) emit(p *Poll, e Event) {
+	p.Events = append(p.Events, e)
+	tr.events = append(tr.events, e)
+	if over := len(tr.events) - tr.cfg.EventLimit; over > 0 {
+		tr.events = append(tr.events[:0], tr.events[over:]...)
+	}
+}
+
+func idOf(s *inetdiag.Socket) EventID {
+	return EventID{Family: s.Family, Local: s.ID.Src, Remote: s.ID.Dst, Cookie: s.ID.Cookie, Inode: s.Inode}
+}
+
+// vanished classifies a connection that is gone from the dump.
+func (tr *Tracker) vanished(c *Conn, now time.Time, resetsKnown, resets bool) Event {
+	s := c.Sock
+	e := Event{Time: now, ID: idOf(s), State: s.State, Health: c.Health, LastSeen: c.LastSeen, Predicted: c.Prediction}
+	switch {
+	case c.Prediction != nil && (c.Health.Dying() || c.Health == HealthZeroWindow):
+		// Gone while the kernel was counting down. If that happened before
+		// the predicted window could have started, something else (an
+		// RST, a destroy) ended it.
+		tol := 500*time.Millisecond + c.Prediction.Earliest.Sub(c.Prediction.Made)*3/100
+		if now.Before(c.Prediction.Earliest.Add(-tol)) {
+			e.Kind = EventReset
+		} else {
+			e.Kind = EventAborted
+		}
+	case s.State == inetdiag.StateEstablished || s.State == inetdiag.StateCloseWait:
+		// Gone from a synchronized state within one poll: an RST, unless
+		// the counters show no reset happened (then a passive close ran
+		// its course between two polls).
+		e.Kind = EventReset
+		if resetsKnown && !resets {
+			e.Kind = EventClosed
+		}
+	case s.State == inetdiag.StateSynSent:
+		e.Kind = EventReset // refused (RST) or given up
+	default:
+		e.Kind = EventClosed
+	}
+	return e
+}
