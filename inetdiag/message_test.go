@@ -453,3 +453,130 @@ func TestMarshalRequest(t *testing.T) {
 }
 
 func v6s(s string) []byte { a := v6(s); return a[:] }
+
+// FuzzDecodeSocket decodes any bytes as a reply. It must never panic; an
+// error must wrap one of the package's sentinels; a success must agree with
+// an independent walk of the message.
+func FuzzDecodeSocket(f *testing.F) {
+	f.Add(dirtySocketBytes())
+	f.Add(rawMsg{family: 2, state: 1}.bytes())
+	f.Add(cat(rawMsg{family: 10, state: 10}.bytes(), nlaNoPad(uint16(AttrCong), []byte("cubic"))))
+	f.Add(cat(rawMsg{family: 2, state: 1}.bytes(), nla(uint16(AttrInfo), patternInfo(TCPInfoLen4_19)), nla(uint16(AttrInfo), nil)))
+	f.Add(cat(rawMsg{family: 2, state: 1}.bytes(), []byte{8, 0, 2}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s Socket
+		err := DecodeSocket(&s, b)
+		if err != nil {
+			if !errors.Is(err, ErrShortMessage) && !errors.Is(err, ErrBadFamily) && !errors.Is(err, ErrBadAttribute) {
+				t.Fatalf("error %v wraps none of the sentinels", err)
+			}
+			return
+		}
+		checkDecoded(t, &s, b)
+	})
+}
+
+// checkDecoded re-reads a reply that DecodeSocket accepted, without the
+// package's code, and compares.
+func checkDecoded(t *testing.T, s *Socket, b []byte) {
+	t.Helper()
+	ne, be := binary.NativeEndian, binary.BigEndian
+	if len(b) < 72 {
+		t.Fatalf("accepted a %d-byte reply", len(b))
+	}
+	var src, dst netip.Addr
+	switch b[0] {
+	case 2:
+		src, dst = netip.AddrFrom4([4]byte(b[8:12])), netip.AddrFrom4([4]byte(b[24:28]))
+	case 10:
+		src, dst = netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
+	default:
+		t.Fatalf("accepted family %d", b[0])
+	}
+	hdr := Socket{
+		Family: Family(b[0]), State: State(b[1]), Timer: Timer(b[2]), Retrans: b[3],
+		ID: SockID{
+			Src: netip.AddrPortFrom(src, be.Uint16(b[4:])), Dst: netip.AddrPortFrom(dst, be.Uint16(b[6:])),
+			Interface: ne.Uint32(b[40:]), Cookie: uint64(ne.Uint32(b[44:])) | uint64(ne.Uint32(b[48:]))<<32,
+		},
+		Expires: time.Duration(ne.Uint32(b[52:])) * time.Millisecond,
+		RecvQ:   ne.Uint32(b[56:]), SendQ: ne.Uint32(b[60:]), UID: ne.Uint32(b[64:]), Inode: ne.Uint32(b[68:]),
+	}
+	got := Socket{Family: s.Family, State: s.State, Timer: s.Timer, Retrans: s.Retrans, ID: s.ID,
+		Expires: s.Expires, RecvQ: s.RecvQ, SendQ: s.SendQ, UID: s.UID, Inode: s.Inode}
+	if got != hdr {
+		t.Fatalf("header\n got %+v\nwant %+v", got, hdr)
+	}
+
+	// The last attribute of each type wins, as in the decoder.
+	last := map[uint16][]byte{}
+	for off := 72; off < len(b); {
+		l := int(ne.Uint16(b[off:]))
+		typ := ne.Uint16(b[off+2:]) & 0x3fff
+		if l < 4 || off+l > len(b) {
+			t.Fatalf("accepted an attribute of length %d at %d in %d bytes", l, off, len(b))
+		}
+		last[typ] = b[off+4 : off+l]
+		off += (l + 3) &^ 3
+	}
+	for a := Attr(0); a < 64; a++ {
+		_, seen := last[uint16(a)]
+		if want := seen && a < attrMax; s.Has(a) != want {
+			t.Fatalf("Has(%d) = %v, want %v", a, s.Has(a), want)
+		}
+	}
+	if p, ok := last[uint16(AttrInfo)]; ok {
+		if s.Info.Len != len(p) {
+			t.Fatalf("Info.Len = %d, INFO attribute has %d bytes", s.Info.Len, len(p))
+		}
+		for _, f := range tcpInfoFields {
+			v, ok := f.Value(&s.Info)
+			if ok != (f.Offset+f.Size <= len(p)) || ok && v != wantValue(f, rawField(f, p)) {
+				t.Fatalf("tcp_info %s = %d, %v from %d bytes", f.Name, v, ok, len(p))
+			}
+		}
+	} else if s.Info != (TCPInfo{}) {
+		t.Fatalf("no INFO attribute, but Info = %+v", s.Info)
+	}
+	wantCong := ""
+	if p, ok := last[uint16(AttrCong)]; ok {
+		wantCong = string(p)
+		if i := bytes.IndexByte(p, 0); i >= 0 {
+			wantCong = string(p[:i])
+		}
+	}
+	if s.Cong != wantCong {
+		t.Fatalf("Cong = %q, want %q", s.Cong, wantCong)
+	}
+	u8 := func(a Attr) uint8 {
+		if p, ok := last[uint16(a)]; ok {
+			return p[0]
+		}
+		return 0
+	}
+	u32 := func(a Attr, i int) uint32 {
+		if p, ok := last[uint16(a)]; ok {
+			return ne.Uint32(p[4*i:])
+		}
+		return 0
+	}
+	if s.Shutdown != u8(AttrShutdown) || s.TOS != u8(AttrTOS) || s.TClass != u8(AttrTClass) || s.V6Only != (u8(AttrSKV6Only) != 0) {
+		t.Fatalf("u8 attributes: shutdown %d tos %d tclass %d v6only %v", s.Shutdown, s.TOS, s.TClass, s.V6Only)
+	}
+	if s.Mark != u32(AttrMark, 0) || s.ClassID != u32(AttrClassID, 0) {
+		t.Fatalf("mark %d class id %d", s.Mark, s.ClassID)
+	}
+	if want := (MemInfo{u32(AttrMemInfo, 0), u32(AttrMemInfo, 1), u32(AttrMemInfo, 2), u32(AttrMemInfo, 3)}); s.Mem != want {
+		t.Fatalf("Mem = %+v, want %+v", s.Mem, want)
+	}
+	k := func(i int) uint32 { return u32(AttrSKMemInfo, i) }
+	if want := (SKMemInfo{k(0), k(1), k(2), k(3), k(4), k(5), k(6), k(7), k(8)}); s.SKMem != want {
+		t.Fatalf("SKMem = %+v, want %+v", s.SKMem, want)
+	}
+	if p, ok := last[uint16(AttrCgroupID)]; ok && s.CgroupID != ne.Uint64(p) || !ok && s.CgroupID != 0 {
+		t.Fatalf("CgroupID = %d", s.CgroupID)
+	}
+	if p, ok := last[uint16(AttrSockOpt)]; ok && s.SockOpt != ne.Uint16(p) || !ok && s.SockOpt != 0 {
+		t.Fatalf("SockOpt = %d", s.SockOpt)
+	}
+}

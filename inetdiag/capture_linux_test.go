@@ -1,0 +1,157 @@
+package inetdiag
+
+import (
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The seed corpora of FuzzDecodeSocket and FuzzDecodeTCPInfo hold real
+// replies of the kernel they were captured on (files named real-*). To
+// capture them again, as root:
+//
+//	go test ./inetdiag -run TestCaptureCorpus -capture
+//
+// It builds a private network namespace with IPv4 and IPv6 loopback
+// sockets in the LISTEN, ESTABLISHED, FIN-WAIT-2, CLOSE-WAIT and TIME-WAIT
+// states, dumps them with netlink directly (so that the bytes are exactly
+// what the kernel sent), and rewrites every real-* file. Without -capture
+// the test is skipped.
+var capture = flag.Bool("capture", false, "rewrite the real-reply seed corpora under testdata/fuzz (needs root)")
+
+func TestCaptureCorpus(t *testing.T) {
+	if !*capture {
+		t.Skip("run with -capture to rewrite the real-reply seed corpora")
+	}
+	requireRoot(t, "captures replies from sockets in a private network namespace")
+	n := newNetNS(t)
+	c := n.dial(t)
+	labs := []*lab{buildLab(t, n, c, FamilyInet), buildLab(t, n, c, FamilyInet6)}
+	socks := pollDump(t, c, Request{}, func(s []Socket) bool { return labs[0].settled(s) && labs[1].settled(s) })
+	if !labs[0].settled(socks) || !labs[1].settled(socks) {
+		t.Fatalf("transitions not done:%s", dumpString(socks))
+	}
+
+	ns, err := os.Open(n.path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	nl, err := netlink.Dial(unix.NETLINK_SOCK_DIAG, &netlink.Config{NetNS: int(ns.Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+
+	sockDir := filepath.Join("testdata", "fuzz", "FuzzDecodeSocket")
+	infoDir := filepath.Join("testdata", "fuzz", "FuzzDecodeTCPInfo")
+	for _, dir := range []string{sockDir, infoDir} {
+		old, _ := filepath.Glob(filepath.Join(dir, "real-*"))
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	count := map[string]int{}
+	for _, fam := range []Family{FamilyInet, FamilyInet6} {
+		msgs, err := nl.Execute(netlink.Message{
+			Header: netlink.Header{Type: unix.SOCK_DIAG_BY_FAMILY, Flags: netlink.Request | netlink.Dump},
+			Data:   marshalRequest(fam, ExtDefault|ExtTOS|ExtTClass, AllStates, SockID{Cookie: NoCookie}, nil),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.Header.Type != unix.SOCK_DIAG_BY_FAMILY {
+				continue
+			}
+			var s Socket
+			if err := DecodeSocket(&s, m.Data); err != nil {
+				t.Fatalf("a real reply does not decode: %v", err)
+			}
+			base := fmt.Sprintf("real-%s-%s", fam, s.State.Name())
+			i := count[base]
+			count[base]++
+			writeCorpus(t, sockDir, fmt.Sprintf("%s-%d", base, i), m.Data)
+			info, ok := attrPayload(m.Data, AttrInfo)
+			if !ok || i > 0 {
+				continue
+			}
+			writeCorpus(t, infoDir, base, info)
+			if s.State != StateEstablished {
+				continue
+			}
+			// The same reply as an older or a newer kernel would send
+			// it: tcp_info cut at every historical size, or longer
+			// than any known one.
+			for _, l := range append(append([]int(nil), historicalLens...), 300, 400) {
+				v := resizeInfo(info, l)
+				writeCorpus(t, infoDir, fmt.Sprintf("%s-len%d", base, l), v)
+				writeCorpus(t, sockDir, fmt.Sprintf("%s-info%d", base, l), replaceAttr(m.Data, AttrInfo, v))
+			}
+		}
+	}
+	t.Logf("captured %v", count)
+}
+
+// resizeInfo cuts tcp_info to n bytes, or extends it with a non-zero tail
+// standing for fields a future kernel may add.
+func resizeInfo(info []byte, n int) []byte {
+	if n <= len(info) {
+		return append([]byte(nil), info[:n]...)
+	}
+	return append(append([]byte(nil), info...), patternInfo(n - len(info))...)
+}
+
+// attrPayload returns the payload of the first attribute of type a in a
+// reply.
+func attrPayload(msg []byte, a Attr) ([]byte, bool) {
+	for off := 72; off+4 <= len(msg); {
+		l := int(binary.NativeEndian.Uint16(msg[off:]))
+		if l < 4 || off+l > len(msg) {
+			return nil, false
+		}
+		if Attr(binary.NativeEndian.Uint16(msg[off+2:])&0x3fff) == a {
+			return msg[off+4 : off+l], true
+		}
+		off += (l + 3) &^ 3
+	}
+	return nil, false
+}
+
+// replaceAttr returns the reply with the payload of every attribute of
+// type a replaced by p.
+func replaceAttr(msg []byte, a Attr, p []byte) []byte {
+	out := append([]byte(nil), msg[:72]...)
+	for off := 72; off+4 <= len(msg); {
+		l := int(binary.NativeEndian.Uint16(msg[off:]))
+		typ := binary.NativeEndian.Uint16(msg[off+2:])
+		payload := msg[off+4 : off+l]
+		if Attr(typ&0x3fff) == a {
+			payload = p
+		}
+		out = append(out, nla(typ, payload)...)
+		off += (l + 3) &^ 3
+	}
+	return out
+}
+
+// writeCorpus writes b as a seed file in the format of go test -fuzz.
+func writeCorpus(t *testing.T, dir, name string, b []byte) {
+	t.Helper()
+	data := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
