@@ -1,0 +1,174 @@
+package model
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+)
+
+// Row is an immutable view of one connection at one poll: what a display,
+// a JSON writer or a metrics exporter needs, copied out of the tracker so
+// that it can be read while the next poll runs.
+type Row struct {
+	// Sock is the sample. It points into the poll's socket buffer, which
+	// the snapshot keeps alive.
+	Sock        *inetdiag.Socket
+	Health      Health
+	HealthSince time.Time
+	FirstSeen   time.Time
+	Prediction  *Prediction // never modified once made
+	Exposure    *Exposure   // nil unless established or close-wait
+	Opts        SockOpts
+	// PID and Comm name the owning process (0 and "" when unknown).
+	PID  int
+	Comm string
+	// History is a copy of the connection's recent samples (troubled
+	// connections only).
+	History []Sample
+}
+
+// Snapshot is the immutable result of one poll.
+type Snapshot struct {
+	Time time.Time
+	// PollCost is how long the dump and the update took; Interval is the
+	// polling interval in force (longer than asked when polls are slow:
+	// then Slowed is true).
+	PollCost time.Duration
+	Interval time.Duration
+	Slowed   bool
+	Params   Params
+	Rows     []Row
+	// Events are those of this poll; AllEvents those kept so far.
+	Events    []Event
+	AllEvents []Event
+	// Host and NetNS name what is watched.
+	Host, NetNS string
+	// Notices are things the operator should know once (missing
+	// privileges, unknown kernel features).
+	Notices []string
+	// Listening is the set of local ports with a listener, to tell
+	// services from clients.
+	Listening map[uint16]bool
+	// Paused is set by displays that froze the view.
+	Paused bool
+}
+
+// Counts summarizes a snapshot by TCP state and by health.
+type Counts struct {
+	Total    int
+	ByState  map[inetdiag.State]int
+	ByHealth [healthCount]int
+}
+
+// Count tallies the rows.
+func (s *Snapshot) Count() Counts {
+	c := Counts{ByState: map[inetdiag.State]int{}}
+	for i := range s.Rows {
+		r := &s.Rows[i]
+		c.Total++
+		c.ByState[r.Sock.State]++
+		c.ByHealth[r.Health]++
+	}
+	return c
+}
+
+// Health returns how many rows have health h.
+func (c Counts) Health(h Health) int {
+	if h < healthCount {
+		return c.ByHealth[h]
+	}
+	return 0
+}
+
+// PortExposure counts connections of one service port that would never
+// notice a dead peer.
+type PortExposure struct {
+	Port  uint16
+	Never int
+}
+
+// ServicePort guesses which side of a connection is the service: the local
+// port if something listens on it, else the remote port.
+func (s *Snapshot) ServicePort(r *Row) uint16 {
+	if s.Listening[r.Sock.ID.Src.Port()] {
+		return r.Sock.ID.Src.Port()
+	}
+	return r.Sock.ID.Dst.Port()
+}
+
+// NeverExposure returns the total number of established connections that
+// would never notice a dead peer, and the ports that have most of them.
+func (s *Snapshot) NeverExposure(top int) (int, []PortExposure) {
+	byPort := map[uint16]int{}
+	total := 0
+	for i := range s.Rows {
+		r := &s.Rows[i]
+		if r.Exposure != nil && r.Exposure.Never {
+			total++
+			byPort[s.ServicePort(r)]++
+		}
+	}
+	out := make([]PortExposure, 0, len(byPort))
+	for p, n := range byPort {
+		out = append(out, PortExposure{Port: p, Never: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Never != out[j].Never {
+			return out[i].Never > out[j].Never
+		}
+		return out[i].Port < out[j].Port
+	})
+	if top > 0 && len(out) > top {
+		out = out[:top]
+	}
+	return total, out
+}
+
+// Soonest returns the row with the earliest predicted abort, or nil.
+func (s *Snapshot) Soonest() *Row {
+	var best *Row
+	for i := range s.Rows {
+		r := &s.Rows[i]
+		if r.Prediction == nil {
+			continue
+		}
+		if best == nil || r.Prediction.At.Before(best.Prediction.At) {
+			best = r
+		}
+	}
+	return best
+}
+
+// Endpoint formats an address and port as ss does, unmapping IPv4-mapped
+// IPv6 addresses for readability.
+func Endpoint(ap netip.AddrPort) string {
+	a := ap.Addr()
+	if a.Is4In6() {
+		return netip.AddrPortFrom(a.Unmap(), ap.Port()).String()
+	}
+	return ap.String()
+}
+
+// Rows builds the rows of a poll. owner resolves the owning process of a
+// socket (it may be nil).
+func (p Poll) Rows(owner func(s *inetdiag.Socket) (int, string)) []Row {
+	rows := make([]Row, len(p.Conns))
+	for i, c := range p.Conns {
+		r := &rows[i]
+		r.Sock, r.Health, r.HealthSince, r.FirstSeen = c.Sock, c.Health, c.HealthSince, c.FirstSeen
+		r.Prediction, r.Opts = c.Prediction, c.Opts
+		if c.Exposure != nil {
+			e := *c.Exposure
+			r.Exposure = &e
+		}
+		if len(c.History) > 0 {
+			r.History = append([]Sample(nil), c.History...)
+		}
+		if owner != nil {
+			r.PID, r.Comm = owner(c.Sock)
+		}
+	}
+	return rows
+}
