@@ -53,6 +53,23 @@ type Snapshot struct {
 	Listening map[uint16]bool
 	// Paused is set by displays that froze the view.
 	Paused bool
+
+	release func()
+}
+
+// NewSnapshot returns a snapshot whose Release calls release once (it
+// hands the socket buffer back for reuse).
+func NewSnapshot(release func()) *Snapshot { return &Snapshot{release: release} }
+
+// Release tells the producer that the consumer is done with the snapshot:
+// its rows must not be read afterwards. Calling it is optional (the
+// garbage collector reclaims an unreleased snapshot) and idempotent.
+func (s *Snapshot) Release() {
+	if s != nil && s.release != nil {
+		f := s.release
+		s.release = nil
+		f()
+	}
 }
 
 // Counts summarizes a snapshot by TCP state and by health.
