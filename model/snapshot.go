@@ -163,9 +163,15 @@ func (s *Snapshot) Soonest() *Row {
 func Endpoint(ap netip.AddrPort) string {
 	a := ap.Addr()
 	if a.Is4In6() {
-		return netip.AddrPortFrom(a.Unmap(), ap.Port()).String()
+		a = a.Unmap()
 	}
-	return ap.String()
+	if ap.Port() == 0 {
+		if a.Is6() {
+			return "[" + a.String() + "]:*"
+		}
+		return a.String() + ":*"
+	}
+	return netip.AddrPortFrom(a, ap.Port()).String()
 }
 
 // Rows builds the rows of a poll. owner resolves the owning process of a

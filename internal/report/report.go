@@ -1,0 +1,270 @@
+// Package report writes snapshots as text for scripts and people: the
+// NDJSON contract of --json and the aligned table of --once. It never
+// emits terminal escape sequences.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+	"github.com/tcpwatch/tcpwatch/model"
+)
+
+// Conn is one connection in the JSON output. The field set and names are a
+// documented contract (README, "JSON output"): add fields, never rename.
+type Conn struct {
+	Time           string   `json:"time"`
+	Local          string   `json:"local"`
+	Remote         string   `json:"remote"`
+	Family         string   `json:"family"`
+	State          string   `json:"state"`
+	Health         string   `json:"health"`
+	Retransmits    int      `json:"retransmits"`
+	Backoff        int      `json:"backoff"`
+	Probes         int      `json:"probes"`
+	Unacked        uint32   `json:"unacked"`
+	SendQ          uint32   `json:"send_q"`
+	RecvQ          uint32   `json:"recv_q"`
+	RTTms          float64  `json:"rtt_ms"`
+	RTOms          float64  `json:"rto_ms"`
+	Timer          string   `json:"timer"`
+	TimerExpiresMs int64    `json:"timer_expires_ms"`
+	LastAckMs      int64    `json:"last_ack_ms"`
+	AbortInS       *float64 `json:"abort_in_s"`
+	AbortEarliestS *float64 `json:"abort_earliest_s"`
+	AbortLatestS   *float64 `json:"abort_latest_s"`
+	AbortAt        *string  `json:"abort_at"`
+	AbortReason    *string  `json:"abort_reason"`
+	Confidence     *string  `json:"confidence"`
+	// AbortMaySlip: the decisive check falls within the timer uncertainty,
+	// so the kernel may give up one retransmission later (the window
+	// covers both).
+	AbortMaySlip   bool     `json:"abort_may_slip"`
+	DetectDeadPeer *float64 `json:"detect_dead_peer_s"`
+	PID            *int     `json:"pid"`
+	Comm           *string  `json:"comm"`
+	Cookie         string   `json:"cookie"`
+}
+
+// Event is one event in the JSON output.
+type Event struct {
+	Time             string  `json:"time"`
+	Event            string  `json:"event"`
+	Local            string  `json:"local"`
+	Remote           string  `json:"remote"`
+	PredictedAbortAt *string `json:"predicted_abort_at"`
+	// LastSeen is when the connection was last seen (an aborted or reset
+	// connection vanished between last_seen and time).
+	LastSeen string `json:"last_seen"`
+}
+
+// TimeFormat is RFC 3339 with milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func timerName(t inetdiag.Timer) string {
+	switch t {
+	case inetdiag.TimerRetransmit:
+		return "retransmit"
+	case inetdiag.TimerKeepalive:
+		return "keepalive"
+	case inetdiag.TimerProbe0:
+		return "persist"
+	case inetdiag.TimerTimeWait:
+		return "timewait"
+	case inetdiag.TimerNone:
+		return "none"
+	case inetdiag.TimerDelayedAck:
+		return "delack"
+	}
+	return "unknown"
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// seconds rounds to the millisecond so that the output is stable.
+func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
+
+// NewConn converts a row at snapshot time now.
+func NewConn(r *model.Row, now time.Time) Conn {
+	s := r.Sock
+	c := Conn{
+		Time:           now.Format(TimeFormat),
+		Local:          s.ID.Src.String(),
+		Remote:         s.ID.Dst.String(),
+		Family:         s.Family.String(),
+		State:          s.State.Name(),
+		Health:         r.Health.String(),
+		Retransmits:    int(s.Info.Retransmits),
+		Backoff:        int(s.Info.Backoff),
+		Probes:         int(s.Info.Probes),
+		Unacked:        s.Info.Unacked,
+		SendQ:          s.SendQ,
+		RecvQ:          s.RecvQ,
+		RTTms:          float64(s.Info.RTT.Microseconds()) / 1000,
+		RTOms:          float64(s.Info.RTO.Microseconds()) / 1000,
+		Timer:          timerName(s.Timer),
+		TimerExpiresMs: s.Expires.Milliseconds(),
+		LastAckMs:      s.Info.LastAckRecv.Milliseconds(),
+		Cookie:         strconv.FormatUint(s.ID.Cookie, 16),
+	}
+	if s.Info.Len == 0 {
+		// No tcp_info (TIME-WAIT, request sockets): the diag fields are
+		// all there is.
+		c.Retransmits = int(s.Retrans)
+		if s.Timer == inetdiag.TimerKeepalive || s.Timer == inetdiag.TimerProbe0 {
+			c.Retransmits, c.Probes = 0, int(s.Retrans)
+		}
+	}
+	if p := r.Prediction; p != nil {
+		c.AbortInS = ptr(seconds(p.At.Sub(now)))
+		c.AbortEarliestS = ptr(seconds(p.Earliest.Sub(now)))
+		c.AbortLatestS = ptr(seconds(p.Latest.Sub(now)))
+		c.AbortAt = ptr(p.At.Format(TimeFormat))
+		c.AbortReason = ptr(p.Reason.String())
+		c.Confidence = ptr(p.Confidence.String())
+		c.AbortMaySlip = p.MaySlip
+	}
+	if e := r.Exposure; e != nil && !e.Never {
+		c.DetectDeadPeer = ptr(seconds(e.After))
+	}
+	if r.PID != 0 {
+		c.PID, c.Comm = ptr(r.PID), ptr(r.Comm)
+	}
+	return c
+}
+
+// NewEvent converts an event.
+func NewEvent(e *model.Event) Event {
+	out := Event{
+		Time:     e.Time.Format(TimeFormat),
+		Event:    e.Kind.String(),
+		Local:    e.ID.Local.String(),
+		Remote:   e.ID.Remote.String(),
+		LastSeen: e.LastSeen.Format(TimeFormat),
+	}
+	if e.Predicted != nil {
+		out.PredictedAbortAt = ptr(e.Predicted.At.Format(TimeFormat))
+	}
+	return out
+}
+
+// WriteJSON writes one NDJSON object per connection, then one per event
+// of this poll.
+func WriteJSON(w io.Writer, snap *model.Snapshot) error {
+	enc := json.NewEncoder(w)
+	for i := range snap.Rows {
+		if err := enc.Encode(NewConn(&snap.Rows[i], snap.Time)); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	for i := range snap.Events {
+		if err := enc.Encode(NewEvent(&snap.Events[i])); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	return nil
+}
+
+// FormatDuration prints a duration compactly: 850ms, 13.4s, 15m24s, 2h11m.
+func FormatDuration(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Second:
+		s = fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		s = fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		s = fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		s = fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+// WriteTable writes the snapshot as an aligned table, unhealthy
+// connections first.
+func WriteTable(w io.Writer, snap *model.Snapshot) error {
+	counts := snap.Count()
+	unhealthy := 0
+	for h := model.HealthOK; h <= model.HealthOrphanRetrying; h++ {
+		if h.Unhealthy() {
+			unhealthy += counts.Health(h)
+		}
+	}
+	never, ports := snap.NeverExposure(3)
+	fmt.Fprintf(w, "# %d sockets, %d unhealthy; tcp_retries2=%d -> %s; ", counts.Total, unhealthy, snap.Params.Retries2, FormatDuration(snap.Params.RetransmitBudget()))
+	fmt.Fprintf(w, "keepalive %s/%s/%d -> %s; %d would never notice a dead peer", FormatDuration(snap.Params.KeepaliveTime), FormatDuration(snap.Params.KeepaliveIntvl), snap.Params.KeepaliveProbes, FormatDuration(snap.Params.KeepaliveBudget()), never)
+	if len(ports) > 0 {
+		var ps []string
+		for _, p := range ports {
+			ps = append(ps, fmt.Sprintf(":%d x%d", p.Port, p.Never))
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(ps, ", "))
+	}
+	fmt.Fprintln(w)
+	for _, n := range snap.Notices {
+		fmt.Fprintf(w, "# note: %s\n", n)
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "State\tRecv-Q\tSend-Q\tLocal\tPeer\tHealth\tRetr\tRTO\tAbort-in\tProcess")
+	order := make([]int, len(snap.Rows))
+	for i := range order {
+		order[i] = i
+	}
+	rank := func(r *model.Row) (int, time.Time) {
+		if r.Prediction != nil {
+			return 0, r.Prediction.At
+		}
+		if r.Health.Unhealthy() {
+			return 1, time.Time{}
+		}
+		return 2, time.Time{}
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		ra, ta := rank(&snap.Rows[order[i]])
+		rb, tb := rank(&snap.Rows[order[j]])
+		if ra != rb {
+			return ra < rb
+		}
+		return ta.Before(tb)
+	})
+	for _, i := range order {
+		r := &snap.Rows[i]
+		s := r.Sock
+		abort := "-"
+		if p := r.Prediction; p != nil {
+			abort = FormatDuration(p.At.Sub(snap.Time))
+			if p.Confidence == model.Assumed {
+				abort = "~" + abort
+			}
+		}
+		rto := "-"
+		if s.Info.Len > 0 {
+			rto = fmt.Sprintf("%s/%d", FormatDuration(s.Info.RTO), s.Info.Backoff)
+		}
+		proc := "-"
+		if r.PID != 0 {
+			proc = fmt.Sprintf("%s[%d]", r.Comm, r.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.State, s.RecvQ, s.SendQ,
+			model.Endpoint(s.ID.Src), model.Endpoint(s.ID.Dst), r.Health, s.Info.Retransmits, rto, abort, proc)
+	}
+	return tw.Flush()
+}

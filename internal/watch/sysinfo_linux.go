@@ -1,0 +1,159 @@
+package watch
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcpwatch/tcpwatch/internal/netns"
+	"github.com/tcpwatch/tcpwatch/model"
+)
+
+// readParams reads the TCP sysctls of the namespace at path ("" = ours).
+func readParams(path string, hz int) (model.Params, error) {
+	var files map[string][]byte
+	err := netns.Do(path, func() error {
+		files = map[string][]byte{}
+		for _, name := range model.Sysctls {
+			b, err := os.ReadFile("/proc/sys/net/ipv4/" + name)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return err
+			}
+			files[name] = b
+		}
+		return nil
+	})
+	if err != nil {
+		return model.DefaultParams(), fmt.Errorf("watch: read sysctls: %w", err)
+	}
+	return model.ParseParams(func(name string) ([]byte, error) {
+		if b, ok := files[name]; ok {
+			return b, nil
+		}
+		return nil, fs.ErrNotExist
+	}, hz)
+}
+
+// readCounters reads EstabResets (/proc/net/snmp) and TCPAbortOnTimeout
+// (/proc/net/netstat) of the namespace at path. The files under
+// /proc/thread-self/net show the reading thread's namespace.
+func readCounters(path string) (*model.Counters, error) {
+	var c model.Counters
+	err := netns.Do(path, func() error {
+		snmp, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if err != nil {
+			return err
+		}
+		v, err := counter(snmp, "Tcp:", "EstabResets")
+		if err != nil {
+			return err
+		}
+		c.EstabResets = v
+		netstat, err := os.ReadFile("/proc/thread-self/net/netstat")
+		if err != nil {
+			return err
+		}
+		v, err = counter(netstat, "TcpExt:", "TCPAbortOnTimeout")
+		if err != nil {
+			return err
+		}
+		c.AbortOnTimeout = v
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch: read TCP counters: %w", err)
+	}
+	return &c, nil
+}
+
+// counter finds a value in the two-line "Prefix: names…" / "Prefix:
+// values…" format of /proc/net/snmp and /proc/net/netstat.
+func counter(b []byte, prefix, name string) (uint64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var header []string
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		f := strings.Fields(line)
+		if header == nil {
+			header = f
+			continue
+		}
+		for i, h := range header {
+			if h == name && i < len(f) {
+				return strconv.ParseUint(f[i], 10, 64)
+			}
+		}
+		return 0, fmt.Errorf("counter %s %s not found", prefix, name)
+	}
+	return 0, fmt.Errorf("counter %s %s not found", prefix, name)
+}
+
+// detectHZ finds the kernel's tick rate in its configuration
+// (/proc/config.gz or /boot/config-RELEASE). It returns 0 when unknown.
+func detectHZ() int {
+	if f, err := os.Open("/proc/config.gz"); err == nil {
+		defer f.Close()
+		if zr, err := gzip.NewReader(f); err == nil {
+			if hz := configHZ(zr); hz > 0 {
+				return hz
+			}
+		}
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		rel := unix.ByteSliceToString(u.Release[:])
+		if f, err := os.Open("/boot/config-" + rel); err == nil {
+			defer f.Close()
+			return configHZ(f)
+		}
+	}
+	return 0
+}
+
+func configHZ(r io.Reader) int {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_HZ="); ok {
+			if hz, err := strconv.Atoi(v); err == nil && hz > 0 {
+				return hz
+			}
+		}
+	}
+	return 0
+}
+
+// hasCap reports whether the process has capability c in its effective
+// set.
+func hasCap(c uint) bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && mask&(1<<c) != 0
+		}
+	}
+	return false
+}
+
+// HasNetAdmin reports whether the process may destroy sockets
+// (CAP_NET_ADMIN).
+func HasNetAdmin() bool { return hasCap(unix.CAP_NET_ADMIN) }

@@ -1,0 +1,348 @@
+// Package watch is tcpwatch's poller: it dumps the sockets of a network
+// namespace through inetdiag, reads the namespace's sysctls and counters,
+// resolves owners and socket options for the connections that need them,
+// feeds the model's tracker and publishes immutable snapshots. Data flows
+// one way: kernel → inetdiag → model → snapshot consumers (interface, JSON,
+// metrics).
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+	"github.com/tcpwatch/tcpwatch/model"
+	"github.com/tcpwatch/tcpwatch/query"
+	"github.com/tcpwatch/tcpwatch/sockowner"
+)
+
+// OwnerPolicy says which connections get their owning process resolved.
+type OwnerPolicy int
+
+// Owner policies.
+const (
+	// OwnersFlagged resolves unhealthy connections and, on small hosts,
+	// everything (see Config.OwnerLimit).
+	OwnersFlagged OwnerPolicy = iota
+	// OwnersAll resolves every connection, whatever it costs (one-shot
+	// and JSON output).
+	OwnersAll
+	// OwnersNone never reads /proc.
+	OwnersNone
+)
+
+// Config configures a Watcher.
+type Config struct {
+	// NetNS is the path of the namespace to watch ("" = ours).
+	NetNS string
+	// NetNSName is how to call it on screen.
+	NetNSName string
+	Query     query.Query
+	Owners    OwnerPolicy
+	// OwnerLimit: with OwnersFlagged, every connection is resolved when
+	// there are at most this many (default 2000).
+	OwnerLimit int
+	Tracker    model.Config
+	// ProcRoot is /proc unless tests say otherwise.
+	ProcRoot string
+	// Clock returns the current time (tests may inject one).
+	Clock func() time.Time
+}
+
+// Watcher polls one namespace.
+type Watcher struct {
+	cfg     Config
+	conn    *inetdiag.Conn
+	tracker *model.Tracker
+	index   *sockowner.Index
+	opts    *sockowner.OptionsCache
+	hz      int
+	host    string
+
+	mu    sync.Mutex // guards query
+	query query.Query
+
+	bufs      sync.Pool
+	prev      *buffer
+	lastParam time.Time
+	notices   []string
+	noticed   map[string]bool
+	optsDenied atomic.Bool
+}
+
+// buffer is a socket buffer shared by the tracker (until the next poll)
+// and the snapshot consumer (until Release).
+type buffer struct {
+	socks []inetdiag.Socket
+	refs  atomic.Int32
+	pool  *sync.Pool
+}
+
+func (b *buffer) release() {
+	if b.refs.Add(-1) == 0 {
+		b.socks = b.socks[:0]
+		b.pool.Put(b)
+	}
+}
+
+// New opens the sock_diag socket and reads the namespace's parameters.
+func New(cfg Config) (*Watcher, error) {
+	if cfg.OwnerLimit == 0 {
+		cfg.OwnerLimit = 2000
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	conn, err := inetdiag.Dial(&inetdiag.Config{NetNS: cfg.NetNS})
+	if err != nil {
+		return nil, err
+	}
+	w := &Watcher{cfg: cfg, conn: conn, query: cfg.Query, noticed: map[string]bool{}}
+	w.bufs.New = func() any { return &buffer{pool: &w.bufs} }
+	w.host, _ = os.Hostname()
+	w.hz = detectHZ()
+	if w.hz == 0 {
+		w.notice("kernel tick rate unknown (no /proc/config.gz): timer lateness assumes HZ=250")
+	}
+	p, err := readParams(cfg.NetNS, w.hz)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	for _, m := range p.Missing {
+		w.notice(fmt.Sprintf("kernel has no %s: using the built-in default", m))
+	}
+	cfg.Tracker.Params = p
+	w.tracker = model.NewTracker(cfg.Tracker)
+	w.lastParam = cfg.Clock()
+	if cfg.Owners != OwnersNone {
+		w.index = sockowner.New(cfg.ProcRoot)
+		if cfg.Owners == OwnersAll {
+			w.index.MaxPids, w.index.MaxScanTime = 0, 0
+		}
+		w.opts = sockowner.NewOptionsCache(sockowner.DefaultOptionsMaxAge)
+	}
+	if os.Geteuid() != 0 {
+		w.notice("not root: process names only for your own processes, socket options assumed from sysctls (~)")
+	}
+	return w, nil
+}
+
+// Close releases the netlink socket.
+func (w *Watcher) Close() error { return w.conn.Close() }
+
+// Conn returns the sock_diag connection (for destroying sockets).
+func (w *Watcher) Conn() *inetdiag.Conn { return w.conn }
+
+// Tracker returns the tracker (tests inspect it).
+func (w *Watcher) Tracker() *model.Tracker { return w.tracker }
+
+// SetQuery changes the filter from the next poll on.
+func (w *Watcher) SetQuery(q query.Query) error {
+	if _, err := q.Request().Filter.Bytecode(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.query = q
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *Watcher) notice(s string) {
+	if !w.noticed[s] {
+		w.noticed[s] = true
+		w.notices = append(w.notices, s)
+	}
+}
+
+// Poll dumps the sockets once and returns the snapshot.
+func (w *Watcher) Poll() (*model.Snapshot, error) {
+	w.mu.Lock()
+	q := w.query
+	w.mu.Unlock()
+	start := w.cfg.Clock()
+	if start.Sub(w.lastParam) >= 10*time.Second {
+		// Sysctls may change while we run.
+		if p, err := readParams(w.cfg.NetNS, w.hz); err == nil {
+			w.tracker.SetParams(p)
+		}
+		w.lastParam = start
+	}
+	counters, cerr := readCounters(w.cfg.NetNS)
+	if cerr != nil {
+		w.notice("TCP counters unreadable: resets and normal closes between polls cannot be told apart")
+	}
+	buf := w.bufs.Get().(*buffer)
+	buf.refs.Store(2) // the tracker until the next poll, the snapshot until Release
+	socks, err := w.conn.Dump(q.Request(), buf.socks[:0])
+	end := w.cfg.Clock()
+	if err != nil {
+		buf.refs.Store(1)
+		buf.release()
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+	buf.socks = socks
+	// The dump took (end-start): take its middle as the sample time.
+	now := start.Add(end.Sub(start) / 2)
+	for i := range socks {
+		if socks[i].Info.Len > 0 && socks[i].Info.Len < inetdiag.TCPInfoLen6_7 {
+			w.notice(fmt.Sprintf("kernel sends a %d-byte tcp_info (no tcpi_total_rto_time, 6.7+): the start of the retransmission clock is reconstructed and windows are wider", socks[i].Info.Len))
+			break
+		}
+	}
+	poll := w.tracker.Update(model.PollInput{Time: now, Socks: socks, Options: w.options, Counters: counters})
+	if w.prev != nil {
+		w.prev.release()
+	}
+	w.prev = buf
+	rows := poll.Rows(nil)
+	w.resolveOwners(rows, now)
+	if !q.IsZero() && (q.Unhealth || len(q.Healths) > 0 || len(q.Comms) > 0) {
+		kept := rows[:0]
+		for i := range rows {
+			if q.MatchRow(&rows[i]) {
+				kept = append(kept, rows[i])
+			}
+		}
+		rows = kept
+	}
+	if w.index != nil && w.index.Partial() {
+		w.notice("some processes' sockets are unreadable: process names limited (run as root)")
+	}
+	if w.optsDenied.Load() {
+		w.notice("socket options unreadable (needs CAP_SYS_PTRACE): predictions assume the sysctls (~)")
+	}
+	snap := model.NewSnapshot(buf.release)
+	snap.Time = now
+	snap.PollCost = w.cfg.Clock().Sub(start)
+	snap.Params = w.tracker.Params()
+	snap.Rows = rows
+	snap.Events = poll.Events
+	snap.AllEvents = append([]model.Event(nil), w.tracker.Events()...)
+	snap.Host = w.host
+	snap.NetNS = w.cfg.NetNSName
+	snap.Notices = append([]string(nil), w.notices...)
+	snap.Listening = map[uint16]bool{}
+	for i := range socks {
+		if socks[i].State == inetdiag.StateListen {
+			snap.Listening[socks[i].ID.Src.Port()] = true
+		}
+	}
+	return snap, nil
+}
+
+// options is the tracker's OptionSource: the owner from the index, then
+// the options through pidfd_getfd (cached per cookie).
+func (w *Watcher) options(s *inetdiag.Socket) (model.SockOpts, bool) {
+	if w.index == nil || s.Inode == 0 {
+		return model.SockOpts{}, false
+	}
+	now := w.cfg.Clock()
+	owner, n := w.index.Owner(s.Inode)
+	if n == 0 {
+		if _, err := w.index.Refresh([]uint32{s.Inode}, now); err != nil {
+			return model.SockOpts{}, false
+		}
+		owner, n = w.index.Owner(s.Inode)
+		if n == 0 {
+			return model.SockOpts{}, false
+		}
+	}
+	o, err := w.opts.Get(owner, s.ID.Cookie, now)
+	if err != nil {
+		if errors.Is(err, sockowner.ErrPermission) {
+			w.optsDenied.Store(true)
+		}
+		return model.SockOpts{}, false
+	}
+	so := model.SockOpts{
+		KeepAlive: o.KeepAlive, KeepIdle: o.KeepIdle, KeepIntvl: o.KeepIntvl, KeepCnt: o.KeepCnt,
+		UserTimeout: o.UserTimeout, SynCnt: o.SynCnt,
+	}
+	if o.Has(sockowner.OptRTOMax) {
+		so.RTOMax = o.RTOMax
+	}
+	return so, true
+}
+
+// resolveOwners fills PID and Comm for the rows that need them.
+func (w *Watcher) resolveOwners(rows []model.Row, now time.Time) {
+	if w.index == nil {
+		return
+	}
+	all := w.cfg.Owners == OwnersAll || len(rows) <= w.cfg.OwnerLimit
+	wanted := make([]uint32, 0, 64)
+	for i := range rows {
+		r := &rows[i]
+		if r.Sock.Inode != 0 && (all || r.Health.Unhealthy()) {
+			wanted = append(wanted, r.Sock.Inode)
+		}
+	}
+	if len(wanted) == 0 {
+		return
+	}
+	if _, err := w.index.Refresh(wanted, now); err != nil {
+		w.notice("cannot read /proc: no process names")
+		return
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Sock.Inode == 0 {
+			continue
+		}
+		if o, n := w.index.Owner(r.Sock.Inode); n > 0 {
+			r.PID, r.Comm = o.PID, o.Comm
+		}
+	}
+	if w.opts != nil {
+		w.opts.Prune(now.Add(-5 * time.Minute))
+	}
+}
+
+// Loop polls every interval until ctx is done and sends each snapshot on
+// out (closing it at the end). When a poll takes more than a quarter of
+// the interval, the interval is stretched to four times the poll's cost,
+// and the snapshots say so, rather than falling behind. Poll errors are
+// sent to errs (if not nil) and the loop goes on.
+func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *model.Snapshot, errs chan<- error) {
+	defer close(out)
+	effective := interval
+	for {
+		snap, err := w.Poll()
+		if err != nil {
+			if errs != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		} else {
+			effective = interval
+			if cost := snap.PollCost; cost*4 > interval {
+				effective = cost * 4
+			}
+			snap.Interval, snap.Slowed = effective, effective > interval
+			select {
+			case out <- snap:
+			case <-ctx.Done():
+				snap.Release()
+				return
+			}
+		}
+		t := time.NewTimer(effective)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
