@@ -16,19 +16,19 @@ import (
 // replies of the kernel they were captured on (files named real-*). To
 // capture them again, as root:
 //
-//	go test ./inetdiag -run TestCaptureCorpus -capture
+//	go test ./inetdiag -run TestCaptureRealReplies -capture
 //
-// It builds a private network namespace with IPv4 and IPv6 loopback
-// sockets in the LISTEN, ESTABLISHED, FIN-WAIT-2, CLOSE-WAIT and TIME-WAIT
-// states, dumps them with netlink directly (so that the bytes are exactly
-// what the kernel sent), and rewrites every real-* file. Without -capture
-// the test is skipped.
+// TestCaptureRealReplies builds a private network namespace with IPv4 and
+// IPv6 loopback sockets in the LISTEN, ESTABLISHED, FIN-WAIT-2, CLOSE-WAIT
+// and TIME-WAIT states and dumps them with netlink directly, so that the
+// bytes are exactly what the kernel sent. With -capture it rewrites every
+// real-* file under testdata/fuzz; without, it writes them to a temporary
+// directory and checks them as TestSeedCorpusRealReplies checks the
+// committed ones, so that a kernel whose replies no longer fit the corpus
+// is noticed.
 var capture = flag.Bool("capture", false, "rewrite the real-reply seed corpora under testdata/fuzz (needs root)")
 
-func TestCaptureCorpus(t *testing.T) {
-	if !*capture {
-		t.Skip("run with -capture to rewrite the real-reply seed corpora")
-	}
+func TestCaptureRealReplies(t *testing.T) {
 	requireRoot(t, "captures replies from sockets in a private network namespace")
 	n := newNetNS(t)
 	c := n.dial(t)
@@ -49,8 +49,12 @@ func TestCaptureCorpus(t *testing.T) {
 	}
 	defer nl.Close()
 
-	sockDir := filepath.Join("testdata", "fuzz", "FuzzDecodeSocket")
-	infoDir := filepath.Join("testdata", "fuzz", "FuzzDecodeTCPInfo")
+	root := filepath.Join("testdata", "fuzz")
+	if !*capture {
+		root = t.TempDir()
+	}
+	sockDir := filepath.Join(root, "FuzzDecodeSocket")
+	infoDir := filepath.Join(root, "FuzzDecodeTCPInfo")
 	for _, dir := range []string{sockDir, infoDir} {
 		old, _ := filepath.Glob(filepath.Join(dir, "real-*"))
 		for _, f := range old {
@@ -103,6 +107,7 @@ func TestCaptureCorpus(t *testing.T) {
 		}
 	}
 	t.Logf("captured %v", count)
+	checkRealReplies(t, sockDir)
 }
 
 // resizeInfo cuts tcp_info to n bytes, or extends it with a non-zero tail

@@ -34,15 +34,22 @@ func readCorpus(t *testing.T, path string) []byte {
 }
 
 // TestSeedCorpusRealReplies decodes the replies captured from a real
-// kernel (see TestCaptureCorpus) and checks that they cover every state of
-// both families and decode as what they are. It needs no privilege.
+// kernel (see TestCaptureRealReplies) and checks that they cover every
+// state of both families and decode as what they are. It needs no
+// privilege.
 func TestSeedCorpusRealReplies(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeSocket", "real-*"))
+	checkRealReplies(t, filepath.Join("testdata", "fuzz", "FuzzDecodeSocket"))
+}
+
+// checkRealReplies checks the real-* reply files of a corpus directory.
+func checkRealReplies(t *testing.T, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "real-*"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Fatal("no captured replies in testdata/fuzz/FuzzDecodeSocket (run TestCaptureCorpus with -capture as root)")
+		t.Fatalf("no captured replies in %s (run TestCaptureRealReplies with -capture as root)", dir)
 	}
 	seen := map[string]bool{}
 	for _, path := range files {
