@@ -116,7 +116,7 @@ func resizeInfo(info []byte, n int) []byte {
 	if n <= len(info) {
 		return append([]byte(nil), info[:n]...)
 	}
-	return append(append([]byte(nil), info...), patternInfo(n - len(info))...)
+	return append(append([]byte(nil), info...), patternInfo(n-len(info))...)
 }
 
 // attrPayload returns the payload of the first attribute of type a in a
