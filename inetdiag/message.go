@@ -30,16 +30,31 @@ var (
 	ErrBadFamily = errors.New("inetdiag: unknown address family")
 )
 
-// marshalSockID writes id as struct inet_diag_sockid into b (48 bytes).
-func marshalSockID(b []byte, id SockID) {
+// marshalSockID writes id as struct inet_diag_sockid of family fam into b
+// (48 bytes).
+func marshalSockID(b []byte, fam Family, id SockID) {
 	be, ne := binary.BigEndian, binary.NativeEndian
 	be.PutUint16(b[0:], id.Src.Port())
 	be.PutUint16(b[2:], id.Dst.Port())
-	putAddr(b[4:20], id.Src.Addr())
-	putAddr(b[20:36], id.Dst.Addr())
+	putAddr(b[4:20], sockAddrOf(fam, id.Src.Addr()))
+	putAddr(b[20:36], sockAddrOf(fam, id.Dst.Addr()))
 	ne.PutUint32(b[36:], id.Interface)
 	ne.PutUint32(b[40:], uint32(id.Cookie))
 	ne.PutUint32(b[44:], uint32(id.Cookie>>32))
+}
+
+// sockAddrOf returns a in the form the kernel keeps it for a socket of
+// family fam. An IPv6 socket holds an IPv4 peer as v4-mapped, which
+// net.Addr.String and users print as plain IPv4; an IPv4 socket's address
+// has 4 bytes.
+func sockAddrOf(fam Family, a netip.Addr) netip.Addr {
+	switch {
+	case fam == FamilyInet6 && a.Is4():
+		return netip.AddrFrom16(a.As16())
+	case fam == FamilyInet:
+		return a.Unmap()
+	}
+	return a
 }
 
 func putAddr(b []byte, a netip.Addr) {
@@ -65,7 +80,7 @@ func marshalRequest(family Family, ext Extensions, states StateMask, id SockID, 
 	b[1] = ipprotoTCP
 	b[2] = byte(ext)
 	binary.NativeEndian.PutUint32(b[4:], uint32(states))
-	marshalSockID(b[8:56], id)
+	marshalSockID(b[8:56], family, id)
 	if len(bytecode) > 0 {
 		binary.NativeEndian.PutUint16(b[56:], uint16(nlaHdrLen+len(bytecode)))
 		binary.NativeEndian.PutUint16(b[58:], reqAttrBytecode)
