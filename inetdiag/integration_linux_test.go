@@ -521,6 +521,52 @@ func TestDestroy(t *testing.T) {
 	}
 }
 
+// TestDestroyDualStack destroys the server side of an IPv4 connection
+// accepted by a dual-stack IPv6 listener, naming it with plain IPv4
+// addresses, as net.Addr.String prints them and a user would type them,
+// while the kernel holds the socket as AF_INET6 with v4-mapped addresses.
+func TestDestroyDualStack(t *testing.T) {
+	n := newNetNS(t)
+	c := n.dial(t)
+	var p tcpPair
+	err := n.do(func() error {
+		ln, err := listenTCP(netip.MustParseAddrPort("[::]:0"), 4, 0, false)
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		port := addrPort(ln.Addr()).Port()
+		p, err = connect(ln, netip.MustParseAddrPort("127.0.0.1:0"), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.close)
+	id := p.serverID()
+	id.Src = netip.MustParseAddrPort(p.server.LocalAddr().String())
+	id.Dst = netip.MustParseAddrPort(p.server.RemoteAddr().String())
+	if !id.Src.Addr().Is4() || !id.Dst.Addr().Is4() {
+		t.Fatalf("net.Addr.String gave %s -> %s; the test expects plain IPv4 addresses", id.Src, id.Dst)
+	}
+	socks, err := c.Dump(Request{Family: FamilyInet6, Filter: SrcPort(id.Src.Port())}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := findSock(socks, FamilyInet6, id, StateEstablished)
+	if s == nil {
+		t.Fatalf("accepted socket not in the IPv6 dump:%s", dumpString(socks))
+	}
+	id.Cookie = s.ID.Cookie
+	if err := c.Destroy(FamilyInet6, id); err != nil {
+		t.Fatalf("Destroy(inet6, %s -> %s): %v", id.Src, id.Dst, err)
+	}
+	var b [8]byte
+	if _, err := p.server.Read(b[:]); !errors.Is(err, unix.ECONNABORTED) {
+		t.Errorf("owner's read after Destroy: %v, want ECONNABORTED", err)
+	}
+}
+
 // stillThere reports whether a socket with this cookie is in the dump.
 func stillThere(t *testing.T, c *Conn, fam Family, id SockID) bool {
 	t.Helper()

@@ -428,6 +428,20 @@ func TestMarshalRequest(t *testing.T) {
 				src: v6s("fd00::1"), dst: v6s("::ffff:10.1.0.1"), ck0: 1,
 				bytecode: []byte{7, 28, 32, 0}, bytecodeAttrPresent: true},
 		},
+		{
+			// An IPv6 socket holds IPv4 peers v4-mapped; an IPv4 socket
+			// has 4-byte addresses, whichever form the caller used.
+			name: "plain IPv4 addresses for an IPv6 socket", family: FamilyInet6, states: 1 << 1,
+			id: SockID{Src: netip.MustParseAddrPort("10.0.0.1:80"), Dst: netip.MustParseAddrPort("10.0.0.2:81")},
+			want: want{family: 10, states: 2, sport: [2]byte{0, 80}, dport: [2]byte{0, 81},
+				src: v6s("::ffff:10.0.0.1"), dst: v6s("::ffff:10.0.0.2")},
+		},
+		{
+			name: "v4-mapped addresses for an IPv4 socket", family: FamilyInet, states: 1 << 1,
+			id: SockID{Src: netip.MustParseAddrPort("[::ffff:10.0.0.1]:80"), Dst: netip.MustParseAddrPort("[::ffff:10.0.0.2]:81")},
+			want: want{family: 2, states: 2, sport: [2]byte{0, 80}, dport: [2]byte{0, 81},
+				src: []byte{10, 0, 0, 1}, dst: []byte{10, 0, 0, 2}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
