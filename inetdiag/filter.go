@@ -223,7 +223,7 @@ func condMatch(f Filter, fam Family, ap netip.AddrPort) bool {
 	if !f.prefix.IsValid() {
 		return true
 	}
-	a := ap.Addr()
+	a := sockAddrOf(fam, ap.Addr()) // as the kernel holds it: plain or v4-mapped IPv4 both work
 	if f.prefix.Addr().Is4() && fam == FamilyInet6 {
 		if !a.Is4In6() {
 			return false
