@@ -391,8 +391,10 @@ func (r *fuzzBytes) filter(depth int) Filter {
 	}
 }
 
-// socket builds a socket id consistent with what the kernel reports: IPv4
-// sockets have 4-byte addresses, IPv6 sockets 16-byte ones.
+// socket builds a socket id. The kernel reports IPv4 sockets with 4-byte
+// addresses and IPv6 sockets with 16-byte ones; callers may also name an
+// IPv4 address of either as plain or v4-mapped, which must not change the
+// result (entryFor gives the kernel the form it keeps).
 func (r *fuzzBytes) socket() testSock {
 	fam := FamilyInet
 	if r.u8()&1 == 1 {
@@ -400,13 +402,16 @@ func (r *fuzzBytes) socket() testSock {
 	}
 	addr := func() netip.Addr {
 		a := r.addr()
-		if fam == FamilyInet {
-			if !a.Unmap().Is4() {
-				return netip.AddrFrom4([4]byte(a.AsSlice()[12:16]))
+		if fam == FamilyInet && !a.Unmap().Is4() {
+			a = netip.AddrFrom4([4]byte(a.AsSlice()[12:16]))
+		}
+		if a.Unmap().Is4() {
+			if r.u8()&1 == 1 {
+				return netip.AddrFrom16(a.As16())
 			}
 			return a.Unmap()
 		}
-		return netip.AddrFrom16(a.As16())
+		return a
 	}
 	return testSock{"fuzz", fam, SockID{Src: netip.AddrPortFrom(addr(), r.port()), Dst: netip.AddrPortFrom(addr(), r.port())}}
 }
