@@ -174,6 +174,9 @@ func TestLoopbackStates(t *testing.T) {
 				t.Errorf("getsockopt(TCP_INFO) gave %d bytes on a 6.18+ kernel, want %d", infoLen, TCPInfoLen6_18)
 			}
 			cong := congestionOf(t, lb.estab.client)
+			if cong == "" {
+				t.Error("getsockopt(TCP_CONGESTION) returned an empty name")
+			}
 			for _, w := range wants {
 				s := findSock(socks, fam, w.id, 0)
 				if s == nil {
