@@ -1,7 +1,6 @@
 package inetdiag
 
 import (
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"os"
@@ -121,34 +120,25 @@ func resizeInfo(info []byte, n int) []byte {
 
 // attrPayload returns the payload of the first attribute of type a in a
 // reply.
-func attrPayload(msg []byte, a Attr) ([]byte, bool) {
-	for off := 72; off+4 <= len(msg); {
-		l := int(binary.NativeEndian.Uint16(msg[off:]))
-		if l < 4 || off+l > len(msg) {
-			return nil, false
+func attrPayload(msg []byte, a Attr) (p []byte, ok bool) {
+	walkAttrs(msg, func(typ uint16, payload []byte) {
+		if !ok && Attr(typ&0x3fff) == a {
+			p, ok = payload, true
 		}
-		if Attr(binary.NativeEndian.Uint16(msg[off+2:])&0x3fff) == a {
-			return msg[off+4 : off+l], true
-		}
-		off += (l + 3) &^ 3
-	}
-	return nil, false
+	})
+	return p, ok
 }
 
 // replaceAttr returns the reply with the payload of every attribute of
 // type a replaced by p.
 func replaceAttr(msg []byte, a Attr, p []byte) []byte {
 	out := append([]byte(nil), msg[:72]...)
-	for off := 72; off+4 <= len(msg); {
-		l := int(binary.NativeEndian.Uint16(msg[off:]))
-		typ := binary.NativeEndian.Uint16(msg[off+2:])
-		payload := msg[off+4 : off+l]
+	walkAttrs(msg, func(typ uint16, payload []byte) {
 		if Attr(typ&0x3fff) == a {
 			payload = p
 		}
 		out = append(out, nla(typ, payload)...)
-		off += (l + 3) &^ 3
-	}
+	})
 	return out
 }
 

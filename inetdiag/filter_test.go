@@ -170,15 +170,18 @@ func TestFilterString(t *testing.T) {
 	}
 }
 
+// bcop builds struct inet_diag_bc_op {u8 code; u8 yes; u16 no;} by hand,
+// independently of filter.go's op.
+func bcop(code, yes byte, no uint16) []byte {
+	b := []byte{code, yes, 0, 0}
+	binary.NativeEndian.PutUint16(b[2:], no)
+	return b
+}
+
 // TestFilterBytecodeLayout checks a few programs byte for byte against the
 // layout ss(8) uses (misc/ss.c, ssfilter_bytecompile), so that a compiler
 // change that the interpreter would still accept is noticed.
 func TestFilterBytecodeLayout(t *testing.T) {
-	op := func(code, yes byte, no uint16) []byte {
-		b := []byte{code, yes, 0, 0}
-		binary.NativeEndian.PutUint16(b[2:], no)
-		return b
-	}
 	hostcond := func(fam, plen byte, port int32, addr ...byte) []byte {
 		b := []byte{fam, plen, 0, 0, 0, 0, 0, 0}
 		binary.NativeEndian.PutUint32(b[4:], uint32(port))
@@ -189,24 +192,24 @@ func TestFilterBytecodeLayout(t *testing.T) {
 		f    Filter
 		want []byte
 	}{
-		{"dport >= :P", Filter{op: opDstGE, port: 1024}, cat(op(bcDGE, 8, 12), op(0, 0, 1024))},
-		{"sport <= :P", Filter{op: opSrcLE, port: 80}, cat(op(bcSLE, 8, 12), op(0, 0, 80))},
+		{"dport >= :P", Filter{op: opDstGE, port: 1024}, cat(bcop(bcDGE, 8, 12), bcop(0, 0, 1024))},
+		{"sport <= :P", Filter{op: opSrcLE, port: 80}, cat(bcop(bcSLE, 8, 12), bcop(0, 0, 80))},
 		{"src v4 prefix", SrcPrefix(pfx("10.1.0.0/16")),
-			cat(op(bcSCond, 16, 20), hostcond(afInet, 16, -1, 10, 1, 0, 0))},
+			cat(bcop(bcSCond, 16, 20), hostcond(afInet, 16, -1, 10, 1, 0, 0))},
 		{"dst v6 prefix", DstPrefix(pfx("fd00::/8")),
-			cat(op(bcDCond, 28, 32), hostcond(afInet6, 8, -1, v6s("fd00::")...))},
-		{"sport = :P", SrcPort(443), cat(op(bcSCond, 12, 16), hostcond(afUnspec, 0, 443))},
-		{"not", Not(SrcPort(443)), cat(op(bcSCond, 12, 16), hostcond(afUnspec, 0, 443), op(bcJmp, 4, 8))},
+			cat(bcop(bcDCond, 28, 32), hostcond(afInet6, 8, -1, v6s("fd00::")...))},
+		{"sport = :P", SrcPort(443), cat(bcop(bcSCond, 12, 16), hostcond(afUnspec, 0, 443))},
+		{"not", Not(SrcPort(443)), cat(bcop(bcSCond, 12, 16), hostcond(afUnspec, 0, 443), bcop(bcJmp, 4, 8))},
 		{"or", Or(SrcPort(1), DstPort(2)), cat(
-			op(bcSCond, 12, 16), hostcond(afUnspec, 0, 1),
-			op(bcJmp, 4, 16),
-			op(bcDCond, 12, 16), hostcond(afUnspec, 0, 2))},
+			bcop(bcSCond, 12, 16), hostcond(afUnspec, 0, 1),
+			bcop(bcJmp, 4, 16),
+			bcop(bcDCond, 12, 16), hostcond(afUnspec, 0, 2))},
 		{"and", And(SrcPort(1), DstPort(2)), cat(
-			op(bcSCond, 12, 16+12), hostcond(afUnspec, 0, 1),
-			op(bcDCond, 12, 16), hostcond(afUnspec, 0, 2))},
+			bcop(bcSCond, 12, 16+12), hostcond(afUnspec, 0, 1),
+			bcop(bcDCond, 12, 16), hostcond(afUnspec, 0, 2))},
 		{"range", SrcPortRange(10, 20), cat(
-			op(bcSGE, 8, 12+8), op(0, 0, 10),
-			op(bcSLE, 8, 12), op(0, 0, 20))},
+			bcop(bcSGE, 8, 12+8), bcop(0, 0, 10),
+			bcop(bcSLE, 8, 12), bcop(0, 0, 20))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,28 +249,23 @@ func TestFilterTooLarge(t *testing.T) {
 // TestKernelInterpreterRejects makes sure the test interpreter's audit is
 // not vacuous: programs the kernel refuses are refused here too.
 func TestKernelInterpreterRejects(t *testing.T) {
-	op := func(code, yes byte, no uint16) []byte {
-		b := []byte{code, yes, 0, 0}
-		binary.NativeEndian.PutUint16(b[2:], no)
-		return b
-	}
 	tests := []struct {
 		name string
 		bc   []byte
 	}{
 		{"empty", nil},
 		{"short", []byte{0, 4}},
-		{"unknown op", op(99, 4, 8)},
-		{"jump into the middle of an op", cat(op(bcSGE, 8, 12), op(0, 0, 1), op(bcJmp, 4, 4), op(bcDGE, 8, 6), op(0, 0, 1))},
-		{"no not a multiple of 4", cat(op(bcJmp, 4, 6), op(bcNop, 4, 0))},
-		{"yes too small for a port op", cat(op(bcSGE, 4, 12), op(0, 0, 1))},
-		{"port op without its port", op(bcSGE, 8, 12)},
-		{"hostcond bad family", cat(op(bcSCond, 12, 16), []byte{7, 0, 0, 0, 0, 0, 0, 0})},
-		{"hostcond prefix too long", cat(op(bcSCond, 16, 20), []byte{afInet, 33, 0, 0, 0xff, 0xff, 0xff, 0xff}, []byte{10, 0, 0, 0})},
-		{"hostcond address missing", cat(op(bcSCond, 12, 16), []byte{afInet6, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})},
-		{"jump beyond len+4", cat(op(bcJmp, 4, 12))},
-		{"yes beyond the end", op(bcNop, 8, 0)},
-		{"mark needs CAP_NET_ADMIN", cat(op(kbcMarkCond, 12, 16), u32s(1, 1))},
+		{"unknown op", bcop(99, 4, 8)},
+		{"jump into the middle of an op", cat(bcop(bcSGE, 8, 20), bcop(0, 0, 1), bcop(bcJmp, 4, 8), bcop(bcDGE, 8, 12), bcop(0, 0, 1))},
+		{"no not a multiple of 4", cat(bcop(bcJmp, 4, 6), bcop(bcNop, 4, 0))},
+		{"yes too small for a port op", cat(bcop(bcSGE, 4, 12), bcop(0, 0, 1))},
+		{"port op without its port", bcop(bcSGE, 8, 12)},
+		{"hostcond bad family", cat(bcop(bcSCond, 12, 16), []byte{7, 0, 0, 0, 0, 0, 0, 0})},
+		{"hostcond prefix too long", cat(bcop(bcSCond, 16, 20), []byte{afInet, 33, 0, 0, 0xff, 0xff, 0xff, 0xff}, []byte{10, 0, 0, 0})},
+		{"hostcond address missing", cat(bcop(bcSCond, 12, 16), []byte{afInet6, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})},
+		{"jump beyond len+4", cat(bcop(bcJmp, 4, 12))},
+		{"yes beyond the end", bcop(bcNop, 8, 0)},
+		{"mark needs CAP_NET_ADMIN", cat(bcop(kbcMarkCond, 12, 16), u32s(1, 1))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,7 +275,7 @@ func TestKernelInterpreterRejects(t *testing.T) {
 		})
 	}
 	// And accepts what the kernel accepts, with the expected result.
-	accept := cat(op(bcNop, 4, 0), op(bcDGE, 8, 12), op(0, 0, 100))
+	accept := cat(bcop(bcNop, 4, 0), bcop(bcDGE, 8, 12), bcop(0, 0, 100))
 	if err := kernelAudit(accept, false); err != nil {
 		t.Fatal(err)
 	}

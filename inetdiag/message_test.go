@@ -490,6 +490,24 @@ func FuzzDecodeSocket(f *testing.F) {
 	})
 }
 
+// walkAttrs calls fn with the raw type and the payload of every attribute
+// after struct inet_diag_msg, and reports whether they all parsed.
+func walkAttrs(msg []byte, fn func(typ uint16, payload []byte)) bool {
+	ne := binary.NativeEndian
+	for off := 72; off < len(msg); {
+		if off+4 > len(msg) {
+			return false
+		}
+		l := int(ne.Uint16(msg[off:]))
+		if l < 4 || off+l > len(msg) {
+			return false
+		}
+		fn(ne.Uint16(msg[off+2:]), msg[off+4:off+l])
+		off += (l + 3) &^ 3
+	}
+	return true
+}
+
 // checkDecoded re-reads a reply that DecodeSocket accepted, without the
 // package's code, and compares.
 func checkDecoded(t *testing.T, s *Socket, b []byte) {
@@ -524,14 +542,8 @@ func checkDecoded(t *testing.T, s *Socket, b []byte) {
 
 	// The last attribute of each type wins, as in the decoder.
 	last := map[uint16][]byte{}
-	for off := 72; off < len(b); {
-		l := int(ne.Uint16(b[off:]))
-		typ := ne.Uint16(b[off+2:]) & 0x3fff
-		if l < 4 || off+l > len(b) {
-			t.Fatalf("accepted an attribute of length %d at %d in %d bytes", l, off, len(b))
-		}
-		last[typ] = b[off+4 : off+l]
-		off += (l + 3) &^ 3
+	if !walkAttrs(b, func(typ uint16, p []byte) { last[typ&0x3fff] = p }) {
+		t.Fatalf("accepted a reply whose attributes do not parse: % x", b[72:])
 	}
 	for a := Attr(0); a < 64; a++ {
 		_, seen := last[uint16(a)]
