@@ -3,9 +3,12 @@
 package inetdiag
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
+	"unsafe"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -42,6 +45,17 @@ type Config struct {
 // dumps; use one per goroutine.
 type Conn struct {
 	nl *netlink.Conn
+	// Dump replies are read straight from the descriptor into buf, which
+	// every dump reuses: netlink.Conn's receive path copies each datagram
+	// into a fresh buffer, which at 10^5 sockets is tens of megabytes of
+	// garbage per poll.
+	rc     syscall.RawConn
+	buf    []byte
+	iov    unix.Iovec
+	hdr    unix.Msghdr
+	n      int
+	rerr   error
+	readFn func(fd uintptr) bool
 }
 
 // Dial opens a sock_diag socket, in the network namespace of cfg if given.
@@ -63,7 +77,18 @@ func Dial(cfg *Config) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("inetdiag: dial sock_diag: %w", err)
 	}
-	return &Conn{nl: c}, nil
+	rc, err := c.SyscallConn()
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("inetdiag: dial sock_diag: %w", err)
+	}
+	conn := &Conn{nl: c, rc: rc, buf: make([]byte, recvBufferSize)}
+	conn.iov.Base = &conn.buf[0]
+	conn.iov.SetLen(len(conn.buf))
+	conn.hdr.Iov = &conn.iov
+	conn.hdr.SetIovlen(1)
+	conn.readFn = conn.recvmsg // bound once: a method value allocates
+	return conn, nil
 }
 
 // Close closes the netlink socket.
@@ -157,8 +182,11 @@ func (c *Conn) DumpFunc(req Request, fn func(s *Socket) error) error {
 	return nil
 }
 
-// dumpFamily sends one dump request and hands each reply payload to fn.
-// It reports whether the kernel flagged the dump as interrupted.
+// dumpFamily sends one dump request and hands each reply payload to fn,
+// which must not keep it (the buffer is reused). It reports whether the
+// kernel flagged the dump as interrupted. If fn fails, the rest of the
+// dump is read and dropped so that the Conn stays usable, and fn's error
+// is returned.
 func (c *Conn) dumpFamily(fam Family, req Request, bytecode []byte, fn func([]byte) error) (bool, error) {
 	states := req.States
 	if states == 0 {
@@ -179,26 +207,104 @@ func (c *Conn) dumpFamily(fam Family, req Request, bytecode []byte, fn func([]by
 	if err != nil {
 		return false, fmt.Errorf("inetdiag: dump %s: send: %w", fam, err)
 	}
+	seq := sent.Header.Sequence
+	ne := binary.NativeEndian
 	var intr bool
-	for m, err := range c.nl.ReceiveIter() {
+	var fnErr error
+	for {
+		b, err := c.recv()
 		if err != nil {
 			return false, fmt.Errorf("inetdiag: dump %s: %w", fam, err)
 		}
-		if m.Header.Sequence != sent.Header.Sequence {
-			// A late reply to an earlier request: not ours.
-			continue
-		}
-		if m.Header.Flags&netlink.DumpInterrupted != 0 {
-			intr = true
-		}
-		if m.Header.Type != unix.SOCK_DIAG_BY_FAMILY {
-			continue
-		}
-		if err := fn(m.Data); err != nil {
-			return false, fmt.Errorf("inetdiag: dump %s: %w", fam, err)
+		for len(b) > 0 {
+			if len(b) < unix.NLMSG_HDRLEN {
+				return false, fmt.Errorf("inetdiag: dump %s: %w: %d trailing bytes", fam, errTruncated, len(b))
+			}
+			l := int(ne.Uint32(b[0:]))
+			typ := ne.Uint16(b[4:])
+			flags := ne.Uint16(b[6:])
+			mseq := ne.Uint32(b[8:])
+			if l < unix.NLMSG_HDRLEN || l > len(b) {
+				return false, fmt.Errorf("inetdiag: dump %s: %w: length %d, %d bytes left", fam, errTruncated, l, len(b))
+			}
+			p := b[unix.NLMSG_HDRLEN:l]
+			b = b[min(align4(l), len(b)):]
+			if mseq != seq {
+				continue // a late reply to an earlier request: not ours
+			}
+			if flags&unix.NLM_F_DUMP_INTR != 0 {
+				intr = true
+			}
+			switch typ {
+			case unix.SOCK_DIAG_BY_FAMILY:
+				if fnErr == nil {
+					fnErr = fn(p)
+				}
+			case unix.NLMSG_DONE:
+				// A dump that failed part way ends with the errno here.
+				if len(p) >= 4 {
+					if code := int32(ne.Uint32(p)); code < 0 {
+						return false, fmt.Errorf("inetdiag: dump %s: %w", fam, unix.Errno(-code))
+					}
+				}
+				if fnErr != nil {
+					return false, fmt.Errorf("inetdiag: dump %s: %w", fam, fnErr)
+				}
+				return intr, nil
+			case unix.NLMSG_ERROR:
+				if len(p) < 4 {
+					return false, fmt.Errorf("inetdiag: dump %s: %w: error message of %d bytes", fam, errTruncated, len(p))
+				}
+				if code := int32(ne.Uint32(p)); code != 0 {
+					return false, fmt.Errorf("inetdiag: dump %s: %w", fam, unix.Errno(-code))
+				}
+				// Zero is an acknowledgement; the dump goes on.
+			}
 		}
 	}
-	return intr, nil
+}
+
+// errTruncated reports a netlink message cut short or a length that
+// overruns its datagram.
+var errTruncated = errors.New("truncated netlink message")
+
+// recv reads one datagram into c.buf, waiting through the runtime's poller
+// (the socket is non-blocking), and returns the bytes received.
+func (c *Conn) recv() ([]byte, error) {
+	if err := c.rc.Read(c.readFn); err != nil {
+		return nil, fmt.Errorf("receive: %w", err)
+	}
+	if c.rerr != nil {
+		return nil, fmt.Errorf("receive: %w", c.rerr)
+	}
+	if c.hdr.Flags&unix.MSG_TRUNC != 0 {
+		return nil, fmt.Errorf("receive: %w: datagram larger than %d bytes", errTruncated, len(c.buf))
+	}
+	if c.n == 0 {
+		return nil, errors.New("receive: empty datagram")
+	}
+	return c.buf[:c.n], nil
+}
+
+// recvmsg is the syscall.RawConn read callback: it returns false to wait
+// for readability. recvmsg(2) is called directly, with no source address,
+// because the x/sys/unix wrappers allocate one per call.
+func (c *Conn) recvmsg(fd uintptr) bool {
+	for {
+		c.hdr.Flags = 0
+		n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&c.hdr)), 0)
+		switch errno {
+		case 0:
+			c.n, c.rerr = int(n), nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		c.n, c.rerr = 0, os.NewSyscallError("recvmsg", errno)
+		return true
+	}
 }
 
 // Destroy asks the kernel to close the socket (SOCK_DESTROY, as ss -K
