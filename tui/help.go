@@ -1,0 +1,56 @@
+package tui
+
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+)
+
+// openHelp shows the help screen over the current one.
+func (m *Model) openHelp() {
+	m.helpFrom = m.screen
+	m.screen = screenHelp
+}
+
+// renderHelp lists every key (from the key map, through the help bubble)
+// and what the symbols and marks of the table mean.
+func (m *Model) renderHelp() string {
+	lines := []string{m.titleLine(m.width), "", " " + m.styles.bold.Render("Keys"), ""}
+	h := m.help
+	h.ShowAll = true
+	for _, l := range strings.Split(h.FullHelpView(m.keys.FullHelp()), "\n") {
+		lines = append(lines, "   "+l)
+	}
+	if m.cfg.Kill == nil {
+		lines = append(lines, "   "+m.styles.dim.Render("K (kill a connection) needs --allow-kill"))
+	}
+	lines = append(lines, "", " "+m.styles.bold.Render("Health"), "")
+	for _, hl := range healthOrder {
+		l := look(hl)
+		lines = append(lines, "   "+m.styles.healthStyle(hl).Render(l.symbol+" "+fit(hl.String(), 18, false))+l.description)
+	}
+	lines = append(lines,
+		"",
+		" "+m.styles.bold.Render("Marks"),
+		"",
+		"   "+fit("~13m02s", 20, false)+"abort in 13m02s, assuming the namespace's sysctls (socket options unreadable)",
+		"   "+fit("13m02s", 20, false)+"abort in 13m02s, from the socket's own settings",
+		"   "+fit("—", 20, false)+"no abort expected",
+		"   "+fit("5/15", 20, false)+"retransmissions (or probes) so far / before the kernel gives up",
+		"   "+fit("✗ ↯ ↺ ·", 20, false)+"events: aborted, reset, recovered, closed",
+		"   "+fit("PAUSED", 20, false)+"rows frozen (p); countdowns still follow the clock",
+	)
+	lines = append(lines, "")
+	body := make([]string, 0, m.height)
+	for _, l := range lines {
+		if len(body) == m.height-1 {
+			break
+		}
+		body = append(body, truncate(l, m.width))
+	}
+	for len(body) < m.height-1 {
+		body = append(body, "")
+	}
+	back := []key.Binding{m.keys.Back, m.keys.Quit}
+	return strings.Join(append(body, m.footer(back)), "\n")
+}

@@ -1,0 +1,120 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// mainLayout splits the main screen's height between the header, the
+// table, the events pane and the footer.
+type mainLayout struct {
+	header  []string
+	rows    int // table rows, below the column header
+	eventsH int
+}
+
+// minTableRows is what the table keeps on a short terminal: header
+// blocks and the events pane give way first.
+const minTableRows = 3
+
+func (m *Model) layoutMain() mainLayout {
+	blocks := m.headerBlocks(m.width)
+	eventsH := 0
+	if m.showEvents {
+		eventsH = 4
+		if m.height >= 36 {
+			eventsH = 7
+		}
+	}
+	const footerH, colHeaderH = 1, 1
+	headerH := func() int {
+		n := 0
+		for _, b := range blocks {
+			n += len(b.lines)
+		}
+		return n
+	}
+	rows := func() int { return m.height - headerH() - colHeaderH - eventsH - footerH }
+	for rows() < minTableRows {
+		if eventsH > 2 {
+			eventsH = 2
+			continue
+		}
+		// Drop the least important droppable block.
+		worst := -1
+		for i, b := range blocks {
+			if b.prio > 0 && (worst < 0 || b.prio > blocks[worst].prio) {
+				worst = i
+			}
+		}
+		if worst >= 0 && blocks[worst].prio > 2 {
+			blocks = append(blocks[:worst], blocks[worst+1:]...)
+			continue
+		}
+		if eventsH > 0 {
+			eventsH = 0
+			continue
+		}
+		if worst >= 0 {
+			blocks = append(blocks[:worst], blocks[worst+1:]...)
+			continue
+		}
+		break
+	}
+	var header []string
+	for _, b := range blocks {
+		header = append(header, b.lines...)
+	}
+	return mainLayout{header: header, rows: max(rows(), 1), eventsH: eventsH}
+}
+
+// tableRows is how many rows the table shows at the current size.
+func (m *Model) tableRows() int {
+	if m.width < minWidth || m.height < minHeight {
+		return 1
+	}
+	return m.layoutMain().rows
+}
+
+// renderMain renders the table screen.
+func (m *Model) renderMain() string {
+	l := m.layoutMain()
+	lines := make([]string, 0, m.height)
+	for _, h := range l.header {
+		lines = append(lines, truncate(h, m.width))
+	}
+	lines = append(lines, m.renderTable(l.rows)...)
+	if l.eventsH > 0 {
+		lines = append(lines, m.renderEvents(l.eventsH)...)
+	}
+	lines = append(lines, m.footer(m.keys.ShortHelp()))
+	return strings.Join(lines, "\n")
+}
+
+// footer is the bottom line: the open prompt, or a reminder of the keys.
+func (m *Model) footer(bindings []key.Binding) string {
+	switch m.prompt {
+	case promptFilter:
+		return truncate(m.input.View(), m.width)
+	case promptKill:
+		return m.killPrompt()
+	}
+	return truncate(" "+m.help.ShortHelpView(bindings), m.width)
+}
+
+// renderTooSmall is the whole screen below the minimum size: one centred
+// line saying what is needed.
+func (m *Model) renderTooSmall() string {
+	msg := fmt.Sprintf("tcpwatch needs at least %d×%d (now %d×%d)", minWidth, minHeight, m.width, m.height)
+	if ansi.StringWidth(msg) > m.width {
+		msg = fmt.Sprintf("tcpwatch needs %d×%d (now %d×%d)", minWidth, minHeight, m.width, m.height)
+	}
+	if ansi.StringWidth(msg) > m.width {
+		msg = fmt.Sprintf("≥ %d×%d", minWidth, minHeight)
+	}
+	return lipgloss.Place(m.width, m.height, lipgloss.Center, lipgloss.Center, truncate(msg, m.width))
+}

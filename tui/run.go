@@ -1,0 +1,60 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+)
+
+// Run runs the interface full-screen (alternate screen) until the user
+// quits or ctx is done, and restores the terminal in every case: on quit,
+// on a panic (Bubble Tea recovers it, restores the terminal and Run
+// returns an error), on SIGTERM (a normal quit) and on SIGHUP, when the
+// ssh session or the terminal went away: then the program is killed
+// without waiting to flush a last frame to a dead tty, so that the caller
+// can clean up promptly. Quitting, SIGTERM, SIGHUP and ctx being done all
+// return nil.
+func Run(ctx context.Context, cfg Config) error {
+	m := New(cfg)
+	opts := []tea.ProgramOption{tea.WithContext(ctx)}
+	if m.cfg.NoColor {
+		opts = append(opts, tea.WithColorProfile(colorprofile.Ascii))
+	}
+	p := tea.NewProgram(m, opts...)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	finished := make(chan struct{})
+	var hungUp atomic.Bool
+	go func() {
+		select {
+		case <-hup:
+			hungUp.Store(true)
+			p.Kill()
+		case <-finished:
+		}
+	}()
+
+	_, err := p.Run()
+	close(finished)
+	m.close()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, tea.ErrProgramPanic):
+		return fmt.Errorf("tui: the interface panicked (terminal restored): %w", err)
+	case hungUp.Load(), errors.Is(err, tea.ErrInterrupted):
+		return nil
+	case errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil:
+		return nil
+	}
+	return fmt.Errorf("tui: %w", err)
+}

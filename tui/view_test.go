@@ -1,0 +1,62 @@
+package tui
+
+import (
+	"testing"
+
+	"github.com/tcpwatch/tcpwatch/model"
+)
+
+// TestViews renders screens from synthetic snapshots at a fixed clock and
+// compares the text (escape sequences stripped) with golden files.
+func TestViews(t *testing.T) {
+	tests := []struct {
+		name  string
+		w, h  int
+		rows  func() []model.Row
+		setup func(s *model.Snapshot)
+		keys  []string
+	}{
+		{name: "dying_row", w: 100, h: 16, rows: func() []model.Row { return []model.Row{dyingRow(), okRow("10.0.3.7:22", "10.0.0.5:50122", 0x11, "sshd", 700)} }},
+		{name: "keepalive_prober", w: 100, h: 16, rows: func() []model.Row { return []model.Row{keepaliveRow()} }},
+		{name: "close_wait", w: 100, h: 16, rows: func() []model.Row { return []model.Row{closeWaitRow()} }},
+		{name: "zero_window", w: 100, h: 16, rows: func() []model.Row { return []model.Row{zeroWindowRow()} }},
+		{
+			name: "empty_host", w: 80, h: 24, rows: func() []model.Row { return nil },
+			setup: func(s *model.Snapshot) { s.Notices = []string{"process names need root: run as root to see who owns each connection"} },
+		},
+		{name: "tiny_terminal", w: 40, h: 10, rows: mixedRows},
+		{name: "detail_dying", w: 100, h: 60, rows: mixedRows, keys: []string{"j", "enter"}},
+		{name: "detail_keepalive", w: 100, h: 50, rows: mixedRows, keys: []string{"enter"}},
+		{name: "detail_close_wait", w: 80, h: 40, rows: mixedRows, keys: []string{"j", "j", "j", "enter"}},
+		{name: "help", w: 100, h: 40, rows: mixedRows, keys: []string{"?"}},
+		{name: "80x24", w: 80, h: 24, rows: mixedRows},
+		{
+			name: "120x40", w: 120, h: 40, rows: mixedRows,
+			setup: func(s *model.Snapshot) {
+				s.AllEvents = sampleEvents()
+				s.Slowed, s.Interval, s.PollCost = true, 3*1e9, 2400*1e6
+			},
+		},
+		{
+			name: "banner_paused", w: 80, h: 24, rows: mixedRows,
+			setup: func(s *model.Snapshot) { s.AllEvents = sampleEvents() },
+			keys:  []string{"p"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{}
+			if tt.name == "banner_paused" {
+				cfg.Banner = "demo: namespaces tw-demo-1234-a, tw-demo-1234-b go away on exit"
+			}
+			m, _ := newTestModel(cfg, tt.w, tt.h)
+			s, _ := snapshotOf(tt.rows()...)
+			if tt.setup != nil {
+				tt.setup(s)
+			}
+			feed(m, s)
+			press(m, tt.keys...)
+			golden(t, screenText(m))
+		})
+	}
+}
