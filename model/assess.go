@@ -582,18 +582,19 @@ func (tr *Tracker) predictKeepalive(c *Conn, now time.Time) *Prediction {
 }
 
 // predictProbe0 handles the persist timer. A peer that answers its
-// zero-window probes is alive: no abort is predicted (unless a user
-// timeout is known, see the note).
+// zero-window probes is alive: no abort is predicted. An answer resets the
+// count, so two probes outstanding mean two went unanswered in a row;
+// one alone proves nothing, because a live receiver rate-limits its
+// answers to out-of-window segments (tcp_invalid_ratelimit, 500 ms by
+// default) and may skip one when the probes come fast.
 func (tr *Tracker) predictProbe0(c *Conn, now time.Time, orphan bool) *Prediction {
 	p := tr.cfg.Params
 	s := c.Sock
 	probes := int(s.Retrans)
-	interval := probe0Interval(s.Info.RTO, int(s.Info.Backoff), tr.rtoMax(c))
-	sent := now.Add(s.Expires).Add(-interval)
-	unanswered := probes >= 2 || (probes == 1 && now.Sub(sent) > 200*time.Millisecond+4*s.Info.RTT && lastRx(s, now).Before(sent))
-	if !unanswered {
+	if probes < 2 {
 		return nil
 	}
+	interval := probe0Interval(s.Info.RTO, int(s.Info.Backoff), tr.rtoMax(c))
 	maxProbes := p.Retries2
 	inputs := []Input{{Name: "tcp_retries2", Value: strconv.Itoa(p.Retries2), Source: FromSysctl}}
 	if orphan {

@@ -204,11 +204,16 @@ func runOnceJSON(t *testing.T, l *Lab, extra ...string) []report.Conn {
 // jsonSample takes a sample of the client end of p through the binary.
 func jsonSample(t *testing.T, l *Lab, p *Pair, extra ...string) sample {
 	t.Helper()
-	return jsonSampleOf(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), extra...)
+	s, ok := jsonSampleOf(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), extra...)
+	if !ok {
+		t.Fatalf("tcpwatch --once --json: connection %s -> %s not in the output", p.Client.LocalAddr(), p.Client.RemoteAddr())
+	}
+	return s
 }
 
-// jsonSampleOf takes a sample of the connection local -> remote.
-func jsonSampleOf(t *testing.T, l *Lab, local, remote string, extra ...string) sample {
+// jsonSampleOf takes a sample of the connection local -> remote; ok is
+// false if the connection is not in the output.
+func jsonSampleOf(t *testing.T, l *Lab, local, remote string, extra ...string) (sample, bool) {
 	t.Helper()
 	lp := netip.MustParseAddrPort(local)
 	local = lp.String()
@@ -234,10 +239,9 @@ func jsonSampleOf(t *testing.T, l *Lab, local, remote string, extra ...string) s
 			s.latest = tm.Add(time.Duration(*r.AbortLatestS * float64(time.Second)))
 			s.slip = r.AbortMaySlip
 		}
-		return s
+		return s, true
 	}
-	t.Fatalf("tcpwatch --once --json: connection %s -> %s not in the output (%d rows)", local, remote, len(rows))
-	return sample{}
+	return sample{}, false
 }
 
 // labWatcher polls the client namespace in process, as the interface does.
@@ -395,12 +399,29 @@ func (r *resultTable) String() string {
 // abort) and appends it.
 func sampleAt(t *testing.T, l *Lab, p *Pair, trigger time.Time, d time.Duration, done <-chan outcome, into *[]sample) (outcome, bool) {
 	t.Helper()
+	return sampleOfAt(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), trigger, d, done, into)
+}
+
+// sampleOfAt is sampleAt for a connection given by its addresses. A
+// connection missing from the output must have just been aborted: then
+// the outcome must follow at once.
+func sampleOfAt(t *testing.T, l *Lab, local, remote string, trigger time.Time, d time.Duration, done <-chan outcome, into *[]sample) (outcome, bool) {
+	t.Helper()
 	select {
 	case o := <-done:
 		return o, true
 	case <-time.After(time.Until(trigger.Add(d))):
 	}
-	*into = append(*into, jsonSample(t, l, p))
+	s, ok := jsonSampleOf(t, l, local, remote)
+	if !ok {
+		select {
+		case o := <-done:
+			return o, true
+		case <-time.After(2 * time.Second):
+			t.Fatalf("tcpwatch --once --json: connection %s -> %s not in the output, and it was not aborted", local, remote)
+		}
+	}
+	*into = append(*into, s)
 	return outcome{}, false
 }
 
@@ -508,7 +529,13 @@ func checkAbortedEvent(t *testing.T, lw *labWatcher, c *net.TCPConn, actual time
 			return
 		}
 	}
-	t.Errorf("no aborted event; events: %v", evs)
+	ws := lw.of(c)
+	last := ""
+	if len(ws) > 0 {
+		l := ws[len(ws)-1]
+		last = fmt.Sprintf("last sample at %s health %s prediction %v", l.t.Format("15:04:05.000"), l.health, l.has)
+	}
+	t.Errorf("no aborted event (abort at %s); events: %v; %s", actual.Format("15:04:05.000"), evs, last)
 }
 
 func TestLabRetransmitRetries2(t *testing.T) {
