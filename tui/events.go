@@ -15,9 +15,9 @@ const maxShownEvents = 50
 // in trouble (normal closes are counted, not listed: a busy host closes
 // thousands a minute).
 type eventList struct {
-	shown                               []model.Event // newest first
-	aborted, reset, recovered, closed   int
-	closedShown                         int
+	shown                             []model.Event // newest first
+	aborted, reset, recovered, closed int
+	closedShown                       int
 }
 
 // eventShown reports whether an event deserves a line.

@@ -308,18 +308,18 @@ func sampleEvents() []model.Event {
 	return []model.Event{
 		{
 			Time: t0.Add(-2 * time.Minute), Kind: model.EventRecovered,
-			ID:     model.EventID{Family: inetdiag.FamilyInet, Local: ap("10.0.3.7:51602"), Remote: ap("10.0.9.15:5432"), Cookie: 0x99},
-			State:  inetdiag.StateEstablished, Health: model.HealthRetransmitting, LastSeen: t0.Add(-2*time.Minute - time.Second),
+			ID:    model.EventID{Family: inetdiag.FamilyInet, Local: ap("10.0.3.7:51602"), Remote: ap("10.0.9.15:5432"), Cookie: 0x99},
+			State: inetdiag.StateEstablished, Health: model.HealthRetransmitting, LastSeen: t0.Add(-2*time.Minute - time.Second),
 		},
 		{
 			Time: t0.Add(-90 * time.Second), Kind: model.EventClosed,
-			ID:     model.EventID{Family: inetdiag.FamilyInet, Local: ap("10.0.3.7:44000"), Remote: ap("10.0.5.5:443"), Cookie: 0x98},
-			State:  inetdiag.StateTimeWait, LastSeen: t0.Add(-91 * time.Second),
+			ID:    model.EventID{Family: inetdiag.FamilyInet, Local: ap("10.0.3.7:44000"), Remote: ap("10.0.5.5:443"), Cookie: 0x98},
+			State: inetdiag.StateTimeWait, LastSeen: t0.Add(-91 * time.Second),
 		},
 		{
 			Time: t0.Add(-11 * time.Second), Kind: model.EventAborted,
-			ID:     model.EventID{Family: inetdiag.FamilyInet, Local: ap("10.0.3.7:51590"), Remote: ap("10.0.9.14:5432"), Cookie: 0x97},
-			State:  inetdiag.StateEstablished, Health: model.HealthRetransmitting, LastSeen: t0.Add(-12 * time.Second), Predicted: pred,
+			ID:    model.EventID{Family: inetdiag.FamilyInet, Local: ap("10.0.3.7:51590"), Remote: ap("10.0.9.14:5432"), Cookie: 0x97},
+			State: inetdiag.StateEstablished, Health: model.HealthRetransmitting, LastSeen: t0.Add(-12 * time.Second), Predicted: pred,
 		},
 	}
 }

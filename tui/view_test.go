@@ -16,13 +16,17 @@ func TestViews(t *testing.T) {
 		setup func(s *model.Snapshot)
 		keys  []string
 	}{
-		{name: "dying_row", w: 100, h: 16, rows: func() []model.Row { return []model.Row{dyingRow(), okRow("10.0.3.7:22", "10.0.0.5:50122", 0x11, "sshd", 700)} }},
+		{name: "dying_row", w: 100, h: 16, rows: func() []model.Row {
+			return []model.Row{dyingRow(), okRow("10.0.3.7:22", "10.0.0.5:50122", 0x11, "sshd", 700)}
+		}},
 		{name: "keepalive_prober", w: 100, h: 16, rows: func() []model.Row { return []model.Row{keepaliveRow()} }},
 		{name: "close_wait", w: 100, h: 16, rows: func() []model.Row { return []model.Row{closeWaitRow()} }},
 		{name: "zero_window", w: 100, h: 16, rows: func() []model.Row { return []model.Row{zeroWindowRow()} }},
 		{
 			name: "empty_host", w: 80, h: 24, rows: func() []model.Row { return nil },
-			setup: func(s *model.Snapshot) { s.Notices = []string{"process names need root: run as root to see who owns each connection"} },
+			setup: func(s *model.Snapshot) {
+				s.Notices = []string{"process names need root: run as root to see who owns each connection"}
+			},
 		},
 		{name: "tiny_terminal", w: 40, h: 10, rows: mixedRows},
 		{name: "detail_dying", w: 100, h: 60, rows: mixedRows, keys: []string{"j", "enter"}},
