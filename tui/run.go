@@ -21,13 +21,17 @@ import (
 // without waiting to flush a last frame to a dead tty, so that the caller
 // can clean up promptly. Quitting, SIGTERM, SIGHUP and ctx being done all
 // return nil.
-func Run(ctx context.Context, cfg Config) error {
+func Run(ctx context.Context, cfg Config) error { return run(ctx, cfg) }
+
+// run is Run with extra program options (tests give an input and an
+// output instead of the terminal).
+func run(ctx context.Context, cfg Config, extra ...tea.ProgramOption) error {
 	m := New(cfg)
 	opts := []tea.ProgramOption{tea.WithContext(ctx)}
 	if m.cfg.NoColor {
 		opts = append(opts, tea.WithColorProfile(colorprofile.Ascii))
 	}
-	p := tea.NewProgram(m, opts...)
+	p := tea.NewProgram(m, append(opts, extra...)...)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
