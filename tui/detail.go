@@ -232,7 +232,7 @@ func (m *Model) explain(r *model.Row) []string {
 			" window probes sent so far: it is probably gone. The kernel will give up " + when + " after " + strconv.Itoa(p.Count) +
 			" unanswered probes (tcp_retries2=" + inputOr(p, "tcp_retries2", m.params().Retries2) + "). To fail faster: TCP_USER_TIMEOUT on the socket."
 	case model.ReasonOrphanRetries:
-		text = "The application has closed this socket, but " + fmtBytes(uint64(s.SendQ)) + " bytes or its FIN are still unacknowledged, and the kernel keeps retransmitting on its own. It will give up " +
+		text = "The application has closed this socket, but " + fmtBytesLong(uint64(s.SendQ)) + " of data or its FIN are still unacknowledged, and the kernel keeps retransmitting on its own. It will give up " +
 			when + " after " + strconv.Itoa(p.Count) + " retransmissions: tcp_orphan_retries=" + inputOr(p, "tcp_orphan_retries", m.params().OrphanRetries) +
 			" → " + fmtSecs(p.Budget) + ", counted from " + clockStart + ". To fail faster: lower net.ipv4.tcp_orphan_retries."
 	case model.ReasonSynRetries:
@@ -299,13 +299,13 @@ func (m *Model) explainNoPrediction(r *model.Row) []string {
 		case s.RecvQ == 1:
 			t += " and 1 unread byte"
 		case s.RecvQ > 1:
-			t += " and " + fmtBytes(uint64(s.RecvQ)) + " unread bytes"
+			t += " and " + fmtBytesLong(uint64(s.RecvQ)) + " of unread data"
 		}
 		return []string{t + "."}
 	case model.HealthZeroWindow:
 		t := "The peer is alive but not reading: it advertises a zero receive window and answers the kernel's window probes, so no abort is expected; the kernel will wait indefinitely (RFC 1122)."
 		if s.SendQ > 0 {
-			t += " " + fmtBytes(uint64(s.SendQ)) + " bytes wait to be sent."
+			t += " " + fmtBytesLong(uint64(s.SendQ)) + " of data is waiting to be sent."
 		}
 		return []string{t, "Look at the application on " + model.Endpoint(s.ID.Dst) + ": it has stopped reading from its socket."}
 	case model.HealthUnguarded:

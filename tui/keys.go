@@ -42,7 +42,7 @@ func defaultKeyMap(kill bool) keyMap {
 
 // ShortHelp is the one-line reminder at the bottom of the table.
 func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Detail, k.Filter, k.Unhealthy, k.Sort, k.Pause, k.Events, k.Kill, k.Help, k.Quit}
+	return []key.Binding{k.Detail, k.Filter, k.Unhealthy, k.Sort, k.Pause, k.Kill, k.Events, k.Help, k.Quit}
 }
 
 // FullHelp is the help screen, one column per group, with longer
@@ -65,7 +65,7 @@ func (k keyMap) FullHelp() [][]key.Binding {
 type detailHelp keyMap
 
 func (k detailHelp) ShortHelp() []key.Binding {
-	return []key.Binding{k.Back, k.Up, k.Down, k.Pause, k.Kill, k.Help, k.Quit}
+	return []key.Binding{k.Back, k.Up, k.Down, k.PageDown, k.Pause, k.Kill, k.Help, k.Quit}
 }
 
 func (k detailHelp) FullHelp() [][]key.Binding { return keyMap(k).FullHelp() }

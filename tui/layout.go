@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -99,11 +100,38 @@ func (m *Model) renderMain() string {
 func (m *Model) footer(bindings []key.Binding) string {
 	switch m.prompt {
 	case promptFilter:
-		return truncate(m.input.View(), m.width)
+		return spread(m.input.View(), m.styles.dim.Render("enter applies · esc cancels "), m.width)
 	case promptKill:
 		return m.killPrompt()
 	}
-	return truncate(" "+m.help.ShortHelpView(bindings), m.width)
+	return " " + m.fitHelp(bindings)
+}
+
+// fitHelp renders as many of the bindings as fit on the footer, always
+// keeping the last two (help and quit): the key that lists every other
+// key must never be the one cut off.
+func (m *Model) fitHelp(bindings []key.Binding) string {
+	var enabled []key.Binding
+	for _, b := range bindings {
+		if b.Enabled() {
+			enabled = append(enabled, b)
+		}
+	}
+	h := m.help
+	h.SetWidth(0) // measure untruncated
+	keep := 2
+	if len(enabled) <= keep {
+		return truncate(h.ShortHelpView(enabled), m.width-1)
+	}
+	tail := enabled[len(enabled)-keep:]
+	head := enabled[:len(enabled)-keep]
+	for n := len(head); n >= 0; n-- {
+		v := h.ShortHelpView(append(slices.Clone(head[:n]), tail...))
+		if ansi.StringWidth(v) <= m.width-1 {
+			return v
+		}
+	}
+	return truncate(h.ShortHelpView(tail), m.width-1)
 }
 
 // renderTooSmall is the whole screen below the minimum size: one centred

@@ -260,7 +260,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) onResize(msg tea.WindowSizeMsg) tea.Cmd {
 	m.width, m.height = msg.Width, msg.Height
 	m.help.SetWidth(msg.Width)
-	m.input.SetWidth(max(10, msg.Width-4))
+	m.input.SetWidth(max(10, msg.Width-36)) // room for the prompt and the hint
 	m.sizeDetail()
 	m.refreshDetail()
 	m.tbl.scrollTo(m.tbl.cursor, m.tableRows())

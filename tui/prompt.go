@@ -87,8 +87,9 @@ func (m *Model) killPrompt() string {
 	if m.killRow == nil {
 		return ""
 	}
-	q := " Kill " + connName(&m.killRow.row) + "? The peer gets an RST, the application ECONNABORTED. "
-	return truncate(m.styles.err.Render(q)+m.styles.key.Render("y")+" kills, any other key cancels", m.width)
+	q := m.styles.err.Render(" Kill "+connName(&m.killRow.row)+"?") + " " + m.styles.key.Render("y") + " kills, any other key cancels" +
+		m.styles.dim.Render(" (the peer gets an RST, the application ECONNABORTED)")
+	return truncate(q, m.width)
 }
 
 // killKey answers the confirmation: only y kills.

@@ -32,7 +32,12 @@ func TestViews(t *testing.T) {
 		{name: "detail_dying", w: 100, h: 60, rows: mixedRows, keys: []string{"j", "enter"}},
 		{name: "detail_keepalive", w: 100, h: 50, rows: mixedRows, keys: []string{"enter"}},
 		{name: "detail_close_wait", w: 80, h: 40, rows: mixedRows, keys: []string{"j", "j", "j", "enter"}},
+		{name: "detail_zero_window", w: 80, h: 24, rows: mixedRows, keys: []string{"j", "j", "enter"}},
+		{name: "detail_unguarded", w: 80, h: 24, rows: mixedRows, keys: []string{"end", "up", "up", "up", "up", "enter"}},
 		{name: "help", w: 100, h: 40, rows: mixedRows, keys: []string{"?"}},
+		{name: "filter_prompt", w: 80, h: 24, rows: mixedRows, keys: []string{"/", "p", "o", "r", "t", "space", "5", "4", "3", "2"}},
+		{name: "kill_prompt", w: 100, h: 24, rows: mixedRows, keys: []string{"j", "K"}},
+		{name: "minimum_60x12", w: 60, h: 12, rows: mixedRows},
 		{name: "80x24", w: 80, h: 24, rows: mixedRows},
 		{
 			name: "120x40", w: 120, h: 40, rows: mixedRows,
@@ -49,7 +54,7 @@ func TestViews(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{}
+			cfg := Config{Kill: func(model.Row) error { return nil }}
 			if tt.name == "banner_paused" {
 				cfg.Banner = "demo: namespaces tw-demo-1234-a, tw-demo-1234-b go away on exit"
 			}
