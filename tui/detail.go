@@ -37,7 +37,7 @@ func (m *Model) updateDetailRow() {
 	cookie := m.detail.row.Sock.ID.Cookie
 	found := false
 	for i := range m.snap.Rows {
-		if m.snap.Rows[i].Sock.ID.Cookie == cookie {
+		if r := &m.snap.Rows[i]; r.Sock != nil && r.Sock.ID.Cookie == cookie {
 			m.detail = holdRow(&m.snap.Rows[i])
 			found = true
 			break

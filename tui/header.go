@@ -45,10 +45,13 @@ func summarize(s *model.Snapshot) summary {
 	var byHealth [256]int
 	for i := range s.Rows {
 		r := &s.Rows[i]
+		if r.Sock == nil {
+			continue
+		}
 		byState[r.Sock.State]++
 		byHealth[r.Health]++
+		sum.total++
 	}
-	sum.total = len(s.Rows)
 	for st, n := range byState {
 		if n > 0 {
 			sum.states = append(sum.states, stateCount{inetdiag.State(st), n})
@@ -74,7 +77,7 @@ func summarize(s *model.Snapshot) summary {
 	if len(sum.ports) > topPorts {
 		sum.ports, sum.morePts = sum.ports[:topPorts], true
 	}
-	if r := s.Soonest(); r != nil {
+	if r := s.Soonest(); r != nil && r.Sock != nil {
 		sum.soonest = r.Prediction
 		sum.soonestWhat = model.Endpoint(r.Sock.ID.Src) + " → " + model.Endpoint(r.Sock.ID.Dst)
 	}

@@ -132,11 +132,16 @@ func (t *table) layout(w int) []placed {
 		}
 	}
 	width := minW
-	for _, c := range order {
+	// Leftover space goes first to the endpoints (a cut address is worse
+	// than a short health name), then to the process and the health.
+	for _, c := range []column{colRemote, colLocal, colProcess, colHealth} {
 		if !chosen[c] {
 			continue
 		}
 		grow := min(maxW[c]-width[c], w-used)
+		if c == colHealth && width[c]+grow < maxW[c] {
+			grow = 0 // full health names fit or short ones are used: nothing between
+		}
 		if grow > 0 {
 			width[c] += grow
 			used += grow
@@ -252,7 +257,7 @@ func (m *Model) rebuildTable() {
 	}
 	rows := m.snap.Rows
 	for i := range rows {
-		if m.matches(&rows[i]) {
+		if rows[i].Sock != nil && m.matches(&rows[i]) {
 			t.vis = append(t.vis, int32(i))
 		}
 	}

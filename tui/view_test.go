@@ -3,6 +3,7 @@ package tui
 import (
 	"testing"
 
+	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/model"
 )
 
@@ -38,6 +39,7 @@ func TestViews(t *testing.T) {
 		{name: "filter_prompt", w: 80, h: 24, rows: mixedRows, keys: []string{"/", "p", "o", "r", "t", "space", "5", "4", "3", "2"}},
 		{name: "kill_prompt", w: 100, h: 24, rows: mixedRows, keys: []string{"j", "K"}},
 		{name: "minimum_60x12", w: 60, h: 12, rows: mixedRows},
+		{name: "ipv6", w: 100, h: 16, rows: ipv6Rows},
 		{name: "80x24", w: 80, h: 24, rows: mixedRows},
 		{
 			name: "120x40", w: 120, h: 40, rows: mixedRows,
@@ -68,4 +70,14 @@ func TestViews(t *testing.T) {
 			golden(t, screenText(m))
 		})
 	}
+}
+
+// ipv6Rows: a long IPv6 endpoint, which the table cuts from the left so
+// that the port stays visible, and an IPv4-mapped one, shown as IPv4.
+func ipv6Rows() []model.Row {
+	long := okRow("[2001:db8:1234:5678:9abc:def0:1234:5678]:443", "[2001:db8:ffff:eeee:dddd:cccc:bbbb:aaaa]:61000", 1, "envoy", 4242)
+	long.Sock.Family = inetdiag.FamilyInet6
+	mapped := okRow("[::ffff:10.0.3.7]:8080", "[::ffff:10.0.4.2]:50000", 2, "java", 77)
+	mapped.Sock.Family = inetdiag.FamilyInet6
+	return []model.Row{long, mapped}
 }
