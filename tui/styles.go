@@ -107,8 +107,8 @@ func newStyles(p colorprofile.Profile, noColor bool) styles {
 	s.dim = lipgloss.NewStyle().Faint(true)
 	s.italic = lipgloss.NewStyle().Italic(true)
 	s.selected = lipgloss.NewStyle().Reverse(true)
-	s.colHeader = lipgloss.NewStyle().Bold(true).Underline(true)
-	s.colSorted = lipgloss.NewStyle().Bold(true).Underline(true)
+	s.colHeader = lipgloss.NewStyle().Bold(true)
+	s.colSorted = lipgloss.NewStyle().Bold(true).Italic(true)
 	if !noColor {
 		s.colSorted = s.colSorted.Foreground(cyan)
 	}
