@@ -45,12 +45,25 @@ func (tr *Tracker) assess(c *Conn, prev *inetdiag.Socket, now time.Time, opts Op
 		}
 	}
 	if s.Timer != inetdiag.TimerKeepalive || s.Retrans == 0 {
-		c.kaSince = time.Time{}
+		c.kaSince, c.kaPending, c.kaProbes = time.Time{}, time.Time{}, 0
+	} else {
+		// Between two probes the timer is re-armed with the interval: two
+		// consecutive expiries give it (TCP_KEEPINTVL is whole seconds).
+		pending := now.Add(s.Expires)
+		if int(s.Retrans) == c.kaProbes+1 && !c.kaPending.IsZero() {
+			d := pending.Sub(c.kaPending)
+			_, late, _, _ := tr.cfg.Params.lateness(d, 1)
+			if d = (d - late).Round(time.Second); d >= time.Second {
+				c.kaIntvl = d
+			}
+		}
+		c.kaPending, c.kaProbes = pending, int(s.Retrans)
 	}
 
 	health, pred := HealthOK, (*Prediction)(nil)
+	// Options rarely change after a socket is set up: a reading that
+	// fails now (the owner briefly not found) keeps the last good one.
 	readOpts := func() {
-		c.Opts = SockOpts{}
 		if opts != nil && !orphan {
 			if o, ok := opts(s); ok {
 				c.Opts = o
@@ -99,6 +112,9 @@ func (tr *Tracker) assess(c *Conn, prev *inetdiag.Socket, now time.Time, opts Op
 			c.HealthSince = now.Add(-tr.closeWaitAge(c, now))
 		}
 	}
+	if pred != nil && tr.uncertainty > 0 {
+		widen(pred, tr.uncertainty)
+	}
 	c.Health, c.Prediction = health, pred
 	if s.State == inetdiag.StateEstablished || s.State == inetdiag.StateCloseWait {
 		e := tr.exposure(c, now)
@@ -108,6 +124,17 @@ func (tr *Tracker) assess(c *Conn, prev *inetdiag.Socket, now time.Time, opts Op
 	}
 	if health != HealthOK || len(c.History) > 0 {
 		tr.record(c, now)
+	}
+}
+
+// widen makes room in a prediction's window for the uncertainty of the
+// sample time: all its instants were derived from it.
+func widen(p *Prediction, u time.Duration) {
+	p.Earliest, p.Latest = p.Earliest.Add(-u), p.Latest.Add(u)
+	p.ClockEarliest, p.ClockLatest = p.ClockEarliest.Add(-u), p.ClockLatest.Add(u)
+	for i := range p.Schedule {
+		f := &p.Schedule[i]
+		f.Earliest, f.Latest = f.Earliest.Add(-u), f.Latest.Add(u)
 	}
 }
 
@@ -219,6 +246,16 @@ func (tr *Tracker) predictRetrans(c *Conn, now time.Time, n int, orphan bool) *P
 	lastFire := now.Add(-info.LastDataSent)
 	rc.pending = now.Add(s.Expires)
 	rc.armed = rc.rto
+	// The last firing happened on the granularity of the interval it was
+	// armed with: the RTO before its last doubling.
+	rc.align = 1
+	if n >= 2 && rc.backoff == n {
+		if rc.rto < rc.rtoMax {
+			rc.align = p.alignAfter(rc.rto / 2)
+		} else {
+			rc.align = min(p.alignAfter(rc.rtoMax/2), p.alignAfter(rc.rtoMax))
+		}
+	}
 	// The timer was armed at the last retransmission with the current
 	// RTO; when the remaining time says otherwise, TCP_USER_TIMEOUT
 	// clamped it (tcp_clamp_rto_to_user_timeout).
@@ -335,7 +372,9 @@ func (tr *Tracker) retransClock(c *Conn, now time.Time, n int, lastFire time.Tim
 		}
 	}
 	if ep != nil && exact {
-		ep.clock = w
+		// Later samples reuse it: it keeps this sample's uncertainty.
+		u := tr.uncertainty
+		ep.clock = clockWindow{lo: w.lo.Add(-u), mid: w.mid, hi: w.hi.Add(u), how: w.how}
 	}
 	return w
 }
@@ -350,32 +389,28 @@ func (tr *Tracker) reconstructClock(c *Conn, now time.Time, n int, lastFire time
 	rtoMax := tr.rtoMax(c)
 	r0 := info.RTO >> uint(b)
 	capped := info.RTO >= rtoMax
-	var sum, lateMax, lateMean time.Duration
-	var sumHi time.Duration // with the smallest plausible R0 (capped case)
+	var sum time.Duration
+	var past []time.Duration
 	for k := 1; k < n; k++ {
 		d := r0 << uint(k)
 		if d > rtoMax || d <= 0 {
 			d = rtoMax
 		}
 		sum += d
-		lateMax += p.lateMax(d)
-		lateMean += p.lateMean(d)
+		past = append(past, d)
 	}
-	sumHi = sum
+	lateLo, lateMean, lateHi := p.chain(past, 1)
 	how := "reconstructed from the doubling schedule"
+	hi := lastFire.Add(-sum - lateLo)
+	mid := lastFire.Add(-sum - lateMean)
+	lo := lastFire.Add(-sum - lateHi - p.Jiffy())
 	if capped || b != n {
 		// R0 cannot be read back (the RTO is capped, or ICMP errors reverted
-		// the backoff): the schedule is uncertain.
-		sumHi = time.Duration(n-1) * p.Jiffy()
+		// the backoff): the schedule is uncertain. Each past interval was
+		// at least a jiffy and at most rto_max.
 		how = "reconstructed; the initial RTO is uncertain"
-	}
-	hi := lastFire.Add(-sumHi)
-	mid := lastFire.Add(-sum - lateMean)
-	lo := lastFire.Add(-sum - lateMax - p.Jiffy())
-	if capped {
-		// Each past interval was at most rto_max.
-		lo = lastFire.Add(-time.Duration(n-1)*(rtoMax+p.lateMax(rtoMax)) - p.Jiffy())
-		mid = lastFire.Add(-sum - lateMean)
+		hi = lastFire.Add(-time.Duration(n-1) * p.Jiffy())
+		lo = lastFire.Add(-time.Duration(n-1)*(rtoMax+p.WheelGranularity(rtoMax)+p.Jiffy()) - p.Jiffy())
 	}
 	if info.HasRTOStats() && info.CAState == caLoss {
 		// tcpi_total_rto_time covers at least this episode's RTO time.
@@ -450,13 +485,20 @@ func (tr *Tracker) predictSyn(c *Conn, now time.Time) *Prediction {
 	// The SYN was sent one initial RTO before the first firing; work back
 	// along the schedule from the pending expiry.
 	var sum time.Duration
+	var past []time.Duration
 	r := TimeoutInit
 	for k := 0; k <= n; k++ {
 		sum += r
+		past = append(past, r)
 		r = rc.nextRTO(r, k+1)
 	}
+	rc.align = 1
+	if n >= 1 {
+		rc.align = p.alignAfter(past[n-1])
+	}
+	lateLo, lateMean, lateHi := p.chain(past[:n], 1)
 	syn := rc.pending.Add(-sum)
-	rc.clock = clockWindow{lo: syn.Add(-time.Duration(n+1) * p.lateMax(TimeoutInit)), mid: syn.Add(-time.Duration(n+1) * p.lateMean(TimeoutInit)), hi: syn, how: "SYN sent (reconstructed)"}
+	rc.clock = clockWindow{lo: syn.Add(-lateHi), mid: syn.Add(-lateMean), hi: syn.Add(-lateLo), how: "SYN sent (reconstructed)"}
 	rc.inputs = []Input{
 		{Name: "tcp_syn_retries", Value: strconv.Itoa(retries), Source: src},
 		{Name: "tcp_syn_linear_timeouts", Value: strconv.Itoa(p.SynLinearTimeouts), Source: FromSysctl},
@@ -478,7 +520,7 @@ func (tr *Tracker) predictSyn(c *Conn, now time.Time) *Prediction {
 		T = rc.userTO
 	}
 	if alt := rc.clock.mid.Add(T); alt.Before(pred.At) {
-		tl := newTimeline(p, rc.pending, rc.armed, now)
+		tl := newTimeline(p, rc.pending, rc.armed, rc.align, now)
 		r := rc.rto
 		for j := 1; j < maxFirings && tl.max[tl.len()-1].Before(pred.Latest); j++ {
 			r = rc.nextRTO(r, n+j)
@@ -561,14 +603,24 @@ func (tr *Tracker) predictKeepalive(c *Conn, now time.Time) *Prediction {
 	p := tr.cfg.Params
 	s := c.Sock
 	idle, intvl, cnt, inputs := tr.keepaliveSettings(c)
-	if !c.Opts.Known && s.Expires > intvl {
-		// The timer was armed with the interval at the last probe: the
-		// socket's interval is at least what remains.
-		intvl = s.Expires.Round(time.Second)
-		inputs[1] = Input{Name: "TCP_KEEPINTVL", Value: "≥" + secs(intvl), Source: FromInferred}
+	if !c.Opts.Known {
+		switch {
+		case c.kaIntvl > 0:
+			intvl = c.kaIntvl
+			inputs[1] = Input{Name: "TCP_KEEPINTVL", Value: secs(intvl), Source: FromInferred}
+		case s.Expires > intvl:
+			// The timer was armed with the interval at the last probe: the
+			// socket's interval is at least what remains.
+			intvl = s.Expires.Truncate(time.Second) + time.Second
+			inputs[1] = Input{Name: "TCP_KEEPINTVL", Value: "≥" + secs(intvl), Source: FromInferred}
+		}
+	}
+	var align int64 = 1
+	if s.Retrans >= 2 {
+		align = p.alignAfter(intvl)
 	}
 	kc := &kaCase{
-		t: now, pending: now.Add(s.Expires), armed: intvl, probes: int(s.Retrans), lastRx: lastRx(s, now),
+		t: now, pending: now.Add(s.Expires), armed: intvl, align: align, probes: int(s.Retrans), lastRx: lastRx(s, now),
 		idle: idle, intvl: intvl, cnt: cnt, inputs: inputs, conf: confidence(c.Opts.Known),
 	}
 	if c.Opts.Known && c.Opts.UserTimeout > 0 {

@@ -15,6 +15,7 @@ type rtoCase struct {
 	rto      time.Duration // icsk_rto (already backed off)
 	pending  time.Time     // programmed expiry of the pending RTO timer
 	armed    time.Duration // interval that timer was armed with
+	align    int64         // the arming instant is a multiple of this many jiffies (1: unknown)
 	clock    clockWindow   // retrans_stamp
 	orphan   bool
 	userTO   time.Duration // TCP_USER_TIMEOUT, 0 if unset (or unknown)
@@ -72,7 +73,7 @@ func predictRTO(p Params, c *rtoCase) *Prediction {
 	if c.userTO > 0 && !c.synSent {
 		return predictRTOUserTimeout(p, c)
 	}
-	tl := newTimeline(p, c.pending, c.armed, c.t)
+	tl := newTimeline(p, c.pending, c.armed, c.align, c.t)
 	rtos := []time.Duration{c.rto} // rto in force at firing j, before it doubles
 	for j := 1; j < maxFirings; j++ {
 		r := c.nextRTO(rtos[j-1], c.n+j)
@@ -146,9 +147,20 @@ func predictRTOUserTimeout(p Params, c *rtoCase) *Prediction {
 		intervals []time.Duration
 		abort     int
 	}
-	sim := func(S time.Time, late func(time.Duration) time.Duration) run {
+	const (
+		early = iota
+		expected
+		late
+	)
+	sim := func(S time.Time, which int) run {
 		var r run
-		F := c.pending.Add(late(c.armed))
+		align := c.align
+		lateOf := func(d time.Duration) time.Duration {
+			lo, m, hi, next := p.lateness(d, align)
+			align = next
+			return [...]time.Duration{lo - p.Jiffy(), m, hi}[which]
+		}
+		F := c.pending.Add(lateOf(c.armed))
 		if F.Before(c.t) {
 			F = c.t
 		}
@@ -168,14 +180,14 @@ func predictRTOUserTimeout(p Params, c *rtoCase) *Prediction {
 			} else if rem < d {
 				d = (rem + p.Jiffy() - 1) / p.Jiffy() * p.Jiffy()
 			}
-			F = F.Add(d + late(d))
+			F = F.Add(d + lateOf(d))
 		}
 		r.abort = -1
 		return r
 	}
-	lo := sim(c.clock.lo, p.lateMin)
-	mid := sim(c.clock.mid, p.lateMean)
-	hi := sim(c.clock.hi, p.lateMax)
+	lo := sim(c.clock.lo, early)
+	mid := sim(c.clock.mid, expected)
+	hi := sim(c.clock.hi, late)
 	if lo.abort < 0 || mid.abort < 0 || hi.abort < 0 {
 		return nil
 	}
@@ -226,6 +238,7 @@ type kaCase struct {
 	t       time.Time
 	pending time.Time // programmed expiry of the keepalive timer
 	armed   time.Duration
+	align   int64
 	probes  int       // icsk_probes_out
 	lastRx  time.Time // last segment received (the keepalive clock)
 	idle    time.Duration
@@ -249,7 +262,7 @@ func predictKeepalive(p Params, c *kaCase) *Prediction {
 	// The pending expiry may be a stale one that only re-anchors the timer
 	// to lastRx+idle: the first probe is sent at the first expiry that
 	// finds idle elapsed.
-	tl := newTimeline(p, c.pending, c.armed, c.t)
+	tl := newTimeline(p, c.pending, c.armed, c.align, c.t)
 	probes := c.probes
 	k := -1
 	firstProbe := -1
@@ -348,7 +361,11 @@ func probe0Interval(rto time.Duration, backoff int, rtoMax time.Duration) time.D
 // probes are outstanding.
 func predictZeroWindow(p Params, c *zwCase) *Prediction {
 	armed := probe0Interval(c.rto, c.backoff, c.rtoMax)
-	tl := newTimeline(p, c.pending, armed, c.t)
+	var align int64 = 1
+	if c.backoff > 0 {
+		align = p.alignAfter(probe0Interval(c.rto, c.backoff-1, c.rtoMax))
+	}
+	tl := newTimeline(p, c.pending, armed, align, c.t)
 	probes, backoff := c.probes, c.backoff
 	k := -1
 	for j := 0; j < maxFirings; j++ {

@@ -86,6 +86,11 @@ type Conn struct {
 
 	ep      *episode
 	kaSince time.Time // first poll that saw a keepalive probe outstanding
+	// kaPending and kaProbes are the keepalive expiry and probe count at
+	// the last poll; kaIntvl the probe interval they revealed.
+	kaPending time.Time
+	kaProbes  int
+	kaIntvl   time.Duration
 }
 
 // episode is what the tracker learned about the current retransmission or
@@ -136,6 +141,8 @@ type Tracker struct {
 	polls  int
 	// counters are the previous poll's, if given.
 	counters *Counters
+	// uncertainty is the current poll's.
+	uncertainty time.Duration
 }
 
 // NewTracker returns an empty tracker.
@@ -177,8 +184,11 @@ type Counters struct {
 
 // PollInput is one poll's data.
 type PollInput struct {
-	// Time is when the dump was taken (use the middle of a long dump).
-	Time time.Time
+	// Time is when the dump was taken (use the middle of a long dump) and
+	// Uncertainty how far the kernel's reading may be from it (half the
+	// dump's duration): every prediction's window is widened by it.
+	Time        time.Time
+	Uncertainty time.Duration
 	// Socks are the dumped sockets. The tracker keeps pointers into them
 	// until the next Update: pass a different slice each time (alternate
 	// two buffers).
@@ -192,6 +202,7 @@ type PollInput struct {
 // Update feeds one poll.
 func (tr *Tracker) Update(in PollInput) Poll {
 	now, socks, opts := in.Time, in.Socks, in.Options
+	tr.uncertainty = in.Uncertainty
 	resetsKnown, resets := false, false
 	if in.Counters != nil {
 		if tr.counters != nil {

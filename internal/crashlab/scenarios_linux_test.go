@@ -357,6 +357,10 @@ func checkAbort(t *testing.T, name string, samples []sample, actual time.Time, w
 		if e < 0 {
 			e = -e
 		}
+		if testing.Verbose() {
+			t.Logf("%s %s sample at %s: best %s window [%s, %s] slip %v, actual %s", name, s.src, s.t.Format("15:04:05.000"),
+				s.best.Format("15:04:05.000"), s.earliest.Format("15:04:05.000"), s.latest.Format("15:04:05.000"), s.slip, actual.Format("15:04:05.000"))
+		}
 		if !s.slip {
 			if tol := tolerance(s, actual); e > tol+measureSlack {
 				t.Errorf("%s %s sample at %s: best estimate %s is %v from the real abort %s (tolerance %v)",

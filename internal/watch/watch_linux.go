@@ -182,6 +182,7 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	}
 	buf := w.bufs.Get().(*buffer)
 	buf.refs.Store(2) // the tracker until the next poll, the snapshot until Release
+	dumpStart := w.cfg.Clock()
 	socks, err := w.conn.Dump(q.Request(), buf.socks[:0])
 	end := w.cfg.Clock()
 	if err != nil {
@@ -190,15 +191,16 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 		return nil, fmt.Errorf("watch: %w", err)
 	}
 	buf.socks = socks
-	// The dump took (end-start): take its middle as the sample time.
-	now := start.Add(end.Sub(start) / 2)
+	// The kernel read each socket somewhere between dumpStart and end:
+	// take the middle as the sample time, half the span as its uncertainty.
+	now := dumpStart.Add(end.Sub(dumpStart) / 2)
 	for i := range socks {
 		if socks[i].Info.Len > 0 && socks[i].Info.Len < inetdiag.TCPInfoLen6_7 {
 			w.notice(fmt.Sprintf("kernel sends a %d-byte tcp_info (no tcpi_total_rto_time, 6.7+): the start of the retransmission clock is reconstructed and windows are wider", socks[i].Info.Len))
 			break
 		}
 	}
-	poll := w.tracker.Update(model.PollInput{Time: now, Socks: socks, Options: w.options, Counters: counters})
+	poll := w.tracker.Update(model.PollInput{Time: now, Uncertainty: end.Sub(dumpStart) / 2, Socks: socks, Options: w.options, Counters: counters})
 	if w.prev != nil {
 		w.prev.release()
 	}
