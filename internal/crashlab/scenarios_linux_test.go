@@ -386,7 +386,7 @@ type resultTable struct {
 func (r *resultTable) add(scenario string, predicted, actual time.Duration, maxErr time.Duration, note string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.rows = append(r.rows, fmt.Sprintf("| %s | %.2f s | %.2f s | %+.2f s | %.3f s | %s |", scenario, predicted.Seconds(), actual.Seconds(), (predicted - actual).Seconds(), maxErr.Seconds(), note))
+	r.rows = append(r.rows, fmt.Sprintf("| %s | %.2f s | %.2f s | %+.2f s | %.3f s | %s |", scenario, predicted.Seconds(), actual.Seconds(), (predicted-actual).Seconds(), maxErr.Seconds(), note))
 }
 
 func (r *resultTable) String() string {

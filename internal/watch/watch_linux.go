@@ -67,11 +67,11 @@ type Watcher struct {
 	mu    sync.Mutex // guards query
 	query query.Query
 
-	bufs      sync.Pool
-	prev      *buffer
-	lastParam time.Time
-	notices   []string
-	noticed   map[string]bool
+	bufs       sync.Pool
+	prev       *buffer
+	lastParam  time.Time
+	notices    []string
+	noticed    map[string]bool
 	optsDenied atomic.Bool
 }
 
