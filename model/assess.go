@@ -116,7 +116,7 @@ func (tr *Tracker) assess(c *Conn, prev *inetdiag.Socket, now time.Time, opts Op
 		widen(pred, tr.uncertainty)
 	}
 	c.Health, c.Prediction = health, pred
-	if s.State == inetdiag.StateEstablished || s.State == inetdiag.StateCloseWait {
+	if s.State == inetdiag.StateEstablished {
 		e := tr.exposure(c, now)
 		c.Exposure = &e
 	} else {
@@ -678,8 +678,10 @@ func (tr *Tracker) exposure(c *Conn, now time.Time) Exposure {
 		return Exposure{After: c.Prediction.At.Sub(now), Reason: c.Prediction.Reason, Confidence: c.Prediction.Confidence}
 	}
 	known := c.Opts.Known
-	inFlight := s.SendQ > 0 || s.Timer == inetdiag.TimerRetransmit || (s.Info.Len >= inetdiag.TCPInfoLen2_6 && s.Info.Unacked > 0)
-	if inFlight {
+	// A connection that carried data lately will send again soon, and its
+	// retransmissions will find out; only a quiet one relies on keepalive.
+	sending := !idle(s, tr.cfg.IdleAfter) && !hasKeepalive(c)
+	if sending {
 		rto := s.Info.RTO
 		if rto <= 0 {
 			rto = RTOMin

@@ -155,6 +155,10 @@ func (l *Lab) Sysctl(ns, name, value string) error {
 	})
 }
 
+// InClient runs fn on a thread inside the client namespace (sockets it
+// creates live there).
+func (l *Lab) InClient(fn func() error) error { return netns.Do(l.CliPath(), fn) }
+
 // Listen opens a TCP listener in the server namespace on addr (port 0
 // picks one).
 func (l *Lab) Listen(addr netip.AddrPort) (*net.TCPListener, error) {
