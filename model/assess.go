@@ -680,7 +680,7 @@ func (tr *Tracker) exposure(c *Conn, now time.Time) Exposure {
 	known := c.Opts.Known
 	// A connection that carried data lately will send again soon, and its
 	// retransmissions will find out; only a quiet one relies on keepalive.
-	sending := !idle(s, tr.cfg.IdleAfter) && !hasKeepalive(c)
+	sending := !idle(s, tr.cfg.IdleAfter)
 	if sending {
 		rto := s.Info.RTO
 		if rto <= 0 {

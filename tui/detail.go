@@ -232,7 +232,11 @@ func (m *Model) explain(r *model.Row) []string {
 			" window probes sent so far: it is probably gone. The kernel will give up " + when + " after " + strconv.Itoa(p.Count) +
 			" unanswered probes (tcp_retries2=" + inputOr(p, "tcp_retries2", m.params().Retries2) + "). To fail faster: TCP_USER_TIMEOUT on the socket."
 	case model.ReasonOrphanRetries:
-		text = "The application has closed this socket, but " + fmtBytesLong(uint64(s.SendQ)) + " of data or its FIN are still unacknowledged, and the kernel keeps retransmitting on its own. It will give up " +
+		pending := "its FIN is"
+		if s.SendQ > 1 {
+			pending = fmtBytesLong(uint64(s.SendQ)) + " of data or its FIN are"
+		}
+		text = "The application has closed this socket, but " + pending + " still unacknowledged, and the kernel keeps retransmitting on its own. It will give up " +
 			when + " after " + strconv.Itoa(p.Count) + " retransmissions: tcp_orphan_retries=" + inputOr(p, "tcp_orphan_retries", m.params().OrphanRetries) +
 			" → " + fmtSecs(p.Budget) + ", counted from " + clockStart + ". To fail faster: lower net.ipv4.tcp_orphan_retries."
 	case model.ReasonSynRetries:
@@ -399,10 +403,18 @@ func (m *Model) scheduleLines(p *model.Prediction, w int) []string {
 			interval = fmtDur(f.Interval)
 		}
 		line := "   " + fit(n, 3, true) + "  " + fit(what, 14, false) + " " + fit(f.At.Format("15:04:05.000"), 12, false) + " " +
-			fit("+"+fmtDur(f.At.Sub(p.Clock)), 10, true) + " " + fit(interval, 9, true) + "  " + status
+			fit(signed(f.At.Sub(p.Clock)), 10, true) + " " + fit(interval, 9, true) + "  " + status
 		out = append(out, st.Render(line))
 	}
 	return out
+}
+
+// signed formats an offset with its sign: "+1.2s", "-996ms".
+func signed(d time.Duration) string {
+	if d < 0 {
+		return fmtDur(d)
+	}
+	return "+" + fmtDur(d)
 }
 
 // timeline draws the schedule on one line of width w, from the clock's
@@ -482,17 +494,21 @@ func (m *Model) historyLines(r *model.Row, w int) []string {
 
 var sparkRunes = []rune("▁▂▃▄▅▆▇█")
 
-// sparkline draws values from zero to their maximum in eighths of a cell.
+// sparkline draws values from their minimum to their maximum in eighths
+// of a cell; a constant series is a flat line at mid height.
 func sparkline(vals []float64) string {
-	hi := 0.0
+	if len(vals) == 0 {
+		return ""
+	}
+	lo, hi := vals[0], vals[0]
 	for _, v := range vals {
-		hi = max(hi, v)
+		lo, hi = min(lo, v), max(hi, v)
 	}
 	out := make([]rune, len(vals))
 	for i, v := range vals {
-		k := 0
-		if hi > 0 {
-			k = int(v / hi * float64(len(sparkRunes)-1))
+		k := len(sparkRunes) / 2
+		if hi > lo {
+			k = int((v - lo) / (hi - lo) * float64(len(sparkRunes)-1))
 		}
 		out[i] = sparkRunes[min(max(k, 0), len(sparkRunes)-1)]
 	}
@@ -547,6 +563,9 @@ func fieldValue(f inetdiag.TCPInfoField, v uint64) string {
 	case inetdiag.UnitBytes:
 		return fmtBytesLong(v)
 	case inetdiag.UnitBytesPerSec:
+		if v == ^uint64(0) {
+			return "unlimited" // the kernel's ~0 default for max_pacing_rate
+		}
 		return fmtBytesLong(v) + "/s"
 	case inetdiag.UnitFlags:
 		switch f.Name {

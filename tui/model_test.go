@@ -589,3 +589,19 @@ func TestColourProfile(t *testing.T) {
 }
 
 func lipglossWidth(s string) int { return ansi.StringWidth(s) }
+
+func TestCursorStaysOnTopUntilMoved(t *testing.T) {
+	m, _ := newTestModel(Config{}, 120, 40)
+	feed(m, must(snapshotOf(mixedRows()...)))
+	// A sooner abort appears: an operator who has not touched the keys
+	// keeps seeing the most urgent row selected.
+	feed(m, must(snapshotOf(append(mixedRows(), withAbort(dyingRow(), 77, 30*time.Second))...)))
+	if c := visibleCookies(m)[m.tbl.cursor]; m.tbl.cursor != 0 || c != 77 {
+		t.Errorf("untouched cursor at %d (%x), want 0 on the new most urgent row", m.tbl.cursor, c)
+	}
+	press(m, "j", "g") // g goes back to sticking to the top
+	feed(m, must(snapshotOf(append(mixedRows(), withAbort(dyingRow(), 78, 10*time.Second))...)))
+	if c := visibleCookies(m)[m.tbl.cursor]; m.tbl.cursor != 0 || c != 78 {
+		t.Errorf("after g: cursor at %d (%x), want 0 on the new most urgent row", m.tbl.cursor, c)
+	}
+}

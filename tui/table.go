@@ -76,9 +76,12 @@ type table struct {
 	quiet  []int32 // scratch for the default sort
 	cursor int
 	offset int
-	// selCookie follows the selected connection across polls.
+	// selCookie follows the selected connection across polls, once the
+	// user has moved the cursor (follow); until then, and after Home,
+	// the cursor stays on the first row, the most urgent one.
 	selCookie uint64
 	selValid  bool
+	follow    bool
 
 	sortCol       column
 	sortRev       bool
@@ -271,7 +274,7 @@ func (m *Model) rebuildTable() {
 		}
 	}
 	pos := -1
-	if t.selValid {
+	if t.selValid && t.follow {
 		for i, idx := range t.vis {
 			if rows[idx].Sock.ID.Cookie == t.selCookie {
 				pos = i
@@ -452,16 +455,22 @@ func (m *Model) tableKey(k tea.KeyPressMsg) tea.Cmd {
 	page := max(m.tableRows()-1, 1)
 	switch {
 	case key.Matches(k, m.keys.Up):
+		m.tbl.follow = true
 		m.moveTo(m.tbl.cursor - 1)
 	case key.Matches(k, m.keys.Down):
+		m.tbl.follow = true
 		m.moveTo(m.tbl.cursor + 1)
 	case key.Matches(k, m.keys.PageUp):
+		m.tbl.follow = true
 		m.moveTo(m.tbl.cursor - page)
 	case key.Matches(k, m.keys.PageDown):
+		m.tbl.follow = true
 		m.moveTo(m.tbl.cursor + page)
 	case key.Matches(k, m.keys.Home):
+		m.tbl.follow = false
 		m.moveTo(0)
 	case key.Matches(k, m.keys.End):
+		m.tbl.follow = true
 		m.moveTo(len(m.tbl.vis) - 1)
 	case key.Matches(k, m.keys.Detail):
 		m.openDetail()
