@@ -145,6 +145,13 @@ func (w *Watcher) Conn() *inetdiag.Conn { return w.conn }
 // Tracker returns the tracker (tests inspect it).
 func (w *Watcher) Tracker() *model.Tracker { return w.tracker }
 
+// Query returns the filter in force.
+func (w *Watcher) Query() query.Query {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.query
+}
+
 // SetQuery changes the filter from the next poll on.
 func (w *Watcher) SetQuery(q query.Query) error {
 	if _, err := q.Request().Filter.Bytecode(); err != nil {
