@@ -88,18 +88,46 @@ func closeBenchFixture() {
 	}
 }
 
-// reportPerSocket adds the per-socket metrics; call it after the loop.
-func reportPerSocket(b *testing.B, sockets int, before, after *runtime.MemStats) {
+// usage is what the per-socket metrics are computed from: Go's allocation
+// counters and the CPU time of this process (user and system apart, to
+// tell decoding from the kernel's work) or of its children (ss).
+type usage struct {
+	mem      runtime.MemStats
+	cpu      unix.Rusage
+	children bool
+}
+
+func takeUsage(b *testing.B, children bool) *usage {
 	b.Helper()
+	u := &usage{children: children}
+	who := unix.RUSAGE_SELF
+	if children {
+		who = unix.RUSAGE_CHILDREN
+	} else {
+		runtime.ReadMemStats(&u.mem)
+	}
+	if err := unix.Getrusage(who, &u.cpu); err != nil {
+		b.Fatal(err)
+	}
+	return u
+}
+
+// reportPerSocket adds the per-socket metrics; call it after the loop.
+func reportPerSocket(b *testing.B, sockets int, before *usage) {
+	b.Helper()
+	after := takeUsage(b, before.children)
 	if sockets == 0 || b.N == 0 {
 		b.Fatal("no sockets dumped")
 	}
 	per := float64(b.N) * float64(sockets)
 	b.ReportMetric(float64(sockets), "sockets")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/socket")
-	if before != nil {
-		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/per, "B/socket")
-		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/per, "allocs/socket")
+	tv := func(t unix.Timeval) float64 { return float64(t.Nano()) }
+	b.ReportMetric((tv(after.cpu.Utime)-tv(before.cpu.Utime))/per, "usr-ns/socket")
+	b.ReportMetric((tv(after.cpu.Stime)-tv(before.cpu.Stime))/per, "sys-ns/socket")
+	if !before.children {
+		b.ReportMetric(float64(after.mem.TotalAlloc-before.mem.TotalAlloc)/per, "B/socket")
+		b.ReportMetric(float64(after.mem.Mallocs-before.mem.Mallocs)/per, "allocs/socket")
 	}
 }
 
@@ -122,16 +150,14 @@ func BenchmarkDump(b *testing.B) {
 				b.Fatalf("dump found %d sockets, want at least %d", len(buf), 2*n)
 			}
 			b.ReportAllocs()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
+			before := takeUsage(b, false)
 			for b.Loop() {
 				buf, err = c.Dump(benchReq, buf[:0])
 				if err != nil {
 					b.Fatal(err)
 				}
 			}
-			runtime.ReadMemStats(&after)
-			reportPerSocket(b, len(buf), &before, &after)
+			reportPerSocket(b, len(buf), before)
 		})
 	}
 }
@@ -163,16 +189,14 @@ func BenchmarkDumpFunc(b *testing.B) {
 				b.Fatalf("dump found %d established sockets, want at least %d", established, 2*n)
 			}
 			b.ReportAllocs()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
+			before := takeUsage(b, false)
 			for b.Loop() {
 				sockets = 0
 				if err := c.DumpFunc(benchReq, count); err != nil {
 					b.Fatal(err)
 				}
 			}
-			runtime.ReadMemStats(&after)
-			reportPerSocket(b, sockets, &before, &after)
+			reportPerSocket(b, sockets, before)
 		})
 	}
 }
@@ -192,15 +216,13 @@ func BenchmarkBareDump(b *testing.B) {
 				b.Fatalf("dump found %d sockets, want at least %d", sockets, 2*n)
 			}
 			b.ReportAllocs()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
+			before := takeUsage(b, false)
 			for b.Loop() {
 				if sockets, err = d.dump(); err != nil {
 					b.Fatal(err)
 				}
 			}
-			runtime.ReadMemStats(&after)
-			reportPerSocket(b, sockets, &before, &after)
+			reportPerSocket(b, sockets, before)
 		})
 	}
 }
@@ -356,6 +378,7 @@ func BenchmarkSS(b *testing.B) {
 				{name: "exec-only", args: []string{"true"}},
 			} {
 				b.Run(bc.name, func(b *testing.B) {
+					before := takeUsage(b, true)
 					for b.Loop() {
 						cmd := exec.Command("ip", append([]string{"netns", "exec", f.NetNS()}, bc.args...)...)
 						cmd.Stdout = devnull
@@ -365,7 +388,7 @@ func BenchmarkSS(b *testing.B) {
 							b.Fatalf("%v: %v: %s", cmd.Args, err, stderr.Bytes())
 						}
 					}
-					reportPerSocket(b, sockets, nil, nil)
+					reportPerSocket(b, sockets, before)
 				})
 			}
 		})
