@@ -100,7 +100,16 @@ func (m *Model) headerBlocks(w int) []headerBlock {
 		}
 	}
 	if m.cfg.Banner != "" {
-		add(3, m.styles.banner.Render(fit(" "+m.cfg.Banner, w, false)))
+		// Up to two lines: the banner says what goes away on exit.
+		lines := wrap(m.cfg.Banner, w-2, "")
+		if len(lines) > 2 {
+			lines = lines[:2]
+			lines[1] = truncate(lines[1]+" …", w-2)
+		}
+		for i, l := range lines {
+			lines[i] = m.styles.banner.Render(fit(" "+l, w, false))
+		}
+		add(3, lines...)
 	}
 	add(0, m.titleLine(w))
 	if m.snap != nil {

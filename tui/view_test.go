@@ -58,7 +58,7 @@ func TestViews(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := Config{Kill: func(model.Row) error { return nil }}
 			if tt.name == "banner_paused" {
-				cfg.Banner = "demo: namespaces tw-demo-1234-a, tw-demo-1234-b go away on exit"
+				cfg.Banner = "demo: host 192.168.77.2 (db, api, cache) died at 14:01:28; namespaces tw-demo-c-1234-1 and tw-demo-s-1234-1 are removed on exit"
 			}
 			m, _ := newTestModel(cfg, tt.w, tt.h)
 			s, _ := snapshotOf(tt.rows()...)
