@@ -77,6 +77,12 @@ func (tr *Tracker) assess(c *Conn, prev *inetdiag.Socket, now time.Time, opts Op
 		health = HealthSynSent
 		readOpts()
 		pred = tr.predictSyn(c, now)
+	case inEpisode && isSynchronized(s.State) && n == 0 && !orphan && info.Has(inetdiag.TCPInfoLen5_4) && info.SndWnd == 0:
+		// Data in flight into a zero window: tcp_retransmit_timer's
+		// window-probing branch, which never counts retransmissions.
+		health = HealthZeroWindow
+		readOpts()
+		pred = tr.predictZeroWindowInFlight(c, now)
 	case inEpisode && isSynchronized(s.State):
 		health = HealthRetransmitting
 		if orphan {
@@ -246,6 +252,17 @@ func (tr *Tracker) predictRetrans(c *Conn, now time.Time, n int, orphan bool) *P
 	lastFire := now.Add(-info.LastDataSent)
 	rc.pending = now.Add(s.Expires)
 	rc.armed = rc.rto
+	// tcpi_last_data_sent only moves for segments that carry data: when
+	// nothing but the FIN is outstanding, its retransmissions do not show,
+	// and the last one is where the pending timer was armed from.
+	finOnly := s.SendQ <= 1 && (s.State == inetdiag.StateFinWait1 || s.State == inetdiag.StateLastAck || s.State == inetdiag.StateClosing)
+	if finOnly {
+		if s.Expires > 0 {
+			lastFire = rc.pending.Add(-rc.rto)
+		} else {
+			lastFire = now.Add(-rc.rto)
+		}
+	}
 	// The last firing happened on the granularity of the interval it was
 	// armed with: the RTO before its last doubling.
 	rc.align = 1
@@ -260,7 +277,7 @@ func (tr *Tracker) predictRetrans(c *Conn, now time.Time, n int, orphan bool) *P
 	// RTO; when the remaining time says otherwise, TCP_USER_TIMEOUT
 	// clamped it (tcp_clamp_rto_to_user_timeout).
 	clamped := false
-	if n >= 1 && s.Expires > 0 {
+	if n >= 1 && s.Expires > 0 && !finOnly {
 		if want := lastFire.Add(rc.rto); want.Sub(rc.pending) > 3*p.Jiffy()+rc.rto/50 {
 			clamped = true
 			rc.armed = rc.pending.Sub(lastFire)
@@ -631,6 +648,89 @@ func (tr *Tracker) predictKeepalive(c *Conn, now time.Time) *Prediction {
 	}
 	kc.inputs = append(kc.inputs, Input{Name: "clock start", Value: "last segment received", Source: FromDiag})
 	return predictKeepalive(p, kc)
+}
+
+// predictZeroWindowInFlight handles data in flight into a zero window
+// (the peer shrank its window, or it went to zero with segments out). The
+// RTO timer then probes the window without counting retransmissions, and
+// tcp_rtx_probe0_timed_out() gives up only when, at an expiry, both the
+// last ACK and the first of these retransmissions are more than
+// 2 × TCP_RTO_MAX (240 s) old — or TCP_USER_TIMEOUT has passed since that
+// retransmission (6.11+). A peer that keeps acknowledging is never
+// aborted.
+func (tr *Tracker) predictZeroWindowInFlight(c *Conn, now time.Time) *Prediction {
+	p := tr.cfg.Params
+	s := c.Sock
+	info := &s.Info
+	rtoMax := tr.rtoMax(c)
+	limit := 2 * RTOMaxDefault
+	lastAck := now.Add(-info.LastAckRecv)
+	if info.LastAckRecv < info.RTO {
+		return nil // still acknowledged: alive
+	}
+	// The first window retransmission came after the last ACK, and before
+	// this episode was first seen.
+	sLo, sHi := lastAck, now
+	if c.ep != nil && !c.ep.start.IsZero() && c.ep.start.Before(sHi) {
+		sHi = c.ep.start
+	}
+	sMid := sLo.Add(sHi.Sub(sLo) / 2)
+	userTO := time.Duration(0)
+	if c.Opts.Known {
+		userTO = c.Opts.UserTimeout
+	}
+	pending := now.Add(s.Expires)
+	type traj int
+	const (
+		early traj = iota
+		expected
+		late
+	)
+	sim := func(S time.Time, which traj) (time.Time, int, bool) {
+		align := int64(1)
+		lateOf := func(d time.Duration) time.Duration {
+			lo, m, hi, next := p.lateness(d, align)
+			align = next
+			return [...]time.Duration{lo - p.Jiffy(), m, hi}[which]
+		}
+		P, rto := pending, info.RTO
+		F := P.Add(lateOf(rto))
+		for i := 0; i < maxFirings; i++ {
+			if F.Before(now) {
+				F = now
+			}
+			if (P.Sub(lastAck) > limit && F.Sub(S) > limit) || (userTO > 0 && F.Sub(S) >= userTO) {
+				return F, i, true
+			}
+			if rto = 2 * rto; rto > rtoMax {
+				rto = rtoMax
+			}
+			P = F.Add(rto)
+			F = P.Add(lateOf(rto))
+		}
+		return time.Time{}, 0, false
+	}
+	lo, _, ok1 := sim(sLo, early)
+	mid, k, ok2 := sim(sMid, expected)
+	hi, _, ok3 := sim(sHi, late)
+	if !ok1 || !ok2 || !ok3 {
+		return nil
+	}
+	pred := &Prediction{
+		Reason: ReasonZeroWindowProbes, Confidence: Assumed, Made: now,
+		At: mid, Earliest: lo, Latest: hi, Count: k,
+		Clock: sMid, ClockEarliest: sLo, ClockLatest: sHi, Budget: limit,
+		Inputs: []Input{
+			{Name: "TCP_RTO_MAX × 2", Value: secs(limit), Source: FromKernel},
+			{Name: "last ACK", Value: secs(info.LastAckRecv) + " ago", Source: FromDiag},
+		},
+		Notes: []string{"data is in flight into a zero window: the kernel probes it with retransmissions and gives up only when the last ACK and the first of them are both more than 240 s old"},
+		Schedule: []Firing{{N: k, Kind: FireAbort, At: mid, Earliest: lo, Latest: hi}},
+	}
+	if userTO > 0 {
+		pred.Reason, pred.Confidence = ReasonUserTimeout, Exact
+	}
+	return pred
 }
 
 // predictProbe0 handles the persist timer. A peer that answers its

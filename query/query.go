@@ -31,6 +31,7 @@ type Query struct {
 	States   inetdiag.StateMask
 	Healths  []model.Health
 	Unhealth bool // any unhealthy connection
+	Dying    bool // any connection the kernel is counting down on
 	Comms    []string
 	text     string
 }
@@ -40,7 +41,7 @@ func (q Query) String() string { return q.text }
 
 // IsZero reports whether the query matches everything.
 func (q Query) IsZero() bool {
-	return len(q.Ports)+len(q.SPorts)+len(q.DPorts)+len(q.Src)+len(q.Dst)+len(q.Addrs)+len(q.Healths)+len(q.Comms) == 0 && q.States == 0 && !q.Unhealth
+	return len(q.Ports)+len(q.SPorts)+len(q.DPorts)+len(q.Src)+len(q.Dst)+len(q.Addrs)+len(q.Healths)+len(q.Comms) == 0 && q.States == 0 && !q.Unhealth && !q.Dying
 }
 
 // ParsePortRange parses "5432" or "8000-8100".
@@ -85,8 +86,9 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 // Parse parses a filter expression: space-separated terms such as
 // "port 5432", ":5432", "sport 8000-8100", "dport 443", "src 10.0.0.0/8",
 // "dst fd00::1", "10.1.2.3" (either side), "state established",
-// "health retransmitting", "dying" or "unhealthy", "comm nginx" (process
-// name substring), or a bare port number.
+// "health retransmitting", "dying" (the kernel is counting down),
+// "unhealthy" (anything but ok and unguarded), "comm nginx" (process name
+// substring), or a bare port number.
 func Parse(expr string) (Query, error) {
 	q := Query{text: strings.TrimSpace(expr)}
 	f := strings.Fields(expr)
@@ -152,7 +154,9 @@ func Parse(expr string) (Query, error) {
 			if err := q.addHealth(v); err != nil {
 				return q, err
 			}
-		case "dying", "unhealthy", "bad":
+		case "dying":
+			q.Dying = true
+		case "unhealthy", "bad":
 			q.Unhealth = true
 		case "comm", "proc", "process":
 			v, err := arg()
@@ -170,7 +174,11 @@ func Parse(expr string) (Query, error) {
 }
 
 func (q *Query) addHealth(v string) error {
-	if v == "dying" || v == "unhealthy" {
+	switch v {
+	case "dying":
+		q.Dying = true
+		return nil
+	case "unhealthy":
 		q.Unhealth = true
 		return nil
 	}
@@ -265,8 +273,8 @@ func (q Query) Request() inetdiag.Request {
 // MatchRow applies the user-space part of the query (health, process
 // name). The kernel has already applied the rest.
 func (q Query) MatchRow(r *model.Row) bool {
-	if q.Unhealth || len(q.Healths) > 0 {
-		ok := q.Unhealth && r.Health.Unhealthy()
+	if q.Unhealth || q.Dying || len(q.Healths) > 0 {
+		ok := (q.Unhealth && r.Health.Unhealthy()) || (q.Dying && r.Health.Dying())
 		for _, h := range q.Healths {
 			ok = ok || r.Health == h
 		}

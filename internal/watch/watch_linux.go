@@ -214,7 +214,7 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	w.prev = buf
 	rows := poll.Rows(nil)
 	w.resolveOwners(rows, now)
-	if !q.IsZero() && (q.Unhealth || len(q.Healths) > 0 || len(q.Comms) > 0) {
+	if !q.IsZero() && (q.Unhealth || q.Dying || len(q.Healths) > 0 || len(q.Comms) > 0) {
 		kept := rows[:0]
 		for i := range rows {
 			if q.MatchRow(&rows[i]) {
