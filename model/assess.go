@@ -724,7 +724,7 @@ func (tr *Tracker) predictZeroWindowInFlight(c *Conn, now time.Time) *Prediction
 			{Name: "TCP_RTO_MAX × 2", Value: secs(limit), Source: FromKernel},
 			{Name: "last ACK", Value: secs(info.LastAckRecv) + " ago", Source: FromDiag},
 		},
-		Notes: []string{"data is in flight into a zero window: the kernel probes it with retransmissions and gives up only when the last ACK and the first of them are both more than 240 s old"},
+		Notes:    []string{"data is in flight into a zero window: the kernel probes it with retransmissions and gives up only when the last ACK and the first of them are both more than 240 s old"},
 		Schedule: []Firing{{N: k, Kind: FireAbort, At: mid, Earliest: lo, Latest: hi}},
 	}
 	if userTO > 0 {
