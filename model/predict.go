@@ -179,6 +179,9 @@ func predictRTOUserTimeout(p Params, c *rtoCase) *Prediction {
 				d = p.Jiffy()
 			} else if rem < d {
 				d = (rem + p.Jiffy() - 1) / p.Jiffy() * p.Jiffy()
+				// The clamped expiry is S+U: where it falls on the wheel
+				// follows S, whose phase is not known to the jiffy.
+				align = 0
 			}
 			F = F.Add(d + lateOf(d))
 		}
