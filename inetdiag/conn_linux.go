@@ -107,11 +107,14 @@ type Request struct {
 	Filter Filter
 }
 
-func (r Request) families() []Family {
-	if r.Family != 0 {
-		return []Family{r.Family}
+func (r Request) families() ([]Family, error) {
+	switch r.Family {
+	case 0:
+		return []Family{FamilyInet, FamilyInet6}, nil
+	case FamilyInet, FamilyInet6:
+		return []Family{r.Family}, nil
 	}
-	return []Family{FamilyInet, FamilyInet6}
+	return nil, fmt.Errorf("inetdiag: dump: family %d is not AF_INET or AF_INET6", r.Family)
 }
 
 // Dump appends every matching socket to dst and returns the extended
@@ -122,7 +125,11 @@ func (c *Conn) Dump(req Request, dst []Socket) ([]Socket, error) {
 	if err != nil {
 		return dst, fmt.Errorf("inetdiag: dump: %w", err)
 	}
-	for _, fam := range req.families() {
+	fams, err := req.families()
+	if err != nil {
+		return dst, err
+	}
+	for _, fam := range fams {
 		start := len(dst)
 		for attempt := 0; ; attempt++ {
 			dst = dst[:start]
@@ -162,9 +169,13 @@ func (c *Conn) DumpFunc(req Request, fn func(s *Socket) error) error {
 	if err != nil {
 		return fmt.Errorf("inetdiag: dump: %w", err)
 	}
+	fams, err := req.families()
+	if err != nil {
+		return err
+	}
 	var s Socket
 	var anyIntr bool
-	for _, fam := range req.families() {
+	for _, fam := range fams {
 		intr, err := c.dumpFamily(fam, req, bc, func(b []byte) error {
 			if err := DecodeSocket(&s, b); err != nil {
 				return err

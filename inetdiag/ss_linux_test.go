@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ssLab is a namespace with sockets on several IPv4 and IPv6 addresses and
@@ -39,6 +40,22 @@ func buildSSLab(t *testing.T) *ssLab {
 	}
 	for _, a := range []string{"fd00::1/64", "fd00:1::1/64"} {
 		n.ip(t, "addr", "add", a, "dev", "lo", "nodad")
+	}
+	// Even without DAD, the kernel installs the local route of a new IPv6
+	// address from a work queue: wait for both before using them.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		b, err := exec.Command("ip", "-n", n.name, "-6", "route", "show", "table", "local").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip -6 route show table local: %v: %s", err, b)
+		}
+		out := string(b)
+		if strings.Contains(out, "fd00::1 ") && strings.Contains(out, "fd00:1::1 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("IPv6 local routes never appeared:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	lab := &ssLab{n: n, c: n.dial(t)}
 	err := n.do(func() error {
