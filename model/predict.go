@@ -94,10 +94,9 @@ func predictRTO(p Params, c *rtoCase) *Prediction {
 			return nil
 		}
 		w, ok = tl.countWindow(k), true
+		// A TCP_USER_TIMEOUT aborts sooner only if its time comes first;
+		// predictSyn decides that and relabels.
 		pred.Reason = ReasonSynRetries
-		if c.userTO > 0 {
-			pred.Reason = ReasonUserTimeout
-		}
 	} else {
 		budget := func(j int) time.Duration { T, _ := c.budgetAt(p, rtos[j]); return T }
 		checks := func(j int) bool { return c.n+j > 0 }
