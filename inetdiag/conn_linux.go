@@ -32,6 +32,9 @@ var ErrDumpInterrupted = errors.New("inetdiag: dump interrupted by concurrent ch
 // CONFIG_INET_DIAG_DESTROY.
 var ErrDestroyUnsupported = errors.New("inetdiag: the kernel cannot destroy sockets (built without CONFIG_INET_DIAG_DESTROY)")
 
+// errBadRequestFamily: a request for a family other than inet and inet6.
+var errBadRequestFamily = errors.New("not AF_INET or AF_INET6")
+
 // Config configures a Conn.
 type Config struct {
 	// NetNS is the path of a network namespace to watch, such as
@@ -114,7 +117,7 @@ func (r Request) families() ([]Family, error) {
 	case FamilyInet, FamilyInet6:
 		return []Family{r.Family}, nil
 	}
-	return nil, fmt.Errorf("inetdiag: dump: family %d is not AF_INET or AF_INET6", r.Family)
+	return nil, fmt.Errorf("inetdiag: dump: family %d: %w", r.Family, errBadRequestFamily)
 }
 
 // Dump appends every matching socket to dst and returns the extended

@@ -101,14 +101,21 @@ func TestDumpReceivePath(t *testing.T) {
 			want: errStop,
 		},
 		{
+			// Dump refuses such a family itself; the kernel's own error
+			// reply is reached through the unexported request path.
 			name: "family without a sock_diag handler",
-			run:  func() error { _, err := c.Dump(Request{Family: 3}, nil); return err },
+			run:  func() error { _, err := c.dumpFamily(3, Request{}, nil, func([]byte) error { return nil }); return err },
 			want: unix.ENOENT,
 		},
 		{
 			name: "family out of range",
-			run:  func() error { _, err := c.Dump(Request{Family: 200}, nil); return err },
+			run:  func() error { _, err := c.dumpFamily(200, Request{}, nil, func([]byte) error { return nil }); return err },
 			want: unix.EINVAL,
+		},
+		{
+			name: "family refused before asking the kernel",
+			run:  func() error { _, err := c.Dump(Request{Family: 3}, nil); return err },
+			want: errBadRequestFamily,
 		},
 	}
 	for _, tt := range tests {
