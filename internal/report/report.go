@@ -64,6 +64,8 @@ type Event struct {
 	// LastSeen is when the connection was last seen (an aborted or reset
 	// connection vanished between last_seen and time).
 	LastSeen string `json:"last_seen"`
+	// Cookie identifies the connection, as in the connection objects.
+	Cookie string `json:"cookie"`
 }
 
 // TimeFormat is RFC 3339 with milliseconds.
@@ -149,6 +151,7 @@ func NewEvent(e *model.Event) Event {
 		Local:    e.ID.Local.String(),
 		Remote:   e.ID.Remote.String(),
 		LastSeen: e.LastSeen.Format(TimeFormat),
+		Cookie:   strconv.FormatUint(e.ID.Cookie, 16),
 	}
 	if e.Predicted != nil {
 		out.PredictedAbortAt = ptr(e.Predicted.At.Format(TimeFormat))
