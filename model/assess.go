@@ -523,6 +523,15 @@ func (tr *Tracker) predictSyn(c *Conn, now time.Time) *Prediction {
 	if c.Opts.Known && c.Opts.UserTimeout > 0 {
 		rc.userTO = c.Opts.UserTimeout
 		rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: secs(rc.userTO), Source: FromSocket})
+		// The timer is clamped to expire when the user timeout is spent
+		// (tcp_clamp_rto_to_user_timeout): a pending expiry U after a SYN
+		// later than the schedule puts it was clamped, and where it falls
+		// on the timer wheel follows the SYN, not the last firing.
+		if synC := rc.pending.Add(-rc.userTO); n >= 1 && synC.After(rc.clock.mid) {
+			rc.armed = rc.pending.Sub(synC.Add(sum - past[n] + lateMean))
+			rc.align = 0
+			rc.clock = clockWindow{lo: synC.Add(-p.Jiffy()), mid: synC, hi: synC, how: "SYN sent (the timer is clamped by TCP_USER_TIMEOUT)"}
+		}
 	}
 	for k := 1; k <= n; k++ {
 		rc.past = append(rc.past, Firing{N: k, Kind: FireRetransmit, Past: true})
@@ -534,9 +543,13 @@ func (tr *Tracker) predictSyn(c *Conn, now time.Time) *Prediction {
 	// The time rule applies too: tcp_model_timeout(retries, 1 s).
 	T := ModelTimeout(retries, TimeoutInit, rc.rtoMax)
 	if rc.userTO > 0 {
+		// TCP_USER_TIMEOUT replaces it, and clamps the timer as in the
+		// synchronized states.
 		T = rc.userTO
-	}
-	if alt := rc.clock.mid.Add(T); alt.Before(pred.At) {
+		if alt := predictRTOUserTimeout(p, rc); alt != nil && alt.At.Before(pred.At) {
+			pred = alt
+		}
+	} else if alt := rc.clock.mid.Add(T); alt.Before(pred.At) {
 		tl := newTimeline(p, rc.pending, rc.armed, rc.align, now)
 		r := rc.rto
 		for j := 1; j < maxFirings && tl.max[tl.len()-1].Before(pred.Latest); j++ {
