@@ -209,3 +209,75 @@ func (r rtoRun) sampleAt(t int64, withStats bool) (n int, rto, lastDataSent, exp
 	}
 	return
 }
+
+// kaSpec is a keepalive setting (tcp_keepalive_timer): idle and intvl in
+// jiffies, the probe count, TCP_USER_TIMEOUT in ms (0: unset).
+type kaSpec struct {
+	idle, intvl int64
+	cnt         int
+	userMs      int64
+}
+
+// simulateKeepalive runs tcp_keepalive_timer() on an idle connection whose
+// last segment arrived at jiffy lastRx and whose timer was armed then for
+// idle. It returns the firings; probes[i] is icsk_probes_out after firing
+// i; the last firing is the abort.
+//
+//	elapsed = keepalive_time_elapsed(tp);        // since the last RX
+//	if (elapsed >= keepalive_time_when(tp)) {
+//		if ((user_timeout != 0 && elapsed >= msecs_to_jiffies(user_timeout) &&
+//		     icsk->icsk_probes_out > 0) ||
+//		    (user_timeout == 0 && icsk->icsk_probes_out >= keepalive_probes(tp)))
+//			abort;
+//		icsk->icsk_probes_out++; elapsed = keepalive_intvl_when(tp);
+//	} else elapsed = keepalive_time_when(tp) - elapsed;
+//	inet_csk_reset_keepalive_timer(sk, elapsed);
+func (k kern) simulateKeepalive(lastRx int64, spec kaSpec) (fires []int64, probes []int) {
+	f := k.fire(lastRx, spec.idle)
+	out := 0
+	for i := 0; i < 400; i++ {
+		fires = append(fires, f)
+		elapsed := f - lastRx
+		next := spec.idle - elapsed
+		if elapsed >= spec.idle {
+			if (spec.userMs != 0 && elapsed >= k.j(spec.userMs) && out > 0) || (spec.userMs == 0 && out >= spec.cnt) {
+				probes = append(probes, out)
+				return fires, probes
+			}
+			out++
+			next = spec.intvl
+		}
+		probes = append(probes, out)
+		f = k.fire(f, next)
+	}
+	return nil, nil
+}
+
+// simulateProbe0 runs tcp_probe_timer() / tcp_send_probe0() from the
+// firing at jiffy prev that left probesOut probes outstanding and the
+// backoff at backoff; rto is icsk_rto (jiffies). The last firing returned
+// is the abort (icsk_probes_out >= max_probes).
+//
+//	tcp_probe0_when: min(max(icsk_rto, TCP_RTO_MIN) << min(backoff, ilog2(TCP_RTO_MAX/TCP_RTO_MIN)+1), rto_max)
+//	tcp_send_probe0: icsk_probes_out++; if (icsk_backoff < tcp_retries2) icsk_backoff++;
+func (k kern) simulateProbe0(prev int64, probesOut, backoff int, rto, rtoMax int64, retries2, maxProbes int) (fires []int64) {
+	rtoMin := k.j(200)
+	when := func(b int) int64 {
+		base := max(rto, rtoMin)
+		shift := min(b, bits.Len64(uint64(k.j(120000)/rtoMin))-1+1)
+		return min(base<<shift, rtoMax)
+	}
+	f := k.fire(prev, when(backoff))
+	for i := 0; i < 400; i++ {
+		fires = append(fires, f)
+		if probesOut >= maxProbes {
+			return fires
+		}
+		probesOut++
+		if backoff < retries2 {
+			backoff++
+		}
+		f = k.fire(f, when(backoff))
+	}
+	return nil
+}
