@@ -389,6 +389,12 @@ func (r *resultTable) add(scenario string, predicted, actual time.Duration, maxE
 	r.rows = append(r.rows, fmt.Sprintf("| %s | %.2f s | %.2f s | %+.2f s | %.3f s | %s |", scenario, predicted.Seconds(), actual.Seconds(), (predicted-actual).Seconds(), maxErr.Seconds(), note))
 }
 
+func (r *resultTable) addOutcome(scenario, note string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rows = append(r.rows, fmt.Sprintf("| %s | — | — | — | — | %s |", scenario, note))
+}
+
 func (r *resultTable) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -396,7 +402,7 @@ func (r *resultTable) String() string {
 		return ""
 	}
 	sort.Strings(r.rows)
-	return "| scenario | predicted (first sample) | actual | error | worst error of all samples | outcome |\n|---|---|---|---|---|---|\n" + strings.Join(r.rows, "\n") + "\n"
+	return "| scenario | predicted at the first sample | actual abort | error | worst error of all samples | outcome |\n|---|---|---|---|---|---|\n" + strings.Join(r.rows, "\n") + "\n"
 }
 
 // sampleAt takes a JSON sample at trigger+d (if that is still before the
