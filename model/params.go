@@ -155,6 +155,11 @@ func ModelTimeout(boundary int, rtoBase, rtoMax time.Duration) time.Duration {
 	if boundary < 0 || rtoBase <= 0 {
 		return 0
 	}
+	if rtoMax < rtoBase {
+		// Not a kernel configuration (rto_max is at least 1 s): treat an
+		// unset value as the built-in cap rather than shift by -1.
+		rtoMax = max(rtoBase, RTOMaxDefault)
+	}
 	th := ilog2(int64(rtoMax / rtoBase))
 	if boundary <= th {
 		return time.Duration((int64(2)<<boundary)-1) * rtoBase
