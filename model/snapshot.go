@@ -84,6 +84,9 @@ func (s *Snapshot) Count() Counts {
 	c := Counts{ByState: map[inetdiag.State]int{}}
 	for i := range s.Rows {
 		r := &s.Rows[i]
+		if r.Sock == nil {
+			continue
+		}
 		c.Total++
 		c.ByState[r.Sock.State]++
 		c.ByHealth[r.Health]++
@@ -122,7 +125,7 @@ func (s *Snapshot) NeverExposure(top int) (int, []PortExposure) {
 	total := 0
 	for i := range s.Rows {
 		r := &s.Rows[i]
-		if r.Exposure != nil && r.Exposure.Never {
+		if r.Sock != nil && r.Exposure != nil && r.Exposure.Never {
 			total++
 			byPort[s.ServicePort(r)]++
 		}
