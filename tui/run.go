@@ -23,6 +23,12 @@ import (
 // return nil.
 func Run(ctx context.Context, cfg Config) error { return run(ctx, cfg) }
 
+// wrapModel puts a model around the interface's. It is the identity in
+// every normal build; a build with the tcpwatch_testpanic tag replaces it
+// (panic_testhook.go) to prove that a panic inside Update restores the
+// terminal.
+var wrapModel = func(m tea.Model) tea.Model { return m }
+
 // run is Run with extra program options (tests give an input and an
 // output instead of the terminal).
 func run(ctx context.Context, cfg Config, extra ...tea.ProgramOption) error {
@@ -31,7 +37,7 @@ func run(ctx context.Context, cfg Config, extra ...tea.ProgramOption) error {
 	if m.cfg.NoColor {
 		opts = append(opts, tea.WithColorProfile(colorprofile.Ascii))
 	}
-	p := tea.NewProgram(m, append(opts, extra...)...)
+	p := tea.NewProgram(wrapModel(m), append(opts, extra...)...)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
