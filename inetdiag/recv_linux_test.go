@@ -109,7 +109,10 @@ func TestDumpReceivePath(t *testing.T) {
 		},
 		{
 			name: "family out of range",
-			run:  func() error { _, err := c.dumpFamily(200, Request{}, nil, func([]byte) error { return nil }); return err },
+			run: func() error {
+				_, err := c.dumpFamily(200, Request{}, nil, func([]byte) error { return nil })
+				return err
+			},
 			want: unix.EINVAL,
 		},
 		{

@@ -25,7 +25,7 @@ func fixture() *model.Snapshot {
 	dying := &inetdiag.Socket{
 		Family: inetdiag.FamilyInet, State: inetdiag.StateEstablished, Timer: inetdiag.TimerRetransmit,
 		Expires: 4788 * time.Millisecond, Retrans: 5, SendQ: 1000, Inode: 77,
-		ID: inetdiag.SockID{Src: netip.MustParseAddrPort("10.0.3.7:51630"), Dst: netip.MustParseAddrPort("10.0.9.14:5432"), Cookie: 0x3f2a},
+		ID:   inetdiag.SockID{Src: netip.MustParseAddrPort("10.0.3.7:51630"), Dst: netip.MustParseAddrPort("10.0.9.14:5432"), Cookie: 0x3f2a},
 		Info: inetdiag.TCPInfo{Len: 280, Retransmits: 5, Backoff: 5, Unacked: 1, RTT: 61 * time.Microsecond, RTO: 6528 * time.Millisecond, LastAckRecv: 8212 * time.Millisecond},
 	}
 	idle := &inetdiag.Socket{
