@@ -199,8 +199,15 @@ func predictRTOUserTimeout(p Params, c *rtoCase) *Prediction {
 		Clock: c.clock.mid, ClockEarliest: c.clock.lo, ClockLatest: c.clock.hi,
 		Budget: c.userTO, Count: c.n + mid.abort, Inputs: c.inputs,
 	}
-	if pred.Latest.Before(pred.Earliest) {
-		pred.Earliest, pred.Latest = pred.Latest, pred.Earliest
+	// The three runs may end at different firings: the window spans them
+	// all.
+	for _, f := range [...]time.Time{mid.fires[mid.abort], hi.fires[hi.abort], lo.fires[lo.abort]} {
+		if f.Before(pred.Earliest) {
+			pred.Earliest = f
+		}
+		if f.After(pred.Latest) {
+			pred.Latest = f
+		}
 	}
 	pred.Schedule = append([]Firing(nil), c.past...)
 	for i := 0; i <= mid.abort; i++ {
