@@ -62,17 +62,7 @@ func TestLabKeepalive(t *testing.T) {
 			}
 			trigger := time.Now()
 			done := awaitError(p.Client)
-			var js []sample
-			var o outcome
-			finished := false
-			for _, m := range []time.Duration{2200 * time.Millisecond, 3 * time.Second, 3800 * time.Millisecond} {
-				if o, finished = sampleAt(t, l, p, trigger, m, done, &js); finished {
-					break
-				}
-			}
-			if !finished {
-				o = waitOutcome(t, done, 20*time.Second)
-			}
+			js, o := sampleUntilAbort(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), trigger, []time.Duration{2200 * time.Millisecond, 3 * time.Second, 3800 * time.Millisecond}, done, 20*time.Second)
 			time.Sleep(400 * time.Millisecond)
 			lw.stop()
 			if !errors.Is(o.err, unix.ETIMEDOUT) {
@@ -151,17 +141,7 @@ func TestLabOrphan(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	p.Client.Close() // orphaned: inode 0, FIN-WAIT-1, data and FIN unacknowledged
 	done := vanishWatcher(t, l, local)
-	var js []sample
-	var o outcome
-	finished := false
-	for _, m := range []time.Duration{800 * time.Millisecond, 3 * time.Second, 6 * time.Second} {
-		if o, finished = sampleOfAt(t, l, local.String(), remote, trigger, m, done, &js); finished {
-			break
-		}
-	}
-	if !finished {
-		o = waitOutcome(t, done, 30*time.Second)
-	}
+	js, o := sampleUntilAbort(t, l, local.String(), remote, trigger, []time.Duration{800 * time.Millisecond, 3 * time.Second, 6 * time.Second}, done, 30*time.Second)
 	if o.err != nil {
 		t.Fatal(o.err)
 	}
@@ -421,17 +401,7 @@ func TestLabSynSent(t *testing.T) {
 		})
 		done <- outcome{time.Now(), err}
 	}()
-	var js []sample
-	var o outcome
-	finished := false
-	for _, m := range []time.Duration{1500 * time.Millisecond, 3500 * time.Millisecond, 6 * time.Second} {
-		if o, finished = sampleOfAt(t, l, local.String(), remote.String(), trigger, m, done, &js); finished {
-			break
-		}
-	}
-	if !finished {
-		o = waitOutcome(t, done, 30*time.Second)
-	}
+	js, o := sampleUntilAbort(t, l, local.String(), remote.String(), trigger, []time.Duration{1500 * time.Millisecond, 3500 * time.Millisecond, 6 * time.Second}, done, 30*time.Second)
 	if !errors.Is(o.err, unix.ETIMEDOUT) {
 		t.Errorf("connect error %v, want ETIMEDOUT", o.err)
 	}
@@ -495,17 +465,7 @@ func TestLabZeroWindowPeerDies(t *testing.T) {
 	}
 	trigger := time.Now()
 	done := writeDone
-	var js []sample
-	var o outcome
-	finished := false
-	for _, m := range []time.Duration{4 * time.Second, 5 * time.Second, 6 * time.Second} {
-		if o, finished = sampleAt(t, l, p, trigger, m, done, &js); finished {
-			break
-		}
-	}
-	if !finished {
-		o = waitOutcome(t, done, 30*time.Second)
-	}
+	js, o := sampleUntilAbort(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), trigger, []time.Duration{4 * time.Second, 5 * time.Second, 6 * time.Second}, done, 30*time.Second)
 	time.Sleep(400 * time.Millisecond)
 	lw.stop()
 	if !errors.Is(o.err, unix.ETIMEDOUT) {

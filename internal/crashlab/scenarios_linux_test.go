@@ -405,16 +405,9 @@ func (r *resultTable) String() string {
 	return "| scenario | predicted at the first sample | actual abort | error | worst error of all samples | outcome |\n|---|---|---|---|---|---|\n" + strings.Join(r.rows, "\n") + "\n"
 }
 
-// sampleAt takes a JSON sample at trigger+d (if that is still before the
-// abort) and appends it.
-func sampleAt(t *testing.T, l *Lab, p *Pair, trigger time.Time, d time.Duration, done <-chan outcome, into *[]sample) (outcome, bool) {
-	t.Helper()
-	return sampleOfAt(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), trigger, d, done, into)
-}
-
-// sampleOfAt is sampleAt for a connection given by its addresses. A
-// connection missing from the output must have just been aborted: then
-// the outcome must follow at once.
+// sampleOfAt takes a JSON sample of the connection local -> remote at
+// trigger+d, unless the abort came first. A connection missing from the
+// output must have just been aborted: then the outcome must follow at once.
 func sampleOfAt(t *testing.T, l *Lab, local, remote string, trigger time.Time, d time.Duration, done <-chan outcome, into *[]sample) (outcome, bool) {
 	t.Helper()
 	select {
@@ -433,6 +426,20 @@ func sampleOfAt(t *testing.T, l *Lab, local, remote string, trigger time.Time, d
 	}
 	*into = append(*into, s)
 	return outcome{}, false
+}
+
+// sampleUntilAbort takes a JSON sample of the connection local -> remote
+// at each moment after trigger that comes before the abort, then waits
+// for the abort (at most limit).
+func sampleUntilAbort(t *testing.T, l *Lab, local, remote string, trigger time.Time, moments []time.Duration, done <-chan outcome, limit time.Duration) ([]sample, outcome) {
+	t.Helper()
+	var js []sample
+	for _, m := range moments {
+		if o, finished := sampleOfAt(t, l, local, remote, trigger, m, done, &js); finished {
+			return js, o
+		}
+	}
+	return js, waitOutcome(t, done, limit)
 }
 
 // waitOutcome waits for the abort, at most limit.
@@ -484,17 +491,7 @@ func runRetrans(t *testing.T, sc retransScenario) {
 	if _, err := p.Client.Write(make([]byte, 100)); err != nil {
 		t.Fatal(err)
 	}
-	var js []sample
-	var o outcome
-	finished := false
-	for _, m := range sc.moments {
-		if o, finished = sampleAt(t, l, p, trigger, m, done, &js); finished {
-			break
-		}
-	}
-	if !finished {
-		o = waitOutcome(t, done, sc.limit)
-	}
+	js, o := sampleUntilAbort(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), trigger, sc.moments, done, sc.limit)
 	time.Sleep(400 * time.Millisecond) // let the watcher see it vanish
 	lw.stop()
 	if !errors.Is(o.err, sc.wantErrno) {
