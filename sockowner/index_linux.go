@@ -64,11 +64,15 @@ type Index struct {
 	// Scratch state of one Refresh, kept to avoid allocating per call.
 	asked   map[uint32]struct{}
 	missing map[uint32]struct{}
-	cands   []cand
-	link    [64]byte
-	comm    [64]byte
-	path    []byte
-	dirBuf  []byte
+	// firstMiss is when each inode still without an owner was first asked
+	// for. A process scanned before that may have opened the socket since;
+	// one scanned after it would have shown it.
+	firstMiss map[uint32]time.Time
+	cands     []cand
+	link      [64]byte
+	comm      [64]byte
+	path      []byte
+	dirBuf    []byte
 }
 
 // proc is what the index remembers of one process (a thread-group leader).
@@ -116,6 +120,7 @@ func New(procRoot string) *Index {
 		owners:      make(map[uint32][]slot),
 		asked:       make(map[uint32]struct{}),
 		missing:     make(map[uint32]struct{}),
+		firstMiss:   make(map[uint32]time.Time),
 	}
 }
 
@@ -154,8 +159,24 @@ func (x *Index) Refresh(wanted []uint32, now time.Time) (Stats, error) {
 		}
 		x.missing[ino] = struct{}{}
 	}
+	for ino := range x.firstMiss {
+		if _, ok := x.missing[ino]; !ok {
+			delete(x.firstMiss, ino) // found, or no longer asked for
+		}
+	}
 	if len(x.missing) == 0 {
 		return st, nil
+	}
+	var newest time.Time
+	for ino := range x.missing {
+		t, ok := x.firstMiss[ino]
+		if !ok {
+			t = now
+			x.firstMiss[ino] = t
+		}
+		if t.After(newest) {
+			newest = t
+		}
 	}
 
 	if err := x.list(&st); err != nil {
@@ -164,7 +185,10 @@ func (x *Index) Refresh(wanted []uint32, now time.Time) (Stats, error) {
 	}
 	x.cands = x.cands[:0]
 	for pid, p := range x.pids {
-		if p.scanned.IsZero() || now.Sub(p.scanned) >= x.RescanAfter {
+		// Scan a process if it never was, if its scan is old, or if it
+		// was scanned before some missing socket was first asked for: a
+		// socket opened after a scan can only be found by a new one.
+		if p.scanned.IsZero() || now.Sub(p.scanned) >= x.RescanAfter || p.scanned.Before(newest) {
 			x.cands = append(x.cands, cand{pid, p})
 		}
 	}

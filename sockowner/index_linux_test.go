@@ -259,6 +259,39 @@ func TestRefreshScansOnlyNewProcesses(t *testing.T) {
 	}
 }
 
+// A socket opened by a process after its last scan is found as soon as it
+// is asked for, well within RescanAfter; an inode that no process holds
+// costs one pass, not a scan on every poll.
+func TestRefreshFindsSocketOpenedAfterScan(t *testing.T) {
+	root := fakeTree(t, map[int]fakeProc{
+		10: {"a", map[int]string{3: sock(100)}},
+		11: {"b", map[int]string{3: sock(101)}},
+	})
+	idx := newTestIndex(root)
+	if _, err := idx.Refresh([]uint32{100, 101}, t0); err != nil {
+		t.Fatal(err)
+	}
+	setFakeFD(t, root, 11, 4, sock(102)) // opened after the scan
+	st, err := idx.Refresh([]uint32{102}, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, n := idx.Owner(102); n != 1 || o != (Owner{11, 4, "b"}) {
+		t.Fatalf("Owner(102) = %v (%d owners) after %+v, want b[11] fd 4", o, n, st)
+	}
+	// An inode nobody holds: the first miss scans, the next ones do not.
+	if _, err := idx.Refresh([]uint32{999}, t0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	st, err = idx.Refresh([]uint32{999}, t0.Add(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PidsScanned != 0 || st.Unresolved != 1 {
+		t.Errorf("second miss of an unowned inode: %+v, want no scan and 1 unresolved", st)
+	}
+}
+
 // Processes that exited are forgotten with their sockets at the next
 // listing; a cached owner that exited fails revalidation.
 func TestRefreshVanishedProcesses(t *testing.T) {
