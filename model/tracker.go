@@ -251,15 +251,17 @@ func (tr *Tracker) Update(in PollInput) Poll {
 		tr.emit(&poll, tr.vanished(c, now, resetsKnown, resets))
 		delete(tr.conns, key)
 	}
+	// Trim once per poll: trimming per event moved the whole kept list for
+	// every connection that vanished.
+	if over := len(tr.events) - tr.cfg.EventLimit; over > 0 {
+		tr.events = append(tr.events[:0], tr.events[over:]...)
+	}
 	return poll
 }
 
 func (tr *Tracker) emit(p *Poll, e Event) {
 	p.Events = append(p.Events, e)
 	tr.events = append(tr.events, e)
-	if over := len(tr.events) - tr.cfg.EventLimit; over > 0 {
-		tr.events = append(tr.events[:0], tr.events[over:]...)
-	}
 }
 
 func idOf(s *inetdiag.Socket) EventID {
