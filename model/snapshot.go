@@ -185,10 +185,9 @@ func (p Poll) Rows(owner func(s *inetdiag.Socket) (int, string)) []Row {
 		r := &rows[i]
 		r.Sock, r.Health, r.HealthSince, r.FirstSeen = c.Sock, c.Health, c.HealthSince, c.FirstSeen
 		r.Prediction, r.Opts = c.Prediction, c.Opts
-		if c.Exposure != nil {
-			e := *c.Exposure
-			r.Exposure = &e
-		}
+		// The tracker replaces a connection's Exposure, never modifies
+		// it: the row can share it.
+		r.Exposure = c.Exposure
 		if len(c.History) > 0 {
 			r.History = append([]Sample(nil), c.History...)
 		}
