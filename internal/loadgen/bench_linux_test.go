@@ -229,7 +229,7 @@ func BenchmarkBareDump(b *testing.B) {
 
 // openBare opens a raw sock_diag socket in the namespace at path, closed
 // at the end of the benchmark.
-func openBare(b *testing.B, path string) *bareDumper {
+func openBare(b testing.TB, path string) *bareDumper {
 	b.Helper()
 	var fd int
 	err := loadgen.RunInNetNS(path, func() error {
