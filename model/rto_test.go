@@ -507,3 +507,43 @@ func TestRTOBimodal(t *testing.T) {
 		t.Errorf("window %v wide, kernel range %v", w, hi-lo)
 	}
 }
+
+// TestRTOPartialAck: a partial ACK zeroes icsk_retransmits but not
+// retrans_stamp, so the next firing skips the check (retransmits_timed_out
+// returns false while icsk_retransmits is 0) although the budget is spent;
+// the abort comes one firing later.
+func TestRTOPartialAck(t *testing.T) {
+	k := kern{hz: 250}
+	cfg := cfgWith(func(p *Params) { p.Retries2 = 5 })
+	for ph := int64(0); ph < 64; ph++ {
+		S := int64(1<<20) + ph
+		tj := S + k.j(13000)     // 13 s into the episode, past the 12.6 s budget
+		armed := tj - 13         // the partial ACK re-armed the timer with a fresh RTO
+		P := armed + 51          // programmed expiry
+		F1 := k.fire(armed, 51)  // no check: retransmits is 0
+		abort := k.fire(F1, 102) // doubled RTO; the check finds the budget spent
+		s := conn(1, inetdiag.StateEstablished)
+		s.Timer, s.Retrans, s.Expires, s.SendQ = inetdiag.TimerRetransmit, 0, k.dur(P-tj), 2000
+		in := &s.Info
+		in.CAState, in.Retransmits, in.Backoff, in.RTO, in.Unacked = caLoss, 0, 0, k.dur(51), 2
+		in.LastDataSent, in.LastAckRecv, in.LastDataRecv = k.dur(tj-armed), k.dur(tj-armed), 14*time.Second
+		in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = 6, 1, k.dur(tj-S)
+		now := k.at(base, tj)
+		_, c := track(t, cfg, now, nil, s)
+		p := c.Prediction
+		if c.Health != HealthRetransmitting || p == nil {
+			t.Fatalf("phase %d: health %v prediction %v", ph, c.Health, p)
+		}
+		checkInvariants(t, p, now)
+		Sat := k.at(base, S)
+		if !contains(p.Earliest, p.Latest, k.at(base, abort)) {
+			t.Errorf("phase %d: window [%s, %s] misses the abort at %s", ph, rel(p.Earliest, Sat), rel(p.Latest, Sat), rel(k.at(base, abort), Sat))
+		}
+		if !p.Earliest.After(k.at(base, F1)) {
+			t.Errorf("phase %d: earliest %s at or before the firing that cannot abort (%s)", ph, rel(p.Earliest, Sat), rel(k.at(base, F1), Sat))
+		}
+		if p.Count != 1 {
+			t.Errorf("phase %d: count %d, want 1 more retransmission", ph, p.Count)
+		}
+	}
+}

@@ -161,11 +161,10 @@ func TestRows(t *testing.T) {
 	}
 	histBefore := append([]Sample(nil), r0.History...)
 	expBefore := *r1.Exposure
-	// Mutate the connections as later polls would.
+	// The connections change as later polls would change them.
 	c0, c1 := poll.Conns[0], poll.Conns[1]
 	c0.History[0].Retransmits = 99
 	c0.Health = HealthOK
-	c1.Exposure.Never, c1.Exposure.After = false, time.Second
 	c1.Health = HealthKeepaliveProbing
 	if !reflect.DeepEqual(rows[0].History, histBefore) || rows[0].Health != HealthRetransmitting {
 		t.Errorf("row 0 changed with its connection: %+v", rows[0])
@@ -173,11 +172,17 @@ func TestRows(t *testing.T) {
 	if *rows[1].Exposure != expBefore || rows[1].Health != HealthUnguarded {
 		t.Errorf("row 1 changed with its connection: %+v %+v", rows[1], *rows[1].Exposure)
 	}
-	// The next poll (another buffer, as the tracker requires) leaves the
-	// rows alone too.
-	tr.Update(PollInput{Time: t0.Add(time.Second), Socks: []inetdiag.Socket{conn(1, inetdiag.StateEstablished)}})
-	if rows[0].Health != HealthRetransmitting || rows[0].Sock.State != inetdiag.StateEstablished || rows[0].Sock.Timer != inetdiag.TimerRetransmit {
-		t.Errorf("row 0 changed after the next poll: %+v", rows[0])
+	// The next polls (other buffers, as the tracker requires) leave the
+	// rows alone too, the second connection now active with keepalive.
+	for i := 1; i <= 2; i++ {
+		active := with(conn(2, inetdiag.StateEstablished), func(s *inetdiag.Socket) { s.Timer, s.Expires = inetdiag.TimerKeepalive, time.Hour })
+		tr.Update(PollInput{Time: t0.Add(time.Duration(i) * time.Second), Socks: []inetdiag.Socket{conn(1, inetdiag.StateEstablished), active}})
+	}
+	if rows[0].Health != HealthRetransmitting || rows[0].Sock.State != inetdiag.StateEstablished || rows[0].Sock.Timer != inetdiag.TimerRetransmit || !reflect.DeepEqual(rows[0].History, histBefore) {
+		t.Errorf("row 0 changed after the next polls: %+v", rows[0])
+	}
+	if *rows[1].Exposure != expBefore || rows[1].Health != HealthUnguarded {
+		t.Errorf("row 1 changed after the next polls: %+v %+v", rows[1], *rows[1].Exposure)
 	}
 	if got := (Poll{}).Rows(nil); len(got) != 0 {
 		t.Errorf("empty poll gave %d rows", len(got))

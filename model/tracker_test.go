@@ -392,6 +392,9 @@ func TestEventLimit(t *testing.T) {
 	tr := NewTracker(Config{EventLimit: 5})
 	for p := 0; p < 10; p++ {
 		tr.Update(PollInput{Time: base.Add(time.Duration(p) * time.Second), Socks: []inetdiag.Socket{conn(uint64(p+1), inetdiag.StateTimeWait)}})
+		if n, want := len(tr.Events()), min(p, 5); n != want {
+			t.Errorf("after poll %d: %d events kept, want %d", p, n, want)
+		}
 	}
 	ev := tr.Events()
 	if len(ev) != 5 {
