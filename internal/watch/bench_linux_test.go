@@ -1,0 +1,87 @@
+package watch_test
+
+// The cost of one poll of a busy namespace, for profiling: a loopback
+// fixture of -poll.conns connections (2 sockets each), idle long enough
+// that the model calls them unguarded, polled with each owner policy.
+// Needs root:
+//
+//	go test -run '^$' -bench Poll -benchmem -count 5 ./internal/watch -poll.conns=50000
+//	go test -run '^$' -bench 'Poll/flagged' -cpuprofile cpu.out ./internal/watch -poll.conns=50000
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/internal/loadgen"
+	"github.com/tcpwatch/tcpwatch/internal/watch"
+)
+
+var pollConns = flag.Int("poll.conns", 5000, "BenchmarkPoll: connections in the fixture")
+
+func TestMain(m *testing.M) {
+	// Fixture workers are this test binary started again.
+	loadgen.WorkerMain()
+	os.Exit(m.Run())
+}
+
+var nsSeq atomic.Uint64
+
+func nsName() string { return fmt.Sprintf("tw-watch-test-%d-%d", os.Getpid(), nsSeq.Add(1)) }
+
+func BenchmarkPoll(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root: creates a network namespace holding the connections")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	f, err := loadgen.Start(ctx, loadgen.Config{Conns: *pollConns, NetNS: nsName()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	// Idle for longer than model.Config.IdleAfter: steady state.
+	time.Sleep(6*time.Second - time.Since(start))
+	for _, bc := range []struct {
+		name   string
+		owners watch.OwnerPolicy
+	}{
+		{name: "flagged", owners: watch.OwnersFlagged},
+		{name: "all", owners: watch.OwnersAll},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			w, err := watch.New(watch.Config{NetNS: f.NetNSPath(), Owners: bc.owners})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			// The first polls fill the tracker and the owner index.
+			for range 3 {
+				snap, err := w.Poll()
+				if err != nil {
+					b.Fatal(err)
+				}
+				snap.Release()
+			}
+			b.ReportAllocs()
+			rows := 0
+			for b.Loop() {
+				snap, err := w.Poll()
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows = len(snap.Rows)
+				snap.Release()
+			}
+			if rows < 2**pollConns {
+				b.Fatalf("%d rows, want at least %d", rows, 2**pollConns)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+		})
+	}
+}
