@@ -779,8 +779,17 @@ func (tr *Tracker) predictProbe0(c *Conn, now time.Time, orphan bool) *Predictio
 		}
 		inputs = []Input{{Name: "tcp_orphan_retries", Value: strconv.Itoa(p.OrphanRetries), Source: FromSysctl}}
 	}
+	pending := now.Add(s.Expires)
+	if s.Expires == 0 {
+		// Overdue: the wheel has not fired it yet. A window probe counts as
+		// a transmission (tcpi_last_data_sent moves with each), so the
+		// timer was armed at the last probe with the current interval.
+		if armed := now.Add(-s.Info.LastDataSent).Add(interval); armed.Before(now) {
+			pending = armed
+		}
+	}
 	zc := &zwCase{
-		t: now, pending: now.Add(s.Expires), probes: probes, backoff: int(s.Info.Backoff), rto: s.Info.RTO,
+		t: now, pending: pending, probes: probes, backoff: int(s.Info.Backoff), rto: s.Info.RTO,
 		maxProbes: maxProbes, retries2: p.Retries2, rtoMax: tr.rtoMax(c), inputs: inputs,
 		conf: confidence(c.Opts.Known && c.Opts.UserTimeout == 0), orphan: orphan,
 	}

@@ -195,8 +195,13 @@ type PollInput struct {
 	Socks []inetdiag.Socket
 	// Options, if set, reads per-socket options for flagged connections.
 	Options OptionSource
-	// Counters, if set, are the namespace's counters at dump time.
-	Counters *Counters
+	// Counters, if set, are the namespace's counters read just before the
+	// dump, and CountersAfter (optional) just after it. A connection seen
+	// in one dump and gone from the next died between the first's
+	// Counters and the second's CountersAfter: comparing those two never
+	// misses its reset, whenever it happened.
+	Counters      *Counters
+	CountersAfter *Counters
 }
 
 // Update feeds one poll.
@@ -205,9 +210,13 @@ func (tr *Tracker) Update(in PollInput) Poll {
 	tr.uncertainty = in.Uncertainty
 	resetsKnown, resets := false, false
 	if in.Counters != nil {
+		after := in.CountersAfter
+		if after == nil {
+			after = in.Counters
+		}
 		if tr.counters != nil {
 			resetsKnown = true
-			resets = in.Counters.EstabResets != tr.counters.EstabResets
+			resets = after.EstabResets != tr.counters.EstabResets
 		}
 		c := *in.Counters
 		tr.counters = &c

@@ -207,7 +207,11 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 			break
 		}
 	}
-	poll := w.tracker.Update(model.PollInput{Time: now, Uncertainty: end.Sub(dumpStart) / 2, Socks: socks, Options: w.options, Counters: counters})
+	var after *model.Counters
+	if counters != nil {
+		after, _ = readCounters(w.cfg.NetNS)
+	}
+	poll := w.tracker.Update(model.PollInput{Time: now, Uncertainty: end.Sub(dumpStart) / 2, Socks: socks, Options: w.options, Counters: counters, CountersAfter: after})
 	if w.prev != nil {
 		w.prev.release()
 	}
