@@ -135,7 +135,7 @@ func TestJiffy(t *testing.T) {
 
 // TestLatenessMeasured checks the deterministic alignment rule against the
 // delays measured on a 6.18 kernel at HZ=250 (the README records the
-// measurement): TCP re-arms its timer from the firing, which lands on a
+// measurement, medians over 20 connections): TCP re-arms its timer from the firing, which lands on a
 // multiple of the wheel granularity of the interval it was armed with, so
 // the next lateness is known exactly when the next level is not coarser.
 func TestLatenessMeasured(t *testing.T) {
@@ -149,6 +149,8 @@ func TestLatenessMeasured(t *testing.T) {
 	}{
 		{"1.632 s after 816 ms", 816 * time.Millisecond, 1632 * time.Millisecond, 32 * time.Millisecond},
 		{"6.528 s after 3.264 s", 3264 * time.Millisecond, 6528 * time.Millisecond, 128 * time.Millisecond},
+		{"13.056 s after 6.528 s", 6528 * time.Millisecond, 13056 * time.Millisecond, 256 * time.Millisecond},
+		{"1 s rto_max after 1 s", time.Second, time.Second, 24 * time.Millisecond},
 		{"120 s after 120 s", 120 * time.Second, 120 * time.Second, 832 * time.Millisecond},
 	}
 	for _, tt := range tests {
