@@ -67,7 +67,7 @@ type Watcher struct {
 	mu    sync.Mutex // guards query
 	query query.Query
 
-	bufs       sync.Pool
+	bufs       bufPool
 	prev       *buffer
 	lastParam  time.Time
 	notices    []string
@@ -80,13 +80,48 @@ type Watcher struct {
 type buffer struct {
 	socks []inetdiag.Socket
 	refs  atomic.Int32
-	pool  *sync.Pool
+	pool  *bufPool
 }
 
 func (b *buffer) release() {
 	if b.refs.Add(-1) == 0 {
+		if cap(b.socks) > 4*len(b.socks)+1024 {
+			b.socks = nil // a past peak: do not keep its memory
+		}
 		b.socks = b.socks[:0]
-		b.pool.Put(b)
+		b.pool.put(b)
+	}
+}
+
+// bufPool keeps released socket buffers for the next polls. A sync.Pool
+// would not do: the garbage collector empties it, and at 10^5 sockets
+// (58 MB a buffer) every poll then dumped into a fresh slice grown from
+// nothing, ~100 MB of garbage a poll.
+type bufPool struct {
+	mu   sync.Mutex
+	free []*buffer
+}
+
+// maxFreeBufs: one buffer is being filled, one is the tracker's, and
+// consumers hold one or two more until they release them.
+const maxFreeBufs = 2
+
+func (p *bufPool) get() *buffer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free = p.free[:n-1]
+		return b
+	}
+	return &buffer{pool: p}
+}
+
+func (p *bufPool) put(b *buffer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < maxFreeBufs {
+		p.free = append(p.free, b)
 	}
 }
 
@@ -106,7 +141,6 @@ func New(cfg Config) (*Watcher, error) {
 		return nil, err
 	}
 	w := &Watcher{cfg: cfg, conn: conn, query: cfg.Query, noticed: map[string]bool{}}
-	w.bufs.New = func() any { return &buffer{pool: &w.bufs} }
 	w.host, _ = os.Hostname()
 	w.hz = detectHZ()
 	if w.hz == 0 {
@@ -187,7 +221,7 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	if cerr != nil {
 		w.notice("TCP counters unreadable: resets and normal closes between polls cannot be told apart")
 	}
-	buf := w.bufs.Get().(*buffer)
+	buf := w.bufs.get()
 	buf.refs.Store(2) // the tracker until the next poll, the snapshot until Release
 	dumpStart := w.cfg.Clock()
 	socks, err := w.conn.Dump(q.Request(), buf.socks[:0])
