@@ -172,6 +172,7 @@ type sample struct {
 	best, earliest, latest time.Time
 	slip                   bool
 	has                    bool
+	cost                   time.Duration // the watcher's poll cost
 }
 
 // runOnceJSON runs `tcpwatch --once --json` in the lab's client namespace
@@ -273,7 +274,7 @@ func startWatcher(t *testing.T, l *Lab, q query.Query) *labWatcher {
 			lw.mu.Lock()
 			for i := range snap.Rows {
 				r := &snap.Rows[i]
-				s := sample{src: "watch", t: snap.Time, health: r.Health.String()}
+				s := sample{src: "watch", t: snap.Time, health: r.Health.String(), cost: snap.PollCost}
 				if p := r.Prediction; p != nil {
 					s.has = true
 					s.reason, s.confidence = p.Reason.String(), p.Confidence.String()
@@ -396,7 +397,11 @@ func checkAbort(t *testing.T, name string, samples []sample, actual time.Time, w
 		}
 	}
 	if n < minSamples {
-		t.Errorf("%s: %d samples with a prediction before the abort, want at least %d", name, n, minSamples)
+		var lines []string
+		for _, s := range samples {
+			lines = append(lines, fmt.Sprintf("%s %s pred=%v poll cost %v", s.t.Format("15:04:05.000"), s.health, s.has, s.cost))
+		}
+		t.Errorf("%s: %d samples with a prediction before the abort at %s, want at least %d; samples:\n%s", name, n, actual.Format("15:04:05.000"), minSamples, strings.Join(lines, "\n"))
 	}
 	return first, maxErr
 }

@@ -355,13 +355,16 @@ func (w *Watcher) resolveOwners(rows []model.Row, now time.Time) {
 }
 
 // Loop polls every interval until ctx is done and sends each snapshot on
-// out (closing it at the end). When a poll takes more than a quarter of
-// the interval, the interval is stretched to four times the poll's cost,
-// and the snapshots say so, rather than falling behind. Poll errors are
-// sent to errs (if not nil) and the loop goes on.
+// out (closing it at the end). When polls take more than a quarter of the
+// interval, the interval is stretched to four times their cost, and the
+// snapshots say so, rather than falling behind. It takes two slow polls in
+// a row: the first one, which fills the process index, or a one-off stall
+// must not stop the countdowns for seconds. Poll errors are sent to errs
+// (if not nil) and the loop goes on.
 func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *model.Snapshot, errs chan<- error) {
 	defer close(out)
 	effective := interval
+	var prevCost time.Duration
 	for {
 		snap, err := w.Poll()
 		if err != nil {
@@ -373,9 +376,11 @@ func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *
 			}
 		} else {
 			effective = interval
-			if cost := snap.PollCost; cost*4 > interval {
-				effective = cost * 4
+			cost := snap.PollCost
+			if steady := min(cost, prevCost); steady*4 > interval {
+				effective = steady * 4
 			}
+			prevCost = cost
 			snap.Interval, snap.Slowed = effective, effective > interval
 			select {
 			case out <- snap:
