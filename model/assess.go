@@ -44,6 +44,18 @@ func (tr *Tracker) assess(c *Conn, prev *inetdiag.Socket, now time.Time, opts Op
 			c.ep.sawRecovery = prev.Info.CAState == caRecovery
 		}
 	}
+	// The zero-window episode: when the persist timer was first seen, and
+	// the last poll before that (its first firing lies between them).
+	if s.Timer == inetdiag.TimerProbe0 {
+		if c.zwSince.IsZero() {
+			c.zwSince, c.zwCalm = now, time.Time{}
+			if prev != nil && prev.Timer != inetdiag.TimerProbe0 {
+				c.zwCalm = c.LastSeen
+			}
+		}
+	} else {
+		c.zwSince, c.zwCalm = time.Time{}, time.Time{}
+	}
 	if s.Timer != inetdiag.TimerKeepalive || s.Retrans == 0 {
 		c.kaSince, c.kaPending, c.kaProbes = time.Time{}, time.Time{}, 0
 	} else {
@@ -582,7 +594,12 @@ func (tr *Tracker) predictSyn(c *Conn, now time.Time) *Prediction {
 		pred.Schedule[k].At, pred.Schedule[k].Earliest, pred.Schedule[k].Latest = at, at, at
 	}
 	pred.Clock, pred.ClockEarliest, pred.ClockLatest = rc.clock.mid, rc.clock.lo, rc.clock.hi
+	// The budget is the rule that decides: the time rule when it came
+	// first, else the time the retry count works out to from the SYN.
 	pred.Budget = T
+	if pred.Reason == ReasonSynRetries && pred.At.Sub(rc.clock.mid) > T+p.Jiffy()*2 {
+		pred.Budget = pred.At.Sub(rc.clock.mid).Round(time.Millisecond)
+	}
 	return pred
 }
 
@@ -755,6 +772,40 @@ func (tr *Tracker) predictZeroWindowInFlight(c *Conn, now time.Time) *Prediction
 	return pred
 }
 
+// predictProbe0UserTimeout: with TCP_USER_TIMEOUT, tcp_probe_timer()
+// aborts a zero-window connection once the user timeout has passed since
+// the first probe-timer expiry of the episode (icsk_probes_tstamp), even
+// if the peer answers every probe, and the probe timer is clamped to fire
+// then. The first expiry is bracketed by the polls around the start of the
+// episode; without them there is no prediction.
+func (tr *Tracker) predictProbe0UserTimeout(c *Conn, now time.Time) *Prediction {
+	p := tr.cfg.Params
+	s := c.Sock
+	if c.zwCalm.IsZero() {
+		return nil // the episode began before tcpwatch looked: no bound on its start
+	}
+	u := c.Opts.UserTimeout
+	sLo, sHi := c.zwCalm, c.zwSince
+	if s.Info.Backoff == 0 {
+		// No probe yet: the first expiry is the pending one.
+		sHi = now.Add(s.Expires + p.WheelGranularity(s.Expires) + p.Jiffy())
+	}
+	g := p.WheelGranularity(u)
+	mid := sLo.Add(sHi.Sub(sLo) / 2)
+	pred := &Prediction{
+		Reason: ReasonUserTimeout, Confidence: Exact, Made: now,
+		Earliest: sLo.Add(u), Latest: sHi.Add(u + g + p.Jiffy()), At: mid.Add(u + g/2),
+		Clock: mid, ClockEarliest: sLo, ClockLatest: sHi, Budget: u,
+		Inputs: []Input{{Name: "TCP_USER_TIMEOUT", Value: secs(u), Source: FromSocket}, {Name: "clock start", Value: "first zero-window probe, between two polls", Source: FromDiag}},
+		Notes:  []string{"TCP_USER_TIMEOUT ends a zero-window stall even when the peer answers every window probe (tcp_probe_timer)"},
+	}
+	if pred.At.Before(now) {
+		pred.At = now
+	}
+	pred.Schedule = []Firing{{Kind: FireAbort, At: pred.At, Earliest: pred.Earliest, Latest: pred.Latest}}
+	return pred
+}
+
 // predictProbe0 handles the persist timer. A peer that answers its
 // zero-window probes is alive: no abort is predicted. An answer resets the
 // count, so two probes outstanding mean two went unanswered in a row;
@@ -765,10 +816,13 @@ func (tr *Tracker) predictProbe0(c *Conn, now time.Time, orphan bool) *Predictio
 	p := tr.cfg.Params
 	s := c.Sock
 	probes := int(s.Retrans)
+	interval := probe0Interval(s.Info.RTO, int(s.Info.Backoff), tr.rtoMax(c))
+	if c.Opts.Known && c.Opts.UserTimeout > 0 {
+		return tr.predictProbe0UserTimeout(c, now)
+	}
 	if probes < 2 {
 		return nil
 	}
-	interval := probe0Interval(s.Info.RTO, int(s.Info.Backoff), tr.rtoMax(c))
 	maxProbes := p.Retries2
 	inputs := []Input{{Name: "tcp_retries2", Value: strconv.Itoa(p.Retries2), Source: FromSysctl}}
 	if orphan {
@@ -779,17 +833,8 @@ func (tr *Tracker) predictProbe0(c *Conn, now time.Time, orphan bool) *Predictio
 		}
 		inputs = []Input{{Name: "tcp_orphan_retries", Value: strconv.Itoa(p.OrphanRetries), Source: FromSysctl}}
 	}
-	pending := now.Add(s.Expires)
-	if s.Expires == 0 {
-		// Overdue: the wheel has not fired it yet. A window probe counts as
-		// a transmission (tcpi_last_data_sent moves with each), so the
-		// timer was armed at the last probe with the current interval.
-		if armed := now.Add(-s.Info.LastDataSent).Add(interval); armed.Before(now) {
-			pending = armed
-		}
-	}
 	zc := &zwCase{
-		t: now, pending: pending, probes: probes, backoff: int(s.Info.Backoff), rto: s.Info.RTO,
+		t: now, pending: now.Add(s.Expires), probes: probes, backoff: int(s.Info.Backoff), rto: s.Info.RTO,
 		maxProbes: maxProbes, retries2: p.Retries2, rtoMax: tr.rtoMax(c), inputs: inputs,
 		conf: confidence(c.Opts.Known && c.Opts.UserTimeout == 0), orphan: orphan,
 	}

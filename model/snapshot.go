@@ -19,7 +19,7 @@ type Row struct {
 	HealthSince time.Time
 	FirstSeen   time.Time
 	Prediction  *Prediction // never modified once made
-	Exposure    *Exposure   // nil unless established or close-wait
+	Exposure    *Exposure   // nil unless established
 	Opts        SockOpts
 	// PID and Comm name the owning process (0 and "" when unknown).
 	PID  int

@@ -91,6 +91,9 @@ type Conn struct {
 	kaPending time.Time
 	kaProbes  int
 	kaIntvl   time.Duration
+	// zwSince is the first poll that saw the persist timer of the current
+	// zero-window episode, zwCalm the poll before it (zero if unseen).
+	zwSince, zwCalm time.Time
 }
 
 // episode is what the tracker learned about the current retransmission or
@@ -158,7 +161,8 @@ func (tr *Tracker) Params() Params { return tr.cfg.Params }
 // an operator may change a sysctl while tcpwatch runs).
 func (tr *Tracker) SetParams(p Params) { tr.cfg.Params = p }
 
-// Events returns the events kept, oldest first.
+// Events returns the events kept, oldest first. The slice is reused by
+// the next Update: copy it to keep it.
 func (tr *Tracker) Events() []Event { return tr.events }
 
 // Len returns the number of connections tracked.

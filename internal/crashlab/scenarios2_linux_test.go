@@ -481,3 +481,35 @@ func TestLabZeroWindowPeerDies(t *testing.T) {
 	results.add("zero window, then the peer dies (retries2=3)", first.best.Sub(trigger), o.at.Sub(trigger), max(e1, e2), unixErrName(o.err)+" (times from the crash)")
 	checkAbortedEvent(t, lw, p.Client, o.at)
 }
+
+// zero window with TCP_USER_TIMEOUT: the kernel gives up on a peer that is
+// alive and answers every window probe once the user timeout has passed
+// since the first probe.
+func TestLabZeroWindowUserTimeout(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	l := newLab(t)
+	p := zeroWindowPair(t, l)
+	setOpt(t, p.Client, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, 4000)
+	lw := startWatcher(t, l, portQuery(p.Client))
+	time.Sleep(700 * time.Millisecond) // a calm poll before the stall
+	writeDone := make(chan outcome, 1)
+	trigger := time.Now()
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			if _, err := p.Client.Write(buf); err != nil {
+				writeDone <- outcome{time.Now(), err}
+				return
+			}
+		}
+	}()
+	o := waitOutcome(t, writeDone, 20*time.Second)
+	lw.waitGone(p.Client)
+	lw.stop()
+	if !errors.Is(o.err, unix.ETIMEDOUT) {
+		t.Errorf("client error %v, want ETIMEDOUT", o.err)
+	}
+	first, e := checkAbort(t, "zero window user timeout watch", lw.of(p.Client), o.at, "user_timeout", "zero-window", 2)
+	results.add("zero window, live peer, TCP_USER_TIMEOUT=4000", first.best.Sub(trigger), o.at.Sub(trigger), e, unixErrName(o.err)+" (the peer answered every probe)")
+}
