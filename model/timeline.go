@@ -75,6 +75,11 @@ func newTimeline(p Params, pending time.Time, armed time.Duration, align int64, 
 	lo := pending.Add(l - p.Jiffy())
 	hi := pending.Add(h)
 	mean := pending.Add(m)
+	if !pending.After(t) {
+		// Reported overdue (expiry 0): the expiry passed by up to the
+		// lateness, so the firing may come at any moment.
+		lo = t
+	}
 	if lo.Before(t) {
 		lo = t
 	}
