@@ -266,6 +266,30 @@ func (l *Lab) Crash() error {
 	return nil
 }
 
+// Unreachable makes the path to the server host answer every segment the
+// client sends with an ICMP host-unreachable error, as a router does when
+// the host's route is gone: the kernel then shortens its backoff (RFC 6069)
+// and the application gets EHOSTUNREACH. It needs nft(8).
+func (l *Lab) Unreachable() error {
+	if _, err := exec.LookPath("nft"); err != nil {
+		return fmt.Errorf("crashlab: nft (nftables) is needed to send ICMP errors: %w", err)
+	}
+	script := fmt.Sprintf(`table inet twlab {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		ip saddr %s meta l4proto tcp reject with icmp host-unreachable
+		ip6 saddr %s meta l4proto tcp reject with icmpv6 addr-unreachable
+	}
+}
+`, l.CliAddr4, l.CliAddr6)
+	cmd := exec.Command("ip", "netns", "exec", l.Srv, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("crashlab: nft in %s: %v: %s", l.Srv, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // Revive brings the server host back on the network (its sockets are
 // whatever the test left of them: a reboot destroys them first).
 func (l *Lab) Revive() error {

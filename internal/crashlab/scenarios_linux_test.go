@@ -594,3 +594,43 @@ func TestLabRetransmitRetries2(t *testing.T) {
 }
 
 func absDur(d time.Duration) time.Duration { return time.Duration(math.Abs(float64(d))) }
+
+// ICMP: the path to the server answers with host-unreachable errors (a
+// router that lost the route). The kernel reverts its backoff on each
+// (RFC 6069), so the abort comes soon after the budget is spent, with
+// EHOSTUNREACH.
+func TestLabICMPUnreachable(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft (Debian package nftables) to send ICMP errors")
+	}
+	t.Parallel()
+	l := newLab(t)
+	sysctl(t, l, "net.ipv4.tcp_retries2", "5")
+	p, err := l.Connect(false, net.Dialer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	exchange(t, p)
+	lw := startWatcher(t, l, portQuery(p.Client))
+	time.Sleep(600 * time.Millisecond)
+	if err := l.Unreachable(); err != nil {
+		t.Fatal(err)
+	}
+	done := awaitError(p.Client)
+	trigger := time.Now()
+	if _, err := p.Client.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	js, o := sampleUntilAbort(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), trigger,
+		[]time.Duration{2 * time.Second, 6 * time.Second, 10 * time.Second}, done, 30*time.Second)
+	lw.waitGone(p.Client)
+	lw.stop()
+	if !errors.Is(o.err, unix.EHOSTUNREACH) {
+		t.Errorf("client error %v, want EHOSTUNREACH", o.err)
+	}
+	first, e1 := checkAbort(t, "icmp json", js, o.at, "tcp_retries2", "retransmitting", 2)
+	_, e2 := checkAbort(t, "icmp watch", lw.of(p.Client), o.at, "tcp_retries2", "retransmitting", 2)
+	results.add("ICMP host unreachable (retries2=5)", first.best.Sub(trigger), o.at.Sub(trigger), max(e1, e2), unixErrName(o.err))
+}
