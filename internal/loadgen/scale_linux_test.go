@@ -27,6 +27,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -95,6 +97,7 @@ func TestScaleReport(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	ready := time.Now() // every connection is established
 	rep := &scaleReport{}
 	load, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("fixture: %d connections in %d workers, started in %v; load %s", n, f.Workers(), time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(load)))
@@ -103,7 +106,7 @@ func TestScaleReport(t *testing.T) {
 	// The model calls an established connection idle after 5 s without
 	// data (model.Config.IdleAfter): from then on the fixture's
 	// connections are what most of a real host's are, idle and unguarded.
-	if idle := 6*time.Second - time.Since(start); idle > 0 {
+	if idle := 6*time.Second - time.Since(ready); idle > 0 {
 		time.Sleep(idle)
 	}
 	scaleUpdate(t, f, runs, dumpMed, rep)
@@ -111,6 +114,7 @@ func TestScaleReport(t *testing.T) {
 	scaleSlowdown(t, f, rep)
 	if *scaleBinary > 0 {
 		bin := buildBinary(t)
+		scaleBinaryMetrics(t, f, bin, *scaleBinary, rep)
 		scaleBinaryJSON(t, f, bin, *scaleBinary, rep)
 		scaleBinaryTUI(t, f, bin, *scaleBinary, rep)
 	}
@@ -174,6 +178,7 @@ func scaleDumps(t *testing.T, f *loadgen.Fixture, runs int, rep *scaleReport) ti
 	}
 	defer devnull.Close()
 
+	var infoBuf []inetdiag.Socket
 	type step struct {
 		name     string
 		children bool
@@ -187,6 +192,18 @@ func scaleDumps(t *testing.T, f *loadgen.Fixture, runs int, rep *scaleReport) ti
 			buf, err = c.Dump(benchReq, buf[:0])
 			if err == nil && len(buf) < 2*f.Conns() {
 				err = fmt.Errorf("Dump found %d sockets, want at least %d", len(buf), 2*f.Conns())
+			}
+			return err
+		}},
+		{name: "inetdiag Dump, tcp_info only", run: func() error {
+			// What the model and every view but the detail pane use: no
+			// memory attributes, no congestion-control name.
+			var err error
+			req := benchReq
+			req.Ext = inetdiag.ExtInfo | inetdiag.ExtShutdown
+			infoBuf, err = c.Dump(req, infoBuf[:0])
+			if err == nil && len(infoBuf) < 2*f.Conns() {
+				err = fmt.Errorf("Dump found %d sockets, want at least %d", len(infoBuf), 2*f.Conns())
 			}
 			return err
 		}},
@@ -623,4 +640,118 @@ func scaleBinaryTUI(t *testing.T, f *loadgen.Fixture, bin string, d time.Duratio
 	tmux("send-keys", "q")
 	rep.add(fmt.Sprintf("binary, interface in tmux 120x40, for %v: CPU", r.wall.Round(time.Second)), fmt.Sprintf("%.1f %% of a core", r.cpuPercent()), "target ≤ 10 %; Bubble Tea redraws every second")
 	rep.add("binary, interface: memory", fmt.Sprintf("VmHWM %s", mib(r.hwm)), fmt.Sprintf("target ≤ 200 MB; VmRSS max %s; descriptors max %d", mib(r.maxRSS()), r.maxFDs()))
+}
+
+// metricsAddr is where the exporter listens, inside the fixture's
+// namespace (nothing outside it is touched).
+const metricsAddr = "127.0.0.1:9469"
+
+// scaleBinaryMetrics runs the binary headless as a Prometheus exporter
+// inside the fixture's namespace for d after a 5 s warm-up, scraped every
+// 15 s as a Prometheus server would.
+func scaleBinaryMetrics(t *testing.T, f *loadgen.Fixture, bin string, d time.Duration, rep *scaleReport) {
+	// ip netns exec enters the namespace and execs the binary: same PID.
+	cmd := exec.Command("ip", "netns", "exec", f.NetNS(), bin, "--metrics", metricsAddr)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	exited := false
+	defer func() {
+		if !exited {
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	stopScrapes := make(chan struct{})
+	scraped := make(chan []byte, 1)
+	go func() {
+		var last []byte
+		defer func() { scraped <- last }()
+		tick := time.NewTicker(15 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopScrapes:
+				return
+			case <-tick.C:
+				if b, err := scrape(f.NetNSPath()); err == nil {
+					last = b
+				}
+			}
+		}
+	}()
+	r := observe(t, cmd.Process.Pid, 5*time.Second, d, done, nil)
+	close(stopScrapes)
+	if r.exited != nil {
+		exited = true
+		t.Fatalf("tcpwatch --metrics %v after %v: %s", r.exited, r.exitedAt, stderr.Bytes())
+	}
+	last := <-scraped
+	if b, err := scrape(f.NetNSPath()); err != nil {
+		t.Errorf("scrape: %v", err)
+	} else {
+		last = b
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-done:
+		exited = true
+		if err != nil {
+			t.Errorf("tcpwatch --metrics: %v: %s", err, stderr.Bytes())
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("tcpwatch --metrics did not exit within 30 s of SIGINT")
+	}
+	metric := func(name string) string {
+		for _, line := range strings.Split(string(last), "\n") {
+			if rest, ok := strings.CutPrefix(line, name+" "); ok {
+				return rest
+			}
+		}
+		return "?"
+	}
+	// The fixture's connections, and perhaps a scrape's.
+	estab := metric(`tcpwatch_connections{state="ESTABLISHED"}`)
+	if n, err := strconv.ParseFloat(estab, 64); err != nil || n < float64(2*f.Conns()) {
+		t.Errorf("the exporter counts %s established sockets, want at least %d", estab, 2*f.Conns())
+	}
+	rep.add(fmt.Sprintf("binary `--metrics` (headless) for %v: CPU", r.wall.Round(time.Second)), fmt.Sprintf("%.1f %% of a core", r.cpuPercent()),
+		fmt.Sprintf("target ≤ 10 %%; scraped every 15 s; its own figures: poll duration %s s, interval %s s, slowed %s",
+			metric("tcpwatch_poll_duration_seconds"), metric("tcpwatch_poll_interval_seconds"), metric("tcpwatch_poll_slowed")))
+	rep.add("binary `--metrics`: memory", fmt.Sprintf("VmHWM %s", mib(r.hwm)), fmt.Sprintf("target ≤ 200 MB; VmRSS max %s; descriptors max %d", mib(r.maxRSS()), r.maxFDs()))
+}
+
+// scrape fetches /metrics from the exporter inside the namespace at path.
+func scrape(path string) ([]byte, error) {
+	var conn net.Conn
+	err := loadgen.RunInNetNS(path, func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", metricsAddr, 5*time.Second)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scrape: %w", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(conn, "GET /metrics HTTP/1.0\r\nHost: tcpwatch\r\n\r\n"); err != nil {
+		return nil, fmt.Errorf("scrape: %w", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return nil, fmt.Errorf("scrape: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("scrape: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape: %s: %s", resp.Status, b)
+	}
+	return b, nil
 }

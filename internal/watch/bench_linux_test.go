@@ -5,7 +5,7 @@ package watch_test
 // that the model calls them unguarded, polled with each owner policy.
 // Needs root:
 //
-//	go test -run '^$' -bench Poll -benchmem -count 5 ./internal/watch -poll.conns=50000
+//	go test -run '^$' -bench . -benchmem -count 5 ./internal/watch -poll.conns=50000
 //	go test -run '^$' -bench 'Poll/flagged' -cpuprofile cpu.out ./internal/watch -poll.conns=50000
 
 import (
@@ -17,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/internal/loadgen"
 	"github.com/tcpwatch/tcpwatch/internal/watch"
+	"github.com/tcpwatch/tcpwatch/model"
 )
 
 var pollConns = flag.Int("poll.conns", 5000, "BenchmarkPoll: connections in the fixture")
@@ -33,20 +35,59 @@ var nsSeq atomic.Uint64
 
 func nsName() string { return fmt.Sprintf("tw-watch-test-%d-%d", os.Getpid(), nsSeq.Add(1)) }
 
-func BenchmarkPoll(b *testing.B) {
+// idleFixture starts a fixture of -poll.conns connections and waits until
+// the model calls them idle (model.Config.IdleAfter): steady state.
+func idleFixture(b *testing.B) *loadgen.Fixture {
+	b.Helper()
 	if os.Geteuid() != 0 {
 		b.Skip("needs root: creates a network namespace holding the connections")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	start := time.Now()
 	f, err := loadgen.Start(ctx, loadgen.Config{Conns: *pollConns, NetNS: nsName()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	// Idle for longer than model.Config.IdleAfter: steady state.
-	time.Sleep(6*time.Second - time.Since(start))
+	b.Cleanup(func() { f.Close() })
+	// Start returns when the last connection is established.
+	time.Sleep(6 * time.Second)
+	return f
+}
+
+// BenchmarkUpdate feeds the tracker two real dumps in turn, one second
+// apart, as the watcher does.
+func BenchmarkUpdate(b *testing.B) {
+	f := idleFixture(b)
+	c, err := inetdiag.Dial(&inetdiag.Config{NetNS: f.NetNSPath()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	var bufs [2][]inetdiag.Socket
+	for i := range bufs {
+		if bufs[i], err = c.Dump(inetdiag.Request{States: inetdiag.AllStates}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tr := model.NewTracker(model.Config{})
+	t0 := time.Now()
+	for i := range 3 {
+		tr.Update(model.PollInput{Time: t0.Add(time.Duration(i) * time.Second), Socks: bufs[i%2]})
+	}
+	b.ReportAllocs()
+	i := 3
+	for b.Loop() {
+		p := tr.Update(model.PollInput{Time: t0.Add(time.Duration(i) * time.Second), Socks: bufs[i%2]})
+		if len(p.Conns) != len(bufs[i%2]) {
+			b.Fatalf("%d connections, want %d", len(p.Conns), len(bufs[i%2]))
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(bufs[0])), "ns/socket")
+}
+
+func BenchmarkPoll(b *testing.B) {
+	f := idleFixture(b)
 	for _, bc := range []struct {
 		name   string
 		owners watch.OwnerPolicy
