@@ -6,42 +6,15 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-var (
-	demoBinOnce sync.Once
-	demoBinPath string
-	demoBinErr  error
-)
-
-// demoBinary builds tcpwatch once for the demo tests.
-func demoBinary(t *testing.T) string {
-	t.Helper()
-	demoBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tcpwatch-demo-test")
-		if err != nil {
-			demoBinErr = err
-			return
-		}
-		demoBinPath = filepath.Join(dir, "tcpwatch")
-		out, err := exec.Command("go", "build", "-o", demoBinPath, ".").CombinedOutput()
-		if err != nil {
-			demoBinErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if demoBinErr != nil {
-		t.Fatalf("build: %v", demoBinErr)
-	}
-	return demoBinPath
-}
+// demoBinary is the binary TestMain built (main_linux_test.go).
+func demoBinary(t *testing.T) string { return binary(t, termBin) }
 
 // demoNamespaces lists the namespaces a demo run with that pid created.
 func demoNamespaces(t *testing.T, pid int) []string {

@@ -154,7 +154,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("unexpected argument %q (filters are flags, e.g. -p 5432)", rest[0])
 	}
 	if o.interval < 100*time.Millisecond {
-		return nil, fmt.Errorf("invalid value %q for flag -interval: must be at least 100ms", o.interval)
+		return nil, fmt.Errorf("invalid value %q for flag --interval: must be at least 100ms", o.interval)
+	}
+	if o.closeWaitAfter <= 0 {
+		return nil, fmt.Errorf("invalid value %q for flag --close-wait-after: must be positive", o.closeWaitAfter)
 	}
 	if o.failOnDying && !o.once {
 		return nil, errors.New("flag -fail-on-dying needs --once")
@@ -193,7 +196,7 @@ func buildQuery(o *options) (query.Query, error) {
 	}{{"--port", o.ports, "port"}, {"--sport", o.sports, "sport"}, {"--dport", o.dports, "dport"}, {"--src", o.srcs, "src"}, {"--dst", o.dsts, "dst"}, {"--state", o.states, "state"}} {
 		for _, v := range c.vals {
 			if _, err := query.Parse(c.kind + " " + v); err != nil {
-				return query.Query{}, fmt.Errorf("invalid value %q for flag %s: %v", v, c.flag, err)
+				return query.Query{}, fmt.Errorf("invalid value %q for flag %s: %v", v, c.flag, strings.TrimPrefix(err.Error(), "inetdiag: "))
 			}
 		}
 	}
@@ -304,6 +307,9 @@ func runOnce(w *watch.Watcher, o *options, stdout, stderr io.Writer) int {
 	}
 	defer snap.Release()
 	if o.json {
+		for _, n := range snap.Notices {
+			fmt.Fprintf(stderr, "tcpwatch: note: %s\n", n)
+		}
 		err = report.WriteJSON(stdout, snap)
 	} else {
 		err = report.WriteTable(stdout, snap)
@@ -326,11 +332,17 @@ func runJSON(ctx context.Context, w *watch.Watcher, o *options, stdout, stderr i
 	snaps := make(chan *model.Snapshot, 1)
 	errs := make(chan error, 1)
 	go w.Loop(ctx, o.interval, snaps, errs)
+	noted := 0
 	for {
 		select {
 		case snap, ok := <-snaps:
 			if !ok {
 				return 0
+			}
+			// Notices (missing privileges…) go to stderr once each, out of
+			// the NDJSON stream.
+			for ; noted < len(snap.Notices); noted++ {
+				fmt.Fprintf(stderr, "tcpwatch: note: %s\n", snap.Notices[noted])
 			}
 			err := report.WriteJSON(stdout, snap)
 			snap.Release()

@@ -49,13 +49,13 @@ func ParsePortRange(s string) (PortRange, error) {
 	s = strings.TrimPrefix(strings.TrimSpace(s), ":")
 	lo, hi, isRange := strings.Cut(s, "-")
 	a, err := strconv.ParseUint(lo, 10, 16)
-	if err != nil {
+	if err != nil || a == 0 {
 		return PortRange{}, fmt.Errorf("bad port %q (want 1-65535 or a range like 8000-8100)", s)
 	}
 	b := a
 	if isRange {
 		b, err = strconv.ParseUint(hi, 10, 16)
-		if err != nil || b < a {
+		if err != nil || b < a || b == 0 {
 			return PortRange{}, fmt.Errorf("bad port range %q (want LOW-HIGH, e.g. 8000-8100)", s)
 		}
 	}

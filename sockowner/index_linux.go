@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -561,5 +563,21 @@ func (x *Index) readComm(path string) string {
 	if err != nil || n <= 0 {
 		return ""
 	}
-	return strings.TrimSpace(string(x.comm[:n]))
+	return sanitizeComm(strings.TrimSpace(string(x.comm[:n])))
+}
+
+// sanitizeComm replaces control characters in a process name: any process
+// may name itself with escape sequences, and the name is printed on
+// terminals and in reports.
+func sanitizeComm(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	b := []rune(strings.ToValidUTF8(s, "?"))
+	for i, r := range b {
+		if unicode.IsControl(r) {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }

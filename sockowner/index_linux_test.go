@@ -517,3 +517,18 @@ func TestOwnerString(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+func TestSanitizeComm(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"nginx", "nginx"},
+		{"tw\x1b[7mX", "tw?[7mX"},
+		{"a\tb", "a?b"},
+		{"c1\u009bx", "c1?x"},
+		{"bad\xffutf8", "bad?utf8"},
+		{"ünïcode", "ünïcode"},
+	} {
+		if got := sanitizeComm(tt.in); got != tt.want {
+			t.Errorf("sanitizeComm(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -261,8 +261,9 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 		}
 		rows = kept
 	}
-	if w.index != nil && w.index.Partial() {
-		w.notice("some processes' sockets are unreadable: process names limited (run as root)")
+	if w.index != nil && w.index.Partial() && os.Geteuid() == 0 {
+		// (Without root, the notice given at start says it already.)
+		w.notice("some processes' sockets are unreadable: process names limited")
 	}
 	if w.optsDenied.Load() {
 		w.notice("socket options unreadable (needs CAP_SYS_PTRACE): predictions assume the sysctls (~)")
