@@ -53,7 +53,21 @@ var (
 	scaleRuns   = flag.Int("scale.runs", 9, "TestScaleReport: repetitions of each timed step (the report gives medians)")
 	scaleBinary = flag.Duration("scale.binary", 60*time.Second, "TestScaleReport: how long the binary polls in each mode (0 skips it)")
 	scaleOut    = flag.String("scale.out", "", "TestScaleReport: append the markdown report to this file")
+	scaleModes  = flag.String("scale.modes", "metrics,json,tui", "TestScaleReport: the binary's modes to run")
+	scaleInProc = flag.Bool("scale.inproc", true, "TestScaleReport: measure the dumps, the tracker, the poll and the loop in this process")
+	scaleEnv    = flag.String("scale.env", "", "TestScaleReport: space-separated VAR=VALUE settings for the binary (e.g. GOGC=50)")
 )
+
+// binaryEnv returns -scale.env as a list.
+func binaryEnv() []string { return strings.Fields(*scaleEnv) }
+
+// envNote says how the binary was run, for the report.
+func envNote() string {
+	if *scaleEnv == "" {
+		return ""
+	}
+	return " with " + *scaleEnv
+}
 
 // scaleWarm is how many updates fill a connection's history (the model's
 // default HistoryLen, 120, plus one): before that, every poll of an idle
@@ -102,21 +116,33 @@ func TestScaleReport(t *testing.T) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("fixture: %d connections in %d workers, started in %v; load %s", n, f.Workers(), time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(load)))
 
-	dumpMed := scaleDumps(t, f, runs, rep)
-	// The model calls an established connection idle after 5 s without
-	// data (model.Config.IdleAfter): from then on the fixture's
-	// connections are what most of a real host's are, idle and unguarded.
-	if idle := 6*time.Second - time.Since(ready); idle > 0 {
-		time.Sleep(idle)
+	if *scaleInProc {
+		dumpMed := scaleDumps(t, f, runs, rep)
+		// The model calls an established connection idle after 5 s
+		// without data (model.Config.IdleAfter): from then on the
+		// fixture's connections are what most of a real host's are, idle
+		// and unguarded.
+		if idle := 6*time.Second - time.Since(ready); idle > 0 {
+			time.Sleep(idle)
+		}
+		scaleUpdate(t, f, runs, dumpMed, rep)
+		scalePoll(t, f, runs, rep)
+		scaleSlowdown(t, f, rep)
 	}
-	scaleUpdate(t, f, runs, dumpMed, rep)
-	scalePoll(t, f, runs, rep)
-	scaleSlowdown(t, f, rep)
 	if *scaleBinary > 0 {
 		bin := buildBinary(t)
-		scaleBinaryMetrics(t, f, bin, *scaleBinary, rep)
-		scaleBinaryJSON(t, f, bin, *scaleBinary, rep)
-		scaleBinaryTUI(t, f, bin, *scaleBinary, rep)
+		for _, mode := range strings.Split(*scaleModes, ",") {
+			switch mode {
+			case "metrics":
+				scaleBinaryMetrics(t, f, bin, *scaleBinary, rep)
+			case "json":
+				scaleBinaryJSON(t, f, bin, *scaleBinary, rep)
+			case "tui":
+				scaleBinaryTUI(t, f, bin, *scaleBinary, rep)
+			default:
+				t.Errorf("-scale.modes: unknown mode %q (metrics, json, tui)", mode)
+			}
+		}
 	}
 	if err := f.Err(); err != nil {
 		t.Errorf("fixture: %v", err)
@@ -558,6 +584,7 @@ func (lc *lineCounter) consume(r io.Reader) error {
 // dropped, for d after a 5 s warm-up.
 func scaleBinaryJSON(t *testing.T, f *loadgen.Fixture, bin string, d time.Duration, rep *scaleReport) {
 	cmd := exec.Command(bin, "--json", "--netns", f.NetNS())
+	cmd.Env = append(os.Environ(), binaryEnv()...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -598,7 +625,7 @@ func scaleBinaryJSON(t *testing.T, f *loadgen.Fixture, bin string, d time.Durati
 	if polls == 0 || lc.lines.Load() < int64(2*f.Conns()) {
 		t.Errorf("tcpwatch --json wrote %d lines in %d polls, want at least %d lines", lc.lines.Load(), lc.polls.Load(), 2*f.Conns())
 	}
-	rep.add(fmt.Sprintf("binary `--json` for %v: CPU", r.wall.Round(time.Second)), fmt.Sprintf("%.1f %% of a core", r.cpuPercent()),
+	rep.add(fmt.Sprintf("binary `--json`%s for %v: CPU", envNote(), r.wall.Round(time.Second)), fmt.Sprintf("%.1f %% of a core", r.cpuPercent()),
 		fmt.Sprintf("target ≤ 10 %%; %d polls (%.2f/s), JSON encoding of every row included; %d lines in all", polls, float64(polls)/r.wall.Seconds(), lc.lines.Load()))
 	rep.add("binary `--json`: memory", fmt.Sprintf("VmHWM %s", mib(r.hwm)), fmt.Sprintf("target ≤ 200 MB; VmRSS max %s; descriptors max %d", mib(r.maxRSS()), r.maxFDs()))
 }
@@ -610,7 +637,9 @@ func scaleBinaryTUI(t *testing.T, f *loadgen.Fixture, bin string, d time.Duratio
 	tmux := func(args ...string) ([]byte, error) {
 		return exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
 	}
-	if b, err := tmux("new-session", "-d", "-x", "120", "-y", "40", "exec "+bin+" --netns "+f.NetNS()); err != nil {
+	// exec env … execs the binary in the pane's shell process: the pane's
+	// PID is the binary's.
+	if b, err := tmux("new-session", "-d", "-x", "120", "-y", "40", "exec env "+*scaleEnv+" "+bin+" --netns "+f.NetNS()); err != nil {
 		t.Fatalf("tmux: %v: %s", err, b)
 	}
 	t.Cleanup(func() { tmux("kill-server") })
@@ -643,7 +672,7 @@ func scaleBinaryTUI(t *testing.T, f *loadgen.Fixture, bin string, d time.Duratio
 	}
 	t.Logf("screen at the end:\n%s", screen)
 	tmux("send-keys", "q")
-	rep.add(fmt.Sprintf("binary, interface in tmux 120x40, for %v: CPU", r.wall.Round(time.Second)), fmt.Sprintf("%.1f %% of a core", r.cpuPercent()), "target ≤ 10 %; Bubble Tea redraws every second")
+	rep.add(fmt.Sprintf("binary, interface in tmux 120x40%s, for %v: CPU", envNote(), r.wall.Round(time.Second)), fmt.Sprintf("%.1f %% of a core", r.cpuPercent()), "target ≤ 10 %; Bubble Tea redraws every second")
 	rep.add("binary, interface: memory", fmt.Sprintf("VmHWM %s", mib(r.hwm)), fmt.Sprintf("target ≤ 200 MB; VmRSS max %s; descriptors max %d", mib(r.maxRSS()), r.maxFDs()))
 }
 
@@ -657,6 +686,7 @@ const metricsAddr = "127.0.0.1:9469"
 func scaleBinaryMetrics(t *testing.T, f *loadgen.Fixture, bin string, d time.Duration, rep *scaleReport) {
 	// ip netns exec enters the namespace and execs the binary: same PID.
 	cmd := exec.Command("ip", "netns", "exec", f.NetNS(), bin, "--metrics", metricsAddr)
+	cmd.Env = append(os.Environ(), binaryEnv()...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -724,7 +754,7 @@ func scaleBinaryMetrics(t *testing.T, f *loadgen.Fixture, bin string, d time.Dur
 	if n, err := strconv.ParseFloat(estab, 64); err != nil || n < float64(2*f.Conns()) {
 		t.Errorf("the exporter counts %s established sockets, want at least %d", estab, 2*f.Conns())
 	}
-	rep.add(fmt.Sprintf("binary `--metrics` (headless) for %v: CPU", r.wall.Round(time.Second)), fmt.Sprintf("%.1f %% of a core", r.cpuPercent()),
+	rep.add(fmt.Sprintf("binary `--metrics` (headless)%s for %v: CPU", envNote(), r.wall.Round(time.Second)), fmt.Sprintf("%.1f %% of a core", r.cpuPercent()),
 		fmt.Sprintf("target ≤ 10 %%; scraped every 15 s; its own figures: poll duration %s s, interval %s s, slowed %s",
 			metric("tcpwatch_poll_duration_seconds"), metric("tcpwatch_poll_interval_seconds"), metric("tcpwatch_poll_slowed")))
 	rep.add("binary `--metrics`: memory", fmt.Sprintf("VmHWM %s", mib(r.hwm)), fmt.Sprintf("target ≤ 200 MB; VmRSS max %s; descriptors max %d", mib(r.maxRSS()), r.maxFDs()))
