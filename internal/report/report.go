@@ -4,6 +4,7 @@
 package report
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -162,7 +163,10 @@ func NewEvent(e *model.Event) Event {
 // WriteJSON writes one NDJSON object per connection, then one per event
 // of this poll.
 func WriteJSON(w io.Writer, snap *model.Snapshot) error {
-	enc := json.NewEncoder(w)
+	// Buffered: an Encoder writes each object on its own, and at 10^5
+	// connections a write(2) per line was half the cost of the stream.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
 	for i := range snap.Rows {
 		if err := enc.Encode(NewConn(&snap.Rows[i], snap.Time)); err != nil {
 			return fmt.Errorf("report: %w", err)
@@ -172,6 +176,9 @@ func WriteJSON(w io.Writer, snap *model.Snapshot) error {
 		if err := enc.Encode(NewEvent(&snap.Events[i])); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("report: %w", err)
 	}
 	return nil
 }
