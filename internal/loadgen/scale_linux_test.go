@@ -56,6 +56,7 @@ var (
 	scaleModes  = flag.String("scale.modes", "metrics,json,tui", "TestScaleReport: the binary's modes to run")
 	scaleInProc = flag.Bool("scale.inproc", true, "TestScaleReport: measure the dumps, the tracker, the poll and the loop in this process")
 	scaleEnv    = flag.String("scale.env", "", "TestScaleReport: space-separated VAR=VALUE settings for the binary (e.g. GOGC=50)")
+	scaleBin    = flag.String("scale.bin", "", "TestScaleReport: run this tcpwatch binary instead of building one (to compare versions)")
 )
 
 // binaryEnv returns -scale.env as a list.
@@ -130,7 +131,10 @@ func TestScaleReport(t *testing.T) {
 		scaleSlowdown(t, f, rep)
 	}
 	if *scaleBinary > 0 {
-		bin := buildBinary(t)
+		bin := *scaleBin
+		if bin == "" {
+			bin = buildBinary(t)
+		}
 		for _, mode := range strings.Split(*scaleModes, ",") {
 			switch mode {
 			case "metrics":
