@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -637,9 +638,10 @@ func scaleBinaryJSON(t *testing.T, f *loadgen.Fixture, bin string, d time.Durati
 // scaleBinaryTUI runs the interactive interface in a detached tmux server
 // of its own, 120x40, for d after a 5 s warm-up.
 func scaleBinaryTUI(t *testing.T, f *loadgen.Fixture, bin string, d time.Duration, rep *scaleReport) {
-	sock := fmt.Sprintf("tw-scale-%d-%d", os.Getpid(), nsSeq.Add(1))
+	// A server of our own, its socket in a directory removed at the end.
+	sock := filepath.Join(t.TempDir(), "tmux")
 	tmux := func(args ...string) ([]byte, error) {
-		return exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		return exec.Command("tmux", append([]string{"-S", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
 	}
 	// exec env … execs the binary in the pane's shell process: the pane's
 	// PID is the binary's.
