@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -211,6 +212,13 @@ func buildQuery(o *options) (query.Query, error) {
 }
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// A poll of 10^5 sockets keeps two socket buffers of ~58 MB live;
+		// the default GOGC=100 lets the heap double that before
+		// collecting. Half as much headroom keeps the peak RSS about a
+		// third lower for a few percent more collection work.
+		debug.SetGCPercent(50)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

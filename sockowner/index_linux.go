@@ -58,6 +58,13 @@ type Index struct {
 	// descriptor tables; zero means no bound. It is checked between
 	// processes, so one huge table can overshoot it.
 	MaxScanTime time.Duration
+	// RevalidateAfter lets a cached owner stand without re-reading its
+	// descriptor link for this long; zero re-reads it on every Refresh.
+	// Resolving every socket of a busy host on every poll costs a readlink
+	// per socket: a few seconds of trust cuts that to the new ones, at the
+	// price of a name that may be a few seconds stale after a descriptor
+	// is reused (ReadOptions checks the cookie, so options never are).
+	RevalidateAfter time.Duration
 
 	mu     sync.Mutex
 	root   string
@@ -87,7 +94,10 @@ type proc struct {
 }
 
 // slot is one descriptor that referred to a socket when last checked.
-type slot struct{ pid, fd int }
+type slot struct {
+	pid, fd int
+	checked time.Time // when the link was last read
+}
 
 type cand struct {
 	pid int
@@ -155,7 +165,7 @@ func (x *Index) Refresh(wanted []uint32, now time.Time) (Stats, error) {
 		}
 		x.asked[ino] = struct{}{}
 		st.Wanted++
-		if x.revalidate(ino, &st) {
+		if x.revalidate(ino, now, &st) {
 			st.Hits++
 			continue
 		}
@@ -304,13 +314,17 @@ func (x *Index) Size() (pids, sockets int) {
 
 // revalidate re-reads the link of each cached descriptor of ino, drops those
 // that no longer refer to it, and reports whether any is left.
-func (x *Index) revalidate(ino uint32, st *Stats) bool {
+func (x *Index) revalidate(ino uint32, now time.Time, st *Stats) bool {
 	slots := x.owners[ino]
 	if len(slots) == 0 {
 		return false
 	}
 	kept := slots[:0]
 	for _, s := range slots {
+		if x.RevalidateAfter > 0 && now.Sub(s.checked) < x.RevalidateAfter {
+			kept = append(kept, s)
+			continue
+		}
 		x.path = append(x.path[:0], x.root...)
 		x.path = append(x.path, '/')
 		x.path = strconv.AppendInt(x.path, int64(s.pid), 10)
@@ -320,6 +334,7 @@ func (x *Index) revalidate(ino uint32, st *Stats) bool {
 		st.LinksRead++
 		if err == nil {
 			if got, ok := parseSocketLink(x.link[:n]); ok && got == ino {
+				s.checked = now
 				kept = append(kept, s)
 				continue
 			}
@@ -416,7 +431,7 @@ func (x *Index) scan(pid int, p *proc, now time.Time, st *Stats) {
 			return
 		}
 		p.inodes = append(p.inodes, ino)
-		x.addSlot(ino, slot{pid, fd})
+		x.addSlot(ino, slot{pid: pid, fd: fd, checked: now})
 		delete(x.missing, ino)
 	})
 	if len(p.inodes) > 0 {
@@ -495,6 +510,7 @@ func (x *Index) addSlot(ino uint32, s slot) {
 		return cmp.Compare(a.fd, b.fd)
 	})
 	if found {
+		slots[i].checked = s.checked
 		return
 	}
 	x.owners[ino] = slices.Insert(slots, i, s)

@@ -532,3 +532,32 @@ func TestSanitizeComm(t *testing.T) {
 		}
 	}
 }
+
+// RevalidateAfter lets a cached owner stand without a readlink for that
+// long, and no longer.
+func TestRevalidateAfter(t *testing.T) {
+	root := fakeTree(t, map[int]fakeProc{10: {"a", map[int]string{3: sock(100)}}})
+	idx := newTestIndex(root)
+	idx.RevalidateAfter = 10 * time.Second
+	if _, err := idx.Refresh([]uint32{100}, t0); err != nil {
+		t.Fatal(err)
+	}
+	st, err := idx.Refresh([]uint32{100}, t0.Add(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LinksRead != 0 || st.Hits != 1 {
+		t.Errorf("within RevalidateAfter: %+v, want a hit without reading the link", st)
+	}
+	setFakeFD(t, root, 10, 3, "/dev/null") // the descriptor was reused
+	st, err = idx.Refresh([]uint32{100}, t0.Add(11*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LinksRead == 0 || st.Stale != 1 {
+		t.Errorf("after RevalidateAfter: %+v, want the link re-read and found stale", st)
+	}
+	if _, n := idx.Owner(100); n != 0 {
+		t.Errorf("a stale owner is still known")
+	}
+}

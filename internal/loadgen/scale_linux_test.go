@@ -407,7 +407,7 @@ func scalePoll(t *testing.T, f *loadgen.Fixture, runs int, rep *scaleReport) {
 
 // scaleSlowdown runs the watcher's loop with a 100 ms interval, which a
 // poll of this size cannot keep: once two polls in a row took more than a
-// quarter of the interval, the snapshot must say Slowed and carry four
+// tenth of the interval (watch.PollShare), the snapshot must say Slowed and carry ten
 // times the cheaper one's cost as its interval, and the next poll must
 // not start before it.
 func scaleSlowdown(t *testing.T, f *loadgen.Fixture, rep *scaleReport) {
@@ -442,8 +442,8 @@ func scaleSlowdown(t *testing.T, f *loadgen.Fixture, rep *scaleReport) {
 		// Two slow polls in a row stretch the interval to four times the
 		// cheaper one.
 		want := interval
-		if steady := min(s.PollCost, prevCost); steady*4 > interval {
-			want = 4 * steady
+		if steady := min(s.PollCost, prevCost); steady*watch.PollShare > interval {
+			want = watch.PollShare * steady
 		}
 		prevCost = s.PollCost
 		if s.Slowed != (want > interval) || s.Interval != want {

@@ -26,8 +26,8 @@ func steppingClock(step time.Duration) func() time.Time {
 }
 
 // TestLoopStretchesSlowPolls checks Loop's contract: two polls in a row
-// that cost more than a quarter of the interval stretch it to four times
-// the cheaper one's cost, and the snapshot says so; the next poll starts
+// that cost more than 1/PollShare of the interval stretch it to PollShare
+// times the cheaper one's cost, and the snapshot says so; the next poll starts
 // no earlier than the interval in force. It watches the test's own
 // namespace (no root needed).
 func TestLoopStretchesSlowPolls(t *testing.T) {
@@ -41,7 +41,7 @@ func TestLoopStretchesSlowPolls(t *testing.T) {
 		{name: "real clock", clock: nil},
 		{name: "frozen clock, free polls", clock: steppingClock(0), wantSlowed: &no},
 		// A poll reads the clock several times: its cost is a multiple of
-		// 30 ms, more than a quarter of 100 ms.
+		// 30 ms, more than a tenth of 100 ms.
 		{name: "slow polls", clock: steppingClock(30 * time.Millisecond), wantSlowed: &yes},
 	}
 	for _, tt := range tests {
@@ -73,11 +73,11 @@ func TestLoopStretchesSlowPolls(t *testing.T) {
 			}
 			var prevCost time.Duration
 			for i, s := range snaps {
-				// Two slow polls in a row stretch the interval to four
-				// times the cheaper one.
+				// Two slow polls in a row stretch the interval to
+				// PollShare times the cheaper one.
 				want := interval
-				if steady := min(s.PollCost, prevCost); steady*4 > interval {
-					want = 4 * steady
+				if steady := min(s.PollCost, prevCost); steady*watch.PollShare > interval {
+					want = watch.PollShare * steady
 				}
 				prevCost = s.PollCost
 				if s.Interval != want || s.Slowed != (want > interval) {

@@ -160,7 +160,10 @@ func New(cfg Config) (*Watcher, error) {
 	if cfg.Owners != OwnersNone {
 		w.index = sockowner.New(cfg.ProcRoot)
 		if cfg.Owners == OwnersAll {
+			// Every socket, every poll: unbounded scans, but a cached owner
+			// is trusted for a few seconds rather than re-read each time.
 			w.index.MaxPids, w.index.MaxScanTime = 0, 0
+			w.index.RevalidateAfter = sockowner.DefaultRescanAfter
 		}
 		w.opts = sockowner.NewOptionsCache(sockowner.DefaultOptionsMaxAge)
 	}
@@ -355,10 +358,16 @@ func (w *Watcher) resolveOwners(rows []model.Row, now time.Time) {
 	}
 }
 
+// PollShare is the largest share of the time polls may take: tcpwatch runs
+// on hosts in trouble and must stay under a tenth of a core. At 10^5
+// sockets the kernel alone spends about 0.18 s per dump, so such hosts are
+// polled every couple of seconds (the countdowns tick every second anyway).
+const PollShare = 10
+
 // Loop polls every interval until ctx is done and sends each snapshot on
-// out (closing it at the end). When polls take more than a quarter of the
-// interval, the interval is stretched to four times their cost, and the
-// snapshots say so, rather than falling behind. It takes two slow polls in
+// out (closing it at the end). When polls take more than 1/PollShare of
+// the interval, the interval is stretched to PollShare times their cost,
+// and the snapshots say so, rather than falling behind or eating the host. It takes two slow polls in
 // a row: the first one, which fills the process index, or a one-off stall
 // must not stop the countdowns for seconds. Poll errors are sent to errs
 // (if not nil) and the loop goes on.
@@ -378,8 +387,8 @@ func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *
 		} else {
 			effective = interval
 			cost := snap.PollCost
-			if steady := min(cost, prevCost); steady*4 > interval {
-				effective = steady * 4
+			if steady := min(cost, prevCost); steady*PollShare > interval {
+				effective = steady * PollShare
 			}
 			prevCost = cost
 			snap.Interval, snap.Slowed = effective, effective > interval
