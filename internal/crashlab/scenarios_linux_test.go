@@ -280,7 +280,7 @@ func startWatcher(t *testing.T, l *Lab, q query.Query) *labWatcher {
 					s.reason, s.confidence = p.Reason.String(), p.Confidence.String()
 					s.best, s.earliest, s.latest, s.slip = p.At, p.Earliest, p.Latest, p.MaySlip
 				}
-				k := r.Sock.ID.Src.String()
+				k := r.Sock.ID.Src.String() + " " + r.Sock.ID.Dst.String()
 				lw.samples[k] = append(lw.samples[k], s)
 			}
 			lw.events = append(lw.events, snap.Events...)
@@ -297,11 +297,16 @@ func (lw *labWatcher) stop() {
 	<-lw.done
 }
 
+// of returns the samples of connection c, by its four-tuple (a soak reuses
+// local ports; the remote port of a fresh listener tells them apart).
 func (lw *labWatcher) of(c *net.TCPConn) []sample {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
-	ap := netip.MustParseAddrPort(c.LocalAddr().String())
-	return append([]sample(nil), lw.samples[ap.String()]...)
+	return append([]sample(nil), lw.samples[tupleKey(c)]...)
+}
+
+func tupleKey(c *net.TCPConn) string {
+	return netip.MustParseAddrPort(c.LocalAddr().String()).String() + " " + netip.MustParseAddrPort(c.RemoteAddr().String()).String()
 }
 
 // waitGone waits (at most 10 s) until the watcher has reported an event
@@ -329,9 +334,10 @@ func (lw *labWatcher) eventsOf(c *net.TCPConn) []model.Event {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
 	ap := netip.MustParseAddrPort(c.LocalAddr().String())
+	rp := netip.MustParseAddrPort(c.RemoteAddr().String())
 	var out []model.Event
 	for _, e := range lw.events {
-		if e.ID.Local == ap {
+		if e.ID.Local == ap && e.ID.Remote == rp {
 			out = append(out, e)
 		}
 	}
