@@ -50,7 +50,7 @@ import (
 )
 
 var (
-	scaleConns  = flag.Int("scale", 0, "TestScaleReport: fixture size in connections (5000, 50000...; root); 0 skips the report")
+	scaleConns  = flag.Int("scale", 0, "TestScaleReport: fixture size in connections (5000, 50000...; root); 0 runs a small smoke version")
 	scaleRuns   = flag.Int("scale.runs", 9, "TestScaleReport: repetitions of each timed step (the report gives medians)")
 	scaleBinary = flag.Duration("scale.binary", 60*time.Second, "TestScaleReport: how long the binary polls in each mode (0 skips it)")
 	scaleOut    = flag.String("scale.out", "", "TestScaleReport: append the markdown report to this file")
@@ -95,12 +95,13 @@ func (r *scaleReport) markdown() string {
 }
 
 func TestScaleReport(t *testing.T) {
-	n := *scaleConns
-	if n == 0 {
-		t.Skip("scale report off: run with -scale N (root), see scale_linux_test.go")
-	}
 	needRoot(t)
-	runs := max(*scaleRuns, 1)
+	// Without -scale, a small version checks that the report still works
+	// (every step, but 500 connections, one run, the binary for 3 s).
+	n, runs, binFor := *scaleConns, max(*scaleRuns, 1), *scaleBinary
+	if n == 0 {
+		n, runs, binFor = 500, 1, min(binFor, 3*time.Second)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -131,7 +132,7 @@ func TestScaleReport(t *testing.T) {
 		scalePoll(t, f, runs, rep)
 		scaleSlowdown(t, f, rep)
 	}
-	if *scaleBinary > 0 {
+	if binFor > 0 {
 		bin := *scaleBin
 		if bin == "" {
 			bin = buildBinary(t)
@@ -139,11 +140,11 @@ func TestScaleReport(t *testing.T) {
 		for _, mode := range strings.Split(*scaleModes, ",") {
 			switch mode {
 			case "metrics":
-				scaleBinaryMetrics(t, f, bin, *scaleBinary, rep)
+				scaleBinaryMetrics(t, f, bin, binFor, rep)
 			case "json":
-				scaleBinaryJSON(t, f, bin, *scaleBinary, rep)
+				scaleBinaryJSON(t, f, bin, binFor, rep)
 			case "tui":
-				scaleBinaryTUI(t, f, bin, *scaleBinary, rep)
+				scaleBinaryTUI(t, f, bin, binFor, rep)
 			default:
 				t.Errorf("-scale.modes: unknown mode %q (metrics, json, tui)", mode)
 			}
