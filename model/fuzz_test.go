@@ -215,8 +215,8 @@ func fuzzRun(t *testing.T, data []byte) (predictions int) {
 				t.Fatalf("%v %v: schedule ends with %v at %v, prediction at %v\n%s", c.Sock.State, c.Health, last.Kind, last.At.Sub(now), pr.At.Sub(now), fuzzDump(c, p))
 			}
 			for _, fi := range pr.Schedule {
-				if fi.Earliest.After(fi.Latest) {
-					t.Fatalf("%v %v: firing %d %v window not ordered: %v > %v\n%s", c.Sock.State, c.Health, fi.N, fi.Kind, fi.Earliest.Sub(now), fi.Latest.Sub(now), fuzzDump(c, p))
+				if fi.Earliest.After(fi.Latest) || (!fi.Past && (fi.At.Before(fi.Earliest) || fi.At.After(fi.Latest))) {
+					t.Fatalf("%v %v: firing %d %v window not ordered: earliest %v at %v latest %v\n%s", c.Sock.State, c.Health, fi.N, fi.Kind, fi.Earliest.Sub(now), fi.At.Sub(now), fi.Latest.Sub(now), fuzzDump(c, p))
 				}
 			}
 			for _, dt := range []time.Duration{0, time.Second, time.Hour} {

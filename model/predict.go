@@ -212,14 +212,23 @@ func predictRTOUserTimeout(p Params, c *rtoCase) *Prediction {
 	pred.Schedule = append([]Firing(nil), c.past...)
 	for i := 0; i <= mid.abort; i++ {
 		f := Firing{N: c.n + i + 1, Kind: FireRetransmit, At: mid.fires[i], Interval: mid.intervals[i], Earliest: mid.fires[i], Latest: mid.fires[i]}
-		if i < len(lo.fires) {
-			f.Earliest = lo.fires[i]
-		}
-		if i < len(hi.fires) {
-			f.Latest = hi.fires[i]
+		// The runs clamp at different firings (each has its own S), so at
+		// one index the early run may fire after the late one: the window
+		// of a firing spans every run that reaches it.
+		for _, r := range [...]run{lo, hi} {
+			if i >= len(r.fires) {
+				continue
+			}
+			if r.fires[i].Before(f.Earliest) {
+				f.Earliest = r.fires[i]
+			}
+			if r.fires[i].After(f.Latest) {
+				f.Latest = r.fires[i]
+			}
 		}
 		if i == mid.abort {
 			f.Kind, f.N = FireAbort, c.n+i
+			f.Earliest, f.Latest = pred.Earliest, pred.Latest
 		}
 		pred.Schedule = append(pred.Schedule, f)
 	}
