@@ -799,8 +799,19 @@ func (tr *Tracker) predictProbe0UserTimeout(c *Conn, now time.Time) *Prediction 
 		Inputs: []Input{{Name: "TCP_USER_TIMEOUT", Value: secs(u), Source: FromSocket}, {Name: "clock start", Value: "first zero-window probe, between two polls", Source: FromDiag}},
 		Notes:  []string{"TCP_USER_TIMEOUT ends a zero-window stall even when the peer answers every window probe (tcp_probe_timer)"},
 	}
-	if pred.At.Before(now) {
-		pred.At = now
+	if pred.Latest.Before(now) {
+		// The socket outlived the window: the abort can only come at a
+		// probe expiry still to come, the pending one at the latest.
+		pred.Latest = now.Add(s.Expires + p.WheelGranularity(s.Expires) + p.Jiffy())
+	}
+	if pred.Earliest.Before(now) {
+		pred.Earliest = now
+	}
+	if pred.At.Before(pred.Earliest) {
+		pred.At = pred.Earliest
+	}
+	if pred.At.After(pred.Latest) {
+		pred.At = pred.Latest
 	}
 	pred.Schedule = []Firing{{Kind: FireAbort, At: pred.At, Earliest: pred.Earliest, Latest: pred.Latest}}
 	return pred
