@@ -755,6 +755,10 @@ func (tr *Tracker) predictZeroWindowInFlight(c *Conn, now time.Time) *Prediction
 	if !ok1 || !ok2 || !ok3 {
 		return nil
 	}
+	// The two rules cross their limits at different firings in each run
+	// (an early run may miss one that a late run meets): the window spans
+	// all three.
+	lo, hi = earliestOf(lo, mid, hi), latestOf(lo, mid, hi)
 	pred := &Prediction{
 		Reason: ReasonZeroWindowProbes, Confidence: Assumed, Made: now,
 		At: mid, Earliest: lo, Latest: hi, Count: k,
@@ -952,4 +956,25 @@ func roundDur(d time.Duration) time.Duration {
 		return d.Round(100 * time.Millisecond)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// earliestOf and latestOf bound the outcomes of several simulated runs.
+func earliestOf(t ...time.Time) time.Time {
+	m := t[0]
+	for _, x := range t[1:] {
+		if x.Before(m) {
+			m = x
+		}
+	}
+	return m
+}
+
+func latestOf(t ...time.Time) time.Time {
+	m := t[0]
+	for _, x := range t[1:] {
+		if x.After(m) {
+			m = x
+		}
+	}
+	return m
 }

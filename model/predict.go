@@ -195,20 +195,14 @@ func predictRTOUserTimeout(p Params, c *rtoCase) *Prediction {
 	}
 	pred := &Prediction{
 		Reason: ReasonUserTimeout, Confidence: c.conf, Made: c.t, Notes: c.notes,
-		At: mid.fires[mid.abort], Earliest: lo.fires[lo.abort], Latest: hi.fires[hi.abort],
+		At:    mid.fires[mid.abort],
 		Clock: c.clock.mid, ClockEarliest: c.clock.lo, ClockLatest: c.clock.hi,
 		Budget: c.userTO, Count: c.n + mid.abort, Inputs: c.inputs,
 	}
 	// The three runs may end at different firings: the window spans them
 	// all.
-	for _, f := range [...]time.Time{mid.fires[mid.abort], hi.fires[hi.abort], lo.fires[lo.abort]} {
-		if f.Before(pred.Earliest) {
-			pred.Earliest = f
-		}
-		if f.After(pred.Latest) {
-			pred.Latest = f
-		}
-	}
+	ends := [...]time.Time{lo.fires[lo.abort], mid.fires[mid.abort], hi.fires[hi.abort]}
+	pred.Earliest, pred.Latest = earliestOf(ends[:]...), latestOf(ends[:]...)
 	pred.Schedule = append([]Firing(nil), c.past...)
 	for i := 0; i <= mid.abort; i++ {
 		f := Firing{N: c.n + i + 1, Kind: FireRetransmit, At: mid.fires[i], Interval: mid.intervals[i], Earliest: mid.fires[i], Latest: mid.fires[i]}
