@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -89,5 +88,5 @@ func TestLabSoak(t *testing.T) {
 	if *soakDuration > 0 {
 		label = "soak " + soakDuration.String()
 	}
-	results.addOutcome(label, strconv.Itoa(checked)+" aborts in "+strconv.Itoa(rounds)+" rounds, every window held, worst error "+worst.Round(time.Millisecond).String())
+	results.addOutcome(label, fmt.Sprintf("%d aborts in %d round(s), every window held, worst error %v", checked, rounds, worst.Round(time.Millisecond)))
 }
