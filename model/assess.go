@@ -18,7 +18,7 @@ const (
 // assess classifies a connection and predicts its abort from its latest
 // sample (c.Sock), the previous one (prev, nil for a new connection) and
 // what the tracker remembers.
-func (tr *Tracker) assess(c *Conn, prev *inetdiag.Socket, now time.Time, opts OptionSource) {
+func (tr *Tracker) assess(c *Conn, prev *lastSample, now time.Time, opts OptionSource) {
 	s := c.Sock
 	info := &s.Info
 	hasInfo := info.Len >= inetdiag.TCPInfoLen2_6
@@ -36,12 +36,12 @@ func (tr *Tracker) assess(c *Conn, prev *inetdiag.Socket, now time.Time, opts Op
 		c.ep = nil
 	} else if c.ep == nil {
 		c.ep = &episode{start: now, firings: map[int]time.Time{}}
-		if prev != nil && prev.Info.Len >= inetdiag.TCPInfoLen2_6 && prev.Info.CAState != caLoss && prev.Info.Retransmits == 0 {
+		if prev != nil && prev.hasInfo() && prev.caState != caLoss && prev.retransmits == 0 {
 			c.ep.calm = c.LastSeen
-			c.ep.calmRTOTime = prev.Info.TotalRTOTime
-			c.ep.calmRecoveries = prev.Info.TotalRTORecoveries
-			c.ep.calmKnown = prev.Info.HasRTOStats()
-			c.ep.sawRecovery = prev.Info.CAState == caRecovery
+			c.ep.calmRTOTime = prev.rtoTime
+			c.ep.calmRecoveries = prev.rtoRecoveries
+			c.ep.calmKnown = prev.hasRTOStats()
+			c.ep.sawRecovery = prev.caState == caRecovery
 		}
 	}
 	// The zero-window episode: when the persist timer was first seen, and
@@ -49,7 +49,7 @@ func (tr *Tracker) assess(c *Conn, prev *inetdiag.Socket, now time.Time, opts Op
 	if s.Timer == inetdiag.TimerProbe0 {
 		if c.zwSince.IsZero() {
 			c.zwSince, c.zwCalm = now, time.Time{}
-			if prev != nil && prev.Timer != inetdiag.TimerProbe0 {
+			if prev != nil && prev.timer != inetdiag.TimerProbe0 {
 				c.zwCalm = c.LastSeen
 			}
 		}
@@ -608,7 +608,7 @@ func (tr *Tracker) predictSyn(c *Conn, now time.Time) *Prediction {
 // the probe count; so a count above one, or one probe that stays
 // unanswered across polls or for longer than a round trip would allow,
 // means no answer is coming.
-func (tr *Tracker) keepaliveUnanswered(c *Conn, prev *inetdiag.Socket, now time.Time) bool {
+func (tr *Tracker) keepaliveUnanswered(c *Conn, prev *lastSample, now time.Time) bool {
 	s := c.Sock
 	if s.Retrans >= 2 {
 		return true
@@ -620,7 +620,7 @@ func (tr *Tracker) keepaliveUnanswered(c *Conn, prev *inetdiag.Socket, now time.
 	if margin < 200*time.Millisecond {
 		margin = 200 * time.Millisecond
 	}
-	if prev != nil && prev.Timer == inetdiag.TimerKeepalive && prev.Retrans >= 1 && now.Sub(c.kaSince) >= margin {
+	if prev != nil && prev.timer == inetdiag.TimerKeepalive && prev.retrans >= 1 && now.Sub(c.kaSince) >= margin {
 		return true
 	}
 	if c.Opts.Known {

@@ -1,8 +1,10 @@
 package model
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -170,6 +172,11 @@ func fuzzRun(t *testing.T, data []byte) (predictions int) {
 	p.KeepaliveProbes = r.pick(10)
 	cfg := Config{Params: p, HistoryLen: 1 + r.pick(8), EventLimit: 1 + r.pick(16)}
 	tr := NewTracker(cfg)
+	// twin is fed the same polls through one buffer, overwritten before
+	// each Update: what the tracker keeps must not depend on the sample
+	// after its Update (the poller dumps into the same memory again).
+	twin := NewTracker(cfg)
+	var buf []inetdiag.Socket
 	now := base
 	polls := 1 + r.pick(6)
 	var resets uint64
@@ -189,6 +196,14 @@ func fuzzRun(t *testing.T, data []byte) (predictions int) {
 			cookies[s.ID.Cookie] = true
 		}
 		poll := tr.Update(in)
+		scribble := buf[:cap(buf)]
+		for k := range scribble {
+			scribble[k] = inetdiag.Socket{State: inetdiag.StateListen, Timer: inetdiag.TimerKeepalive, Retrans: 0xff, Inode: 0xdead}
+		}
+		twinIn := in
+		buf = append(buf[:0], in.Socks...)
+		twinIn.Socks = buf
+		fuzzSameOutcome(t, i, poll, twin.Update(twinIn))
 		if tr.Len() != len(cookies) || len(poll.Conns) != len(cookies) {
 			t.Fatalf("poll %d: %d tracked, %d in the poll, %d distinct cookies", i, tr.Len(), len(poll.Conns), len(cookies))
 		}
@@ -235,4 +250,38 @@ func fuzzRun(t *testing.T, data []byte) (predictions int) {
 		_ = poll.Rows(nil)
 	}
 	return predictions
+}
+
+// fuzzSameOutcome compares a poll with its twin's: same events, same
+// health and predictions.
+func fuzzSameOutcome(t *testing.T, poll int, a, b Poll) {
+	t.Helper()
+	if len(a.Events) != len(b.Events) || len(a.Conns) != len(b.Conns) {
+		t.Fatalf("poll %d: %d events and %d connections, through a reused buffer %d and %d", poll, len(a.Events), len(a.Conns), len(b.Events), len(b.Conns))
+	}
+	at := func(p *Prediction) time.Time {
+		if p == nil {
+			return time.Time{}
+		}
+		return p.At
+	}
+	// Vanished connections are found in map order: compare sorted.
+	byCookie := func(ev []Event) []Event {
+		ev = slices.Clone(ev)
+		slices.SortStableFunc(ev, func(x, y Event) int { return cmp.Compare(x.ID.Cookie, y.ID.Cookie) })
+		return ev
+	}
+	ea, eb := byCookie(a.Events), byCookie(b.Events)
+	for i := range ea {
+		x, y := ea[i], eb[i]
+		if x.Kind != y.Kind || x.ID != y.ID || x.State != y.State || x.Health != y.Health || !x.LastSeen.Equal(y.LastSeen) || !at(x.Predicted).Equal(at(y.Predicted)) {
+			t.Fatalf("poll %d: event %+v, through a reused buffer %+v", poll, x, y)
+		}
+	}
+	for i := range a.Conns {
+		x, y := a.Conns[i], b.Conns[i]
+		if x.Health != y.Health || !at(x.Prediction).Equal(at(y.Prediction)) || !x.StateSince.Equal(y.StateSince) {
+			t.Fatalf("poll %d: connection %d %v %v, through a reused buffer %v %v", poll, i, x.Health, at(x.Prediction), y.Health, at(y.Prediction))
+		}
+	}
 }

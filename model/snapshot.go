@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -180,9 +181,19 @@ func Endpoint(ap netip.AddrPort) string {
 // Rows builds the rows of a poll. owner resolves the owning process of a
 // socket (it may be nil).
 func (p Poll) Rows(owner func(s *inetdiag.Socket) (int, string)) []Row {
-	rows := make([]Row, len(p.Conns))
+	return p.AppendRows(nil, owner)
+}
+
+// AppendRows appends the rows of a poll to dst, so that a poller can reuse
+// the rows of a snapshot its consumers have released (18 MB a poll at
+// 10^5 sockets).
+func (p Poll) AppendRows(dst []Row, owner func(s *inetdiag.Socket) (int, string)) []Row {
+	n := len(dst)
+	dst = slices.Grow(dst, len(p.Conns))[:n+len(p.Conns)]
+	rows := dst[n:]
 	for i, c := range p.Conns {
 		r := &rows[i]
+		*r = Row{}
 		r.Sock, r.Health, r.HealthSince, r.FirstSeen = c.Sock, c.Health, c.HealthSince, c.FirstSeen
 		r.Prediction, r.Opts = c.Prediction, c.Opts
 		// The tracker replaces a connection's Exposure, never modifies
@@ -195,5 +206,5 @@ func (p Poll) Rows(owner func(s *inetdiag.Socket) (int, string)) []Row {
 			r.PID, r.Comm = owner(c.Sock)
 		}
 	}
-	return rows
+	return dst
 }

@@ -65,7 +65,10 @@ type Sample struct {
 // Conn is a connection tracked across polls, keyed by its socket cookie.
 type Conn struct {
 	// Sock is the latest sample. It points into the slice given to the
-	// last Update and is valid until the next one.
+	// last Update, and is valid as long as the caller keeps that slice
+	// unchanged: the tracker itself never reads it after the Update
+	// (it keeps what the next poll compares in last), so the slice may be
+	// reused for the next dump.
 	Sock *inetdiag.Socket
 	// FirstSeen and LastSeen are the sample times of the first and latest
 	// polls that saw the connection; StateSince is when it was first seen
@@ -84,6 +87,8 @@ type Conn struct {
 	// History holds recent samples of a connection that has been troubled.
 	History []Sample
 
+	// last is what the next poll needs of this one's sample.
+	last    lastSample
 	ep      *episode
 	kaSince time.Time // first poll that saw a keepalive probe outstanding
 	// kaPending and kaProbes are the keepalive expiry and probe count at
@@ -97,6 +102,35 @@ type Conn struct {
 	// poll is the number of the last poll that saw the connection.
 	poll int
 }
+
+// lastSample is what the tracker keeps of a connection's previous sample:
+// the fields the next poll compares, and its identity for the event if it
+// vanishes. Keeping these ~100 bytes instead of the sample lets the caller
+// dump into the same buffer again: at 10^5 sockets a second buffer of
+// decoded sockets is 58 MB.
+type lastSample struct {
+	id            EventID
+	state         inetdiag.State
+	timer         inetdiag.Timer
+	retrans       uint8 // idiag_retrans
+	caState       uint8
+	retransmits   uint8
+	infoLen       int32 // length of the tcp_info sent (0: none)
+	rtoRecoveries uint16
+	rtoTime       time.Duration
+}
+
+func lastOf(s *inetdiag.Socket) lastSample {
+	return lastSample{
+		id: idOf(s), state: s.State, timer: s.Timer, retrans: s.Retrans,
+		caState: s.Info.CAState, retransmits: s.Info.Retransmits, infoLen: int32(s.Info.Len),
+		rtoRecoveries: s.Info.TotalRTORecoveries, rtoTime: s.Info.TotalRTOTime,
+	}
+}
+
+// hasInfo and hasRTOStats say what the kernel sent (see inetdiag.TCPInfo).
+func (l *lastSample) hasInfo() bool     { return l.infoLen >= inetdiag.TCPInfoLen2_6 }
+func (l *lastSample) hasRTOStats() bool { return l.infoLen >= inetdiag.TCPInfoLen6_7 }
 
 // episode is what the tracker learned about the current retransmission or
 // probing episode of a connection.
@@ -194,9 +228,10 @@ type PollInput struct {
 	// dump's duration): every prediction's window is widened by it.
 	Time        time.Time
 	Uncertainty time.Duration
-	// Socks are the dumped sockets. The tracker keeps pointers into them
-	// until the next Update: pass a different slice each time (alternate
-	// two buffers).
+	// Socks are the dumped sockets. Conn.Sock and the rows point into
+	// them; the tracker reads nothing of them after Update returns, so the
+	// same slice may be reused for the next dump once the rows' consumers
+	// are done with it.
 	Socks []inetdiag.Socket
 	// Options, if set, reads per-socket options for flagged connections.
 	Options OptionSource
@@ -240,15 +275,16 @@ func (tr *Tracker) Update(in PollInput) Poll {
 			// buckets while the dump ran): keep the first.
 			continue
 		}
-		var prev *inetdiag.Socket
+		var prev *lastSample
 		if ok {
-			prev = c.Sock
+			last := c.last
+			prev = &last
 		} else {
 			c = &Conn{FirstSeen: now, StateSince: now}
 			tr.conns[key] = c
 		}
 		c.poll = tr.polls
-		if prev != nil && prev.State != s.State {
+		if prev != nil && prev.state != s.State {
 			c.StateSince = now
 		}
 		c.Sock = s
@@ -258,6 +294,7 @@ func (tr *Tracker) Update(in PollInput) Poll {
 			tr.emit(&poll, Event{Time: now, Kind: EventRecovered, ID: idOf(s), State: s.State, Health: before, LastSeen: c.LastSeen})
 		}
 		c.LastSeen = now
+		c.last = lastOf(s)
 		poll.Conns = append(poll.Conns, c)
 	}
 	for key, c := range tr.conns {
@@ -286,8 +323,8 @@ func idOf(s *inetdiag.Socket) EventID {
 
 // vanished classifies a connection that is gone from the dump.
 func (tr *Tracker) vanished(c *Conn, now time.Time, resetsKnown, resets bool) Event {
-	s := c.Sock
-	e := Event{Time: now, ID: idOf(s), State: s.State, Health: c.Health, LastSeen: c.LastSeen, Predicted: c.Prediction}
+	// c.Sock is not read: its buffer may hold the new dump by now.
+	e := Event{Time: now, ID: c.last.id, State: c.last.state, Health: c.Health, LastSeen: c.LastSeen, Predicted: c.Prediction}
 	switch {
 	case c.Prediction != nil && (c.Health.Dying() || c.Health == HealthZeroWindow):
 		// Gone while the kernel was counting down. If that happened before
@@ -299,7 +336,7 @@ func (tr *Tracker) vanished(c *Conn, now time.Time, resetsKnown, resets bool) Ev
 		} else {
 			e.Kind = EventAborted
 		}
-	case s.State == inetdiag.StateEstablished || s.State == inetdiag.StateCloseWait:
+	case e.State == inetdiag.StateEstablished || e.State == inetdiag.StateCloseWait:
 		// Gone from a synchronized state within one poll: an RST, unless
 		// the counters show no reset happened (then a passive close ran
 		// its course between two polls).
@@ -307,7 +344,7 @@ func (tr *Tracker) vanished(c *Conn, now time.Time, resetsKnown, resets bool) Ev
 		if resetsKnown && !resets {
 			e.Kind = EventClosed
 		}
-	case s.State == inetdiag.StateSynSent:
+	case e.State == inetdiag.StateSynSent:
 		e.Kind = EventReset // refused (RST) or given up
 	default:
 		e.Kind = EventClosed

@@ -41,7 +41,7 @@ func TestLoopStretchesSlowPolls(t *testing.T) {
 		{name: "real clock", clock: nil},
 		{name: "frozen clock, free polls", clock: steppingClock(0), wantSlowed: &no},
 		// A poll reads the clock several times: its cost is a multiple of
-		// 30 ms, more than a tenth of 100 ms.
+		// 30 ms, more than 1/PollShare of 100 ms.
 		{name: "slow polls", clock: steppingClock(30 * time.Millisecond), wantSlowed: &yes},
 	}
 	for _, tt := range tests {

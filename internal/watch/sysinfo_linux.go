@@ -78,6 +78,52 @@ func readCounters(path string) (*model.Counters, error) {
 	return &c, nil
 }
 
+// countSockets estimates how many TCP sockets a dump of the namespace at
+// path returns, from /proc/net/sockstat ("TCP: inuse N … tw T …") and
+// /proc/net/sockstat6 ("TCP6: inuse N"), both per namespace.
+func countSockets(path string) (int, error) {
+	n := 0
+	err := netns.Do(path, func() error {
+		for _, f := range [...]struct{ file, prefix string }{{"sockstat", "TCP:"}, {"sockstat6", "TCP6:"}} {
+			b, err := os.ReadFile("/proc/thread-self/net/" + f.file)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // no IPv6
+				}
+				return err
+			}
+			n += sockstatSum(b, f.prefix, "inuse", "tw")
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("watch: read sockstat: %w", err)
+	}
+	return n, nil
+}
+
+// sockstatSum adds the named values of the line that starts with prefix
+// in the "PREFIX: name value name value…" format of /proc/net/sockstat.
+func sockstatSum(b []byte, prefix string, names ...string) int {
+	sum := 0
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != prefix {
+			continue
+		}
+		for i := 1; i+1 < len(f); i += 2 {
+			for _, name := range names {
+				if f[i] == name {
+					if v, err := strconv.Atoi(f[i+1]); err == nil && v > 0 {
+						sum += v
+					}
+				}
+			}
+		}
+	}
+	return sum
+}
+
 // counter finds a value in the two-line "Prefix: names…" / "Prefix:
 // values…" format of /proc/net/snmp and /proc/net/netstat.
 func counter(b []byte, prefix, name string) (uint64, error) {

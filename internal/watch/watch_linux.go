@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,16 +70,21 @@ type Watcher struct {
 
 	bufs       bufPool
 	prev       *buffer
+	lastLen    int // sockets in the last dump
 	lastParam  time.Time
 	notices    []string
 	noticed    map[string]bool
 	optsDenied atomic.Bool
 }
 
-// buffer is a socket buffer shared by the tracker (until the next poll)
-// and the snapshot consumer (until Release).
+// buffer holds one poll's sockets and the rows made of them, shared by
+// the tracker's connections (until the next dump) and the snapshot
+// consumer (until Release). When a consumer releases its snapshot before
+// the next poll (the exporter, the JSON writer) the next dump reuses the
+// same memory: one buffer, 58 MB at 10^5 sockets, instead of two.
 type buffer struct {
 	socks []inetdiag.Socket
+	rows  []model.Row
 	refs  atomic.Int32
 	pool  *bufPool
 }
@@ -88,7 +94,10 @@ func (b *buffer) release() {
 		if cap(b.socks) > 4*len(b.socks)+1024 {
 			b.socks = nil // a past peak: do not keep its memory
 		}
-		b.socks = b.socks[:0]
+		if cap(b.rows) > 4*len(b.rows)+1024 {
+			b.rows = nil
+		}
+		b.socks, b.rows = b.socks[:0], b.rows[:0]
 		b.pool.put(b)
 	}
 }
@@ -102,8 +111,8 @@ type bufPool struct {
 	free []*buffer
 }
 
-// maxFreeBufs: one buffer is being filled, one is the tracker's, and
-// consumers hold one or two more until they release them.
+// maxFreeBufs: one buffer is being filled, and consumers hold one or two
+// more until they release them.
 const maxFreeBufs = 2
 
 func (p *bufPool) get() *buffer {
@@ -224,8 +233,18 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	if cerr != nil {
 		w.notice("TCP counters unreadable: resets and normal closes between polls cannot be told apart")
 	}
+	if w.prev != nil {
+		// The tracker reads nothing of the last dump any more (its
+		// connections keep what the next update compares): once the
+		// consumer has released it too, the dump below reuses its memory.
+		w.prev.release()
+		w.prev = nil
+	}
 	buf := w.bufs.get()
-	buf.refs.Store(2) // the tracker until the next poll, the snapshot until Release
+	buf.refs.Store(2) // the tracker's connections until the next dump, the snapshot until Release
+	if cap(buf.socks) < w.lastLen || w.lastLen == 0 {
+		buf.socks = slices.Grow(buf.socks[:0], w.expectSockets(q))
+	}
 	dumpStart := w.cfg.Clock()
 	socks, err := w.conn.Dump(q.Request(), buf.socks[:0])
 	end := w.cfg.Clock()
@@ -235,6 +254,7 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 		return nil, fmt.Errorf("watch: %w", err)
 	}
 	buf.socks = socks
+	w.lastLen = len(socks)
 	// The kernel read each socket somewhere between dumpStart and end:
 	// take the middle as the sample time, half the span as its uncertainty.
 	now := dumpStart.Add(end.Sub(dumpStart) / 2)
@@ -249,11 +269,8 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 		after, _ = readCounters(w.cfg.NetNS)
 	}
 	poll := w.tracker.Update(model.PollInput{Time: now, Uncertainty: end.Sub(dumpStart) / 2, Socks: socks, Options: w.options, Counters: counters, CountersAfter: after})
-	if w.prev != nil {
-		w.prev.release()
-	}
 	w.prev = buf
-	rows := poll.Rows(nil)
+	rows := poll.AppendRows(buf.rows[:0], nil)
 	w.resolveOwners(rows, now)
 	if !q.IsZero() && (q.Unhealth || q.Dying || len(q.Healths) > 0 || len(q.Comms) > 0) {
 		kept := rows[:0]
@@ -264,6 +281,7 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 		}
 		rows = kept
 	}
+	buf.rows = rows
 	if w.index != nil && w.index.Partial() && os.Geteuid() == 0 {
 		// (Without root, the notice given at start says it already.)
 		w.notice("some processes' sockets are unreadable: process names limited")
@@ -288,6 +306,26 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 		}
 	}
 	return snap, nil
+}
+
+// expectSockets is how many sockets a buffer too small for the last dump
+// should have room for. A buffer grown by append from nothing to 10^5
+// sockets (58 MB) leaves about four times that in garbage on the way,
+// which set the peak memory of a whole run: size it once instead, from
+// the last dump (plus room to grow), or for the first dump of an
+// unfiltered query from the kernel's socket counts.
+func (w *Watcher) expectSockets(q query.Query) int {
+	if w.lastLen > 0 {
+		return w.lastLen + w.lastLen/8 + 16
+	}
+	if !q.IsZero() {
+		return 0 // a filter may keep few of them
+	}
+	n, err := countSockets(w.cfg.NetNS)
+	if err != nil {
+		return 0
+	}
+	return n + n/8 + 16
 }
 
 // options is the tracker's OptionSource: the owner from the index, then
@@ -358,11 +396,15 @@ func (w *Watcher) resolveOwners(rows []model.Row, now time.Time) {
 	}
 }
 
-// PollShare is the largest share of the time polls may take: tcpwatch runs
-// on hosts in trouble and must stay under a tenth of a core. At 10^5
-// sockets the kernel alone spends about 0.18 s per dump, so such hosts are
-// polled every couple of seconds (the countdowns tick every second anyway).
-const PollShare = 10
+// PollShare is the largest share of the time polls may take (1/PollShare):
+// tcpwatch runs on hosts in trouble and must stay under a tenth of a core.
+// A poll's wall time is most of its CPU but not all of it (the garbage
+// collector, the exporter's scrapes, the interface's frames come on top:
+// at 10^5 sockets a tenth for the polls measured 10.5 % in all), hence a
+// twelfth. At 10^5 sockets the kernel alone spends about 0.18 s per dump,
+// so such hosts are polled every two or three seconds (the countdowns tick
+// every second anyway).
+const PollShare = 12
 
 // Loop polls every interval until ctx is done and sends each snapshot on
 // out (closing it at the end). When polls take more than 1/PollShare of
