@@ -758,7 +758,7 @@ func (tr *Tracker) predictZeroWindowInFlight(c *Conn, now time.Time) *Prediction
 	// The two rules cross their limits at different firings in each run
 	// (an early run may miss one that a late run meets): the window spans
 	// all three.
-	lo, hi = earliestOf(lo, mid, hi), latestOf(lo, mid, hi)
+	lo, hi = span(lo, mid, hi)
 	pred := &Prediction{
 		Reason: ReasonZeroWindowProbes, Confidence: Assumed, Made: now,
 		At: mid, Earliest: lo, Latest: hi, Count: k,
@@ -958,23 +958,16 @@ func roundDur(d time.Duration) time.Duration {
 	return d.Round(time.Millisecond)
 }
 
-// earliestOf and latestOf bound the outcomes of several simulated runs.
-func earliestOf(t ...time.Time) time.Time {
-	m := t[0]
+// span bounds the outcomes of several simulated runs.
+func span(t ...time.Time) (earliest, latest time.Time) {
+	earliest, latest = t[0], t[0]
 	for _, x := range t[1:] {
-		if x.Before(m) {
-			m = x
+		if x.Before(earliest) {
+			earliest = x
+		}
+		if x.After(latest) {
+			latest = x
 		}
 	}
-	return m
-}
-
-func latestOf(t ...time.Time) time.Time {
-	m := t[0]
-	for _, x := range t[1:] {
-		if x.After(m) {
-			m = x
-		}
-	}
-	return m
+	return earliest, latest
 }

@@ -201,8 +201,7 @@ func predictRTOUserTimeout(p Params, c *rtoCase) *Prediction {
 	}
 	// The three runs may end at different firings: the window spans them
 	// all.
-	ends := [...]time.Time{lo.fires[lo.abort], mid.fires[mid.abort], hi.fires[hi.abort]}
-	pred.Earliest, pred.Latest = earliestOf(ends[:]...), latestOf(ends[:]...)
+	pred.Earliest, pred.Latest = span(lo.fires[lo.abort], mid.fires[mid.abort], hi.fires[hi.abort])
 	pred.Schedule = append([]Firing(nil), c.past...)
 	for i := 0; i <= mid.abort; i++ {
 		f := Firing{N: c.n + i + 1, Kind: FireRetransmit, At: mid.fires[i], Interval: mid.intervals[i], Earliest: mid.fires[i], Latest: mid.fires[i]}

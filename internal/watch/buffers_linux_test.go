@@ -1,4 +1,4 @@
-package watch_test
+package watch
 
 import (
 	"net"
@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
-	"github.com/tcpwatch/tcpwatch/internal/watch"
 	"github.com/tcpwatch/tcpwatch/model"
 	"github.com/tcpwatch/tcpwatch/query"
 )
@@ -17,26 +16,11 @@ import (
 // still held is never written into. It watches a loopback connection of
 // the test's own namespace (no root needed).
 func TestBuffersReused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	q, err := query.Parse("port " + strconv.Itoa(loopbackPair(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	q, err := query.Parse("port " + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := watch.New(watch.Config{Owners: watch.OwnersNone, Query: q})
+	w, err := New(Config{Owners: OwnersNone, Query: q})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,4 +69,26 @@ func TestBuffersReused(t *testing.T) {
 	}
 	second.Release()
 	third.Release()
+}
+
+// loopbackPair opens a listener and a connection to it on 127.0.0.1
+// (three sockets), closed when the test ends, and returns the port.
+func loopbackPair(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"net"
 	"testing"
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
@@ -35,21 +34,7 @@ func TestSockstatSum(t *testing.T) {
 // namespace, with a listener and a connection of the test's open (no root
 // needed).
 func TestCountSockets(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	loopbackPair(t)
 	n, err := countSockets("")
 	if err != nil {
 		t.Fatal(err)
