@@ -296,12 +296,16 @@ func (tr *Tracker) predictRetrans(c *Conn, now time.Time, n int, orphan bool) *P
 	}
 	// The timer was armed at the last retransmission with the current
 	// RTO; when the remaining time says otherwise, TCP_USER_TIMEOUT
-	// clamped it (tcp_clamp_rto_to_user_timeout).
+	// clamped it (tcp_clamp_rto_to_user_timeout). That includes a timer
+	// reported due now (expires 0) right after a retransmission: the
+	// clamped firing fell short of the budget by a fraction of a
+	// millisecond (the timer runs on jiffies, the budget on the TCP clock)
+	// and the kernel re-armed for 1 jiffy, to abort then.
 	clamped := false
-	if n >= 1 && s.Expires > 0 && !finOnly {
+	if n >= 1 && !finOnly {
 		if want := lastFire.Add(rc.rto); want.Sub(rc.pending) > 3*p.Jiffy()+rc.rto/50 {
 			clamped = true
-			rc.armed = rc.pending.Sub(lastFire)
+			rc.armed = max(rc.pending.Sub(lastFire), p.Jiffy())
 		}
 	}
 	if s.Expires == 0 && n >= 1 {

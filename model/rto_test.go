@@ -359,6 +359,64 @@ func TestRTOClampedUserTimeout(t *testing.T) {
 	}
 }
 
+// TestRTOUserTimeoutClampFellShort: the clamped firing that should end the
+// budget can fall short of it by a fraction of a millisecond (the timer
+// runs on jiffies, the budget is measured on the TCP clock), so the kernel
+// retransmits once more, re-arms for 1 jiffy (tcp_clamp_rto_to_user_timeout:
+// the budget is spent) and aborts then. A sample taken in between sees the
+// retransmission count up by one, the backed-off RTO, and a timer due in
+// 0–4 ms: the abort is at most a couple of jiffies away, whatever the RTO
+// says (measured in the crash-lab soak, TCP_USER_TIMEOUT=2500: windows 28 ms
+// late on such samples, 5 times in 40 rounds).
+func TestRTOUserTimeoutClampFellShort(t *testing.T) {
+	k := kern{hz: 250}
+	cfg := cfgWith(func(p *Params) { p.Retries2 = 3 })
+	for _, known := range []bool{true, false} {
+		for _, exp := range []time.Duration{0, time.Millisecond, 3 * time.Millisecond} {
+			for ph := int64(0); ph < 8; ph++ {
+				r := k.simulateRTO(1<<20+ph, rtoSpec{r0: 51, rtoMax: k.j(120000), userMs: 2500})
+				if r.abort < 2 {
+					t.Fatalf("reference: abort after %d retransmissions", r.abort)
+				}
+				miss := r.fires[r.abort] // the clamped firing, here short of U
+				lastSent := time.Millisecond
+				tj := miss
+				s := rtoSock(1, inetdiag.StateEstablished, r, tj-1, inetdiag.TCPInfoLen6_18)
+				// That firing retransmitted and re-armed for 1 jiffy.
+				n := r.abort + 1
+				in := &s.Info
+				s.Retrans, in.Retransmits, in.Backoff = uint8(n), uint8(n), uint8(n)
+				in.RTO = min(k.dur(r.rto[r.abort])*2, 120*time.Second)
+				in.TotalRTO = uint16(n)
+				in.LastDataSent, s.Expires = lastSent, exp
+				now := k.at(base, tj).Add(lastSent)
+				in.TotalRTOTime = now.Sub(k.at(base, r.fires[0]))
+				S := k.at(base, r.fires[0])
+				abortLo, abortHi := k.at(base, miss+1), k.at(base, miss+2)
+				var opts OptionSource
+				if known {
+					opts = optsOf(SockOpts{Known: true, UserTimeout: 2500 * time.Millisecond})
+				}
+				_, c := track(t, cfg, now, opts, s)
+				p := c.Prediction
+				if p == nil {
+					t.Fatalf("known %v expires %v phase %d: no prediction", known, exp, ph)
+				}
+				checkInvariants(t, p, now)
+				if p.Reason != ReasonUserTimeout {
+					t.Errorf("known %v expires %v phase %d: reason %v, want user_timeout", known, exp, ph, p.Reason)
+				}
+				if p.Earliest.After(abortLo) || p.Latest.Before(abortHi) {
+					t.Errorf("known %v expires %v phase %d: window [%s, %s] misses the abort in [%s, %s]", known, exp, ph, rel(p.Earliest, S), rel(p.Latest, S), rel(abortLo, S), rel(abortHi, S))
+				}
+				if w := p.Latest.Sub(now); w > 20*time.Millisecond {
+					t.Errorf("known %v expires %v phase %d: latest %v after the sample, for a timer 1 jiffy ahead", known, exp, ph, w)
+				}
+			}
+		}
+	}
+}
+
 // TestRTOICMP: tcpi_backoff < tcpi_retransmits means ICMP unreachables
 // reverted the backoff (RFC 6069, tcp_ld_RTO_revert): the RTO stays short
 // and the abort may come at any firing once S+T has passed.

@@ -88,5 +88,9 @@ func TestLabSoak(t *testing.T) {
 	if *soakDuration > 0 {
 		label = "soak " + soakDuration.String()
 	}
-	results.addOutcome(label, fmt.Sprintf("%d aborts in %d round(s), every window held, worst error %v", checked, rounds, worst.Round(time.Millisecond)))
+	held := "every window held"
+	if t.Failed() {
+		held = "SOME PREDICTIONS MISSED (see the log)"
+	}
+	results.addOutcome(label, fmt.Sprintf("%d aborts in %d round(s), %s, worst error %v", checked, rounds, held, worst.Round(time.Millisecond)))
 }
