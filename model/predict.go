@@ -204,21 +204,17 @@ func predictRTOUserTimeout(p Params, c *rtoCase) *Prediction {
 	pred.Earliest, pred.Latest = span(lo.fires[lo.abort], mid.fires[mid.abort], hi.fires[hi.abort])
 	pred.Schedule = append([]Firing(nil), c.past...)
 	for i := 0; i <= mid.abort; i++ {
-		f := Firing{N: c.n + i + 1, Kind: FireRetransmit, At: mid.fires[i], Interval: mid.intervals[i], Earliest: mid.fires[i], Latest: mid.fires[i]}
+		f := Firing{N: c.n + i + 1, Kind: FireRetransmit, At: mid.fires[i], Interval: mid.intervals[i]}
 		// The runs clamp at different firings (each has its own S), so at
 		// one index the early run may fire after the late one: the window
 		// of a firing spans every run that reaches it.
+		reached := append(make([]time.Time, 0, 3), mid.fires[i])
 		for _, r := range [...]run{lo, hi} {
-			if i >= len(r.fires) {
-				continue
-			}
-			if r.fires[i].Before(f.Earliest) {
-				f.Earliest = r.fires[i]
-			}
-			if r.fires[i].After(f.Latest) {
-				f.Latest = r.fires[i]
+			if i < len(r.fires) {
+				reached = append(reached, r.fires[i])
 			}
 		}
+		f.Earliest, f.Latest = span(reached...)
 		if i == mid.abort {
 			f.Kind, f.N = FireAbort, c.n+i
 			f.Earliest, f.Latest = pred.Earliest, pred.Latest

@@ -277,8 +277,7 @@ func (tr *Tracker) Update(in PollInput) Poll {
 		}
 		var prev *lastSample
 		if ok {
-			last := c.last
-			prev = &last
+			prev = &c.last // replaced only once this iteration is done with it
 		} else {
 			c = &Conn{FirstSeen: now, StateSince: now}
 			tr.conns[key] = c

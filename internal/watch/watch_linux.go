@@ -242,7 +242,8 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	}
 	buf := w.bufs.get()
 	buf.refs.Store(2) // the tracker's connections until the next dump, the snapshot until Release
-	if cap(buf.socks) < w.lastLen || w.lastLen == 0 {
+	if cap(buf.socks) == 0 || cap(buf.socks) < w.lastLen {
+		// A new buffer, or one too small: size it once.
 		buf.socks = slices.Grow(buf.socks[:0], w.expectSockets(q))
 	}
 	dumpStart := w.cfg.Clock()
@@ -308,8 +309,8 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	return snap, nil
 }
 
-// expectSockets is how many sockets a buffer too small for the last dump
-// should have room for. A buffer grown by append from nothing to 10^5
+// expectSockets is how many sockets a new buffer, or one too small for the
+// last dump, should have room for. A buffer grown by append from nothing to 10^5
 // sockets (58 MB) leaves about four times that in garbage on the way,
 // which set the peak memory of a whole run: size it once instead, from
 // the last dump (plus room to grow), or for the first dump of an
