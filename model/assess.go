@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 
@@ -232,7 +231,7 @@ func lastRx(s *inetdiag.Socket, now time.Time) time.Time {
 }
 
 // sysctlInput describes a value taken from a sysctl or from the socket.
-func optInput(name string, v string, known bool) Input {
+func optInput(name InputName, v string, known bool) Input {
 	if known {
 		return Input{Name: name, Value: v, Source: FromSocket}
 	}
@@ -333,31 +332,31 @@ func (tr *Tracker) predictRetrans(c *Conn, now time.Time, n int, orphan bool) *P
 	rc.conf = confidence(known)
 	if known && c.Opts.UserTimeout > 0 {
 		rc.userTO = c.Opts.UserTimeout
-		rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: secs(rc.userTO), Source: FromSocket})
+		rc.inputs = append(rc.inputs, Input{Name: InputUserTimeout, Value: secs(rc.userTO), Source: FromSocket})
 	} else if clamped {
 		// The clamp reveals the user timeout: the timer expires when it is
 		// spent.
 		rc.userTO = rc.pending.Sub(rc.clock.mid).Round(time.Millisecond)
-		rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: "≈" + secs(rc.userTO), Source: FromInferred})
+		rc.inputs = append(rc.inputs, Input{Name: InputUserTimeout, Value: "≈" + secs(rc.userTO), Source: FromInferred})
 		rc.notes = append(rc.notes, "the retransmission timer is armed short of the backed-off RTO: TCP_USER_TIMEOUT is set and expires with it")
 		rc.conf = Exact
 	} else {
 		switch {
 		case orphan:
-			rc.inputs = append(rc.inputs, Input{Name: "tcp_orphan_retries", Value: strconv.Itoa(p.OrphanRetries), Source: FromSysctl})
+			rc.inputs = append(rc.inputs, Input{Name: InputOrphanRetries, Value: strconv.Itoa(p.OrphanRetries), Source: FromSysctl})
 			rc.notes = append(rc.notes, "orphaned socket: tcp_orphan_retries applies (0 means 8 while the RTO is below rto_max); the kernel may also kill orphans early under memory pressure or when tcp_max_orphans is exceeded")
 		default:
-			rc.inputs = append(rc.inputs, Input{Name: "tcp_retries2", Value: strconv.Itoa(p.Retries2), Source: FromSysctl})
+			rc.inputs = append(rc.inputs, Input{Name: InputRetries2, Value: strconv.Itoa(p.Retries2), Source: FromSysctl})
 		}
 		if !known {
-			rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: "unknown, assumed unset", Source: FromSysctl})
+			rc.inputs = append(rc.inputs, Input{Name: InputUserTimeout, Value: "unknown, assumed unset", Source: FromSysctl})
 		} else {
-			rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: "unset", Source: FromSocket})
+			rc.inputs = append(rc.inputs, Input{Name: InputUserTimeout, Value: "unset", Source: FromSocket})
 		}
 	}
 	rc.inputs = append(rc.inputs,
-		Input{Name: "rto_max", Value: secs(rc.rtoMax), Source: map[bool]Source{true: FromSocket, false: FromSysctl}[known && c.Opts.RTOMax > 0]},
-		Input{Name: "clock start", Value: rc.clock.how, Source: FromDiag},
+		Input{Name: InputRTOMax, Value: secs(rc.rtoMax), Source: map[bool]Source{true: FromSocket, false: FromSysctl}[known && c.Opts.RTOMax > 0]},
+		Input{Name: InputClockStart, Value: rc.clock.how, Source: FromDiag},
 	)
 	rc.past = tr.pastFirings(c, rc, lastFire)
 	return predictRTO(p, rc)
@@ -542,12 +541,12 @@ func (tr *Tracker) predictSyn(c *Conn, now time.Time) *Prediction {
 	syn := rc.pending.Add(-sum)
 	rc.clock = clockWindow{lo: syn.Add(-lateHi), mid: syn.Add(-lateMean), hi: syn.Add(-lateLo), how: "SYN sent (reconstructed)"}
 	rc.inputs = []Input{
-		{Name: "tcp_syn_retries", Value: strconv.Itoa(retries), Source: src},
-		{Name: "tcp_syn_linear_timeouts", Value: strconv.Itoa(p.SynLinearTimeouts), Source: FromSysctl},
+		{Name: InputSynRetries, Value: strconv.Itoa(retries), Source: src},
+		{Name: InputSynLinearTimeouts, Value: strconv.Itoa(p.SynLinearTimeouts), Source: FromSysctl},
 	}
 	if c.Opts.Known && c.Opts.UserTimeout > 0 {
 		rc.userTO = c.Opts.UserTimeout
-		rc.inputs = append(rc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: secs(rc.userTO), Source: FromSocket})
+		rc.inputs = append(rc.inputs, Input{Name: InputUserTimeout, Value: secs(rc.userTO), Source: FromSocket})
 		// The timer is clamped to expire when the user timeout is spent
 		// (tcp_clamp_rto_to_user_timeout): a pending expiry U after a SYN
 		// later than the schedule puts it was clamped, and where it falls
@@ -651,9 +650,9 @@ func (tr *Tracker) keepaliveSettings(c *Conn) (idle, intvl time.Duration, cnt in
 		}
 	}
 	inputs = []Input{
-		optInput("TCP_KEEPIDLE", secs(idle), known),
-		optInput("TCP_KEEPINTVL", secs(intvl), known),
-		optInput("TCP_KEEPCNT", strconv.Itoa(cnt), known),
+		optInput(InputKeepIdle, secs(idle), known),
+		optInput(InputKeepIntvl, secs(intvl), known),
+		optInput(InputKeepCnt, strconv.Itoa(cnt), known),
 	}
 	return
 }
@@ -667,12 +666,12 @@ func (tr *Tracker) predictKeepalive(c *Conn, now time.Time) *Prediction {
 		switch {
 		case c.kaIntvl > 0:
 			intvl = c.kaIntvl
-			inputs[1] = Input{Name: "TCP_KEEPINTVL", Value: secs(intvl), Source: FromInferred}
+			inputs[1] = Input{Name: InputKeepIntvl, Value: secs(intvl), Source: FromInferred}
 		case s.Expires > intvl:
 			// The timer was armed with the interval at the last probe: the
 			// socket's interval is at least what remains.
 			intvl = s.Expires.Truncate(time.Second) + time.Second
-			inputs[1] = Input{Name: "TCP_KEEPINTVL", Value: "≥" + secs(intvl), Source: FromInferred}
+			inputs[1] = Input{Name: InputKeepIntvl, Value: "≥" + secs(intvl), Source: FromInferred}
 		}
 	}
 	var align int64 = 1
@@ -685,11 +684,11 @@ func (tr *Tracker) predictKeepalive(c *Conn, now time.Time) *Prediction {
 	}
 	if c.Opts.Known && c.Opts.UserTimeout > 0 {
 		kc.userTO = c.Opts.UserTimeout
-		kc.inputs = append(kc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: secs(kc.userTO), Source: FromSocket})
+		kc.inputs = append(kc.inputs, Input{Name: InputUserTimeout, Value: secs(kc.userTO), Source: FromSocket})
 	} else if !c.Opts.Known {
-		kc.inputs = append(kc.inputs, Input{Name: "TCP_USER_TIMEOUT", Value: "unknown, assumed unset", Source: FromSysctl})
+		kc.inputs = append(kc.inputs, Input{Name: InputUserTimeout, Value: "unknown, assumed unset", Source: FromSysctl})
 	}
-	kc.inputs = append(kc.inputs, Input{Name: "clock start", Value: "last segment received", Source: FromDiag})
+	kc.inputs = append(kc.inputs, Input{Name: InputClockStart, Value: "last segment received", Source: FromDiag})
 	return predictKeepalive(p, kc)
 }
 
@@ -768,8 +767,8 @@ func (tr *Tracker) predictZeroWindowInFlight(c *Conn, now time.Time) *Prediction
 		At: mid, Earliest: lo, Latest: hi, Count: k,
 		Clock: sMid, ClockEarliest: sLo, ClockLatest: sHi, Budget: limit,
 		Inputs: []Input{
-			{Name: "TCP_RTO_MAX × 2", Value: secs(limit), Source: FromKernel},
-			{Name: "last ACK", Value: secs(info.LastAckRecv) + " ago", Source: FromDiag},
+			{Name: InputProbe0Limit, Value: secs(limit), Source: FromKernel},
+			{Name: InputLastAck, Value: secs(info.LastAckRecv) + " ago", Source: FromDiag},
 		},
 		Notes:    []string{"data is in flight into a zero window: the kernel probes it with retransmissions and gives up only when the last ACK and the first of them are both more than 240 s old"},
 		Schedule: []Firing{{N: k, Kind: FireAbort, At: mid, Earliest: lo, Latest: hi}},
@@ -804,7 +803,7 @@ func (tr *Tracker) predictProbe0UserTimeout(c *Conn, now time.Time) *Prediction 
 		Reason: ReasonUserTimeout, Confidence: Exact, Made: now,
 		Earliest: sLo.Add(u), Latest: sHi.Add(u + g + p.Jiffy()), At: mid.Add(u + g/2),
 		Clock: mid, ClockEarliest: sLo, ClockLatest: sHi, Budget: u,
-		Inputs: []Input{{Name: "TCP_USER_TIMEOUT", Value: secs(u), Source: FromSocket}, {Name: "clock start", Value: "first zero-window probe, between two polls", Source: FromDiag}},
+		Inputs: []Input{{Name: InputUserTimeout, Value: secs(u), Source: FromSocket}, {Name: InputClockStart, Value: "first zero-window probe, between two polls", Source: FromDiag}},
 		Notes:  []string{"TCP_USER_TIMEOUT ends a zero-window stall even when the peer answers every window probe (tcp_probe_timer)"},
 	}
 	if pred.Latest.Before(now) {
@@ -843,14 +842,14 @@ func (tr *Tracker) predictProbe0(c *Conn, now time.Time, orphan bool) *Predictio
 		return nil
 	}
 	maxProbes := p.Retries2
-	inputs := []Input{{Name: "tcp_retries2", Value: strconv.Itoa(p.Retries2), Source: FromSysctl}}
+	inputs := []Input{{Name: InputRetries2, Value: strconv.Itoa(p.Retries2), Source: FromSysctl}}
 	if orphan {
 		alive := interval < tr.rtoMax(c)
 		maxProbes = p.OrphanRetries
 		if maxProbes == 0 && alive {
 			maxProbes = 8
 		}
-		inputs = []Input{{Name: "tcp_orphan_retries", Value: strconv.Itoa(p.OrphanRetries), Source: FromSysctl}}
+		inputs = []Input{{Name: InputOrphanRetries, Value: strconv.Itoa(p.OrphanRetries), Source: FromSysctl}}
 	}
 	zc := &zwCase{
 		t: now, pending: now.Add(s.Expires), probes: probes, backoff: int(s.Info.Backoff), rto: s.Info.RTO,
@@ -905,61 +904,6 @@ func (tr *Tracker) exposure(c *Conn, now time.Time) Exposure {
 		after = 0
 	}
 	return Exposure{After: after, Reason: reason, Confidence: confidence(known)}
-}
-
-// Describe explains a prediction in a sentence, for the detail view and
-// logs.
-func Describe(c *Conn, now time.Time) string {
-	pr := c.Prediction
-	if pr == nil {
-		switch c.Health {
-		case HealthZeroWindow:
-			return "The peer is alive but not reading: its receive window is zero and it answers the kernel's window probes, so the kernel will wait indefinitely (RFC 1122)."
-		case HealthCloseWait:
-			return fmt.Sprintf("The peer closed its side %s ago; the local application has not closed the socket.", roundDur(now.Sub(c.HealthSince)))
-		case HealthUnguarded:
-			return "Idle without keepalive: if the peer host died now, this connection would stay ESTABLISHED forever. Enable SO_KEEPALIVE (with TCP_KEEPIDLE) or an application heartbeat."
-		}
-		return ""
-	}
-	var what string
-	switch pr.Reason {
-	case ReasonRetries2, ReasonOrphanRetries:
-		name := "tcp_retries2"
-		if pr.Reason == ReasonOrphanRetries {
-			name = "tcp_orphan_retries"
-		}
-		what = fmt.Sprintf("after %d retransmissions: %s=%s gives a budget of %s, counted from the first retransmission at %s",
-			pr.Count, name, inputValue(pr, name), roundDur(pr.Budget), pr.Clock.Format("15:04:05.000"))
-	case ReasonUserTimeout:
-		what = fmt.Sprintf("when TCP_USER_TIMEOUT (%s) expires, counted from %s", roundDur(pr.Budget), pr.Clock.Format("15:04:05.000"))
-	case ReasonKeepalive:
-		what = fmt.Sprintf("after %d unanswered keepalive probes", pr.Count)
-	case ReasonZeroWindowProbes:
-		what = fmt.Sprintf("after %d unanswered zero-window probes", pr.Count)
-	case ReasonSynRetries:
-		what = fmt.Sprintf("after %d SYN retransmissions", pr.Count)
-	}
-	return fmt.Sprintf("The kernel will give up at %s (in %s, window %s–%s) %s.", pr.At.Format("15:04:05"), roundDur(pr.At.Sub(now)), pr.Earliest.Format("15:04:05.0"), pr.Latest.Format("15:04:05.0"), what)
-}
-
-func inputValue(p *Prediction, name string) string {
-	for _, in := range p.Inputs {
-		if in.Name == name {
-			return in.Value
-		}
-	}
-	return "?"
-}
-
-func roundDur(d time.Duration) time.Duration {
-	switch {
-	case d > time.Minute:
-		return d.Round(time.Second)
-	case d > time.Second:
-		return d.Round(100 * time.Millisecond)
-	}
-	return d.Round(time.Millisecond)
 }
 
 // span bounds the outcomes of several simulated runs.

@@ -245,7 +245,6 @@ func fuzzRun(t *testing.T, data []byte) (predictions int) {
 			if !c.Health.Dying() && c.Health != HealthZeroWindow {
 				t.Fatalf("prediction for a %v connection", c.Health)
 			}
-			_ = Describe(c, now)
 		}
 		_ = poll.Rows(nil)
 	}

@@ -119,14 +119,7 @@ func hasNote(p *Prediction, s string) bool {
 }
 
 // input returns the named input.
-func input(p *Prediction, name string) (Input, bool) {
-	for _, in := range p.Inputs {
-		if in.Name == name {
-			return in, true
-		}
-	}
-	return Input{}, false
-}
+func input(p *Prediction, name InputName) (Input, bool) { return p.Input(name) }
 
 // contains reports whether [lo, hi] contains at.
 func contains(lo, hi, at time.Time) bool { return !at.Before(lo) && !at.After(hi) }

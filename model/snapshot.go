@@ -30,6 +30,42 @@ type Row struct {
 	History []Sample
 }
 
+// HasInfo reports whether the kernel sent tcp_info with the sample (it
+// does not for TIME-WAIT and request sockets): without it the row's
+// tcp_info fields are zero, not facts.
+func (r *Row) HasInfo() bool { return r.Sock.Info.Has(inetdiag.TCPInfoLen2_6) }
+
+// Retransmits is the RTO count of the connection's current episode
+// (icsk_retransmits): from tcp_info, or without it from idiag_retrans,
+// which carries the same count while the retransmission timer is pending.
+func (r *Row) Retransmits() int {
+	if r.HasInfo() {
+		return int(r.Sock.Info.Retransmits)
+	}
+	if r.Sock.Timer == inetdiag.TimerRetransmit {
+		return int(r.Sock.Retrans)
+	}
+	return 0
+}
+
+// Probes is the count of unanswered keepalive or zero-window probes
+// (icsk_probes_out): from tcp_info, or without it from idiag_retrans,
+// which carries it while the keepalive or persist timer is pending.
+func (r *Row) Probes() int {
+	if r.HasInfo() {
+		return int(r.Sock.Info.Probes)
+	}
+	if r.Sock.Timer == inetdiag.TimerKeepalive || r.Sock.Timer == inetdiag.TimerProbe0 {
+		return int(r.Sock.Retrans)
+	}
+	return 0
+}
+
+// Local and Remote are the row's endpoints as every output prints them
+// (see Endpoint).
+func (r *Row) Local() string  { return Endpoint(r.Sock.ID.Src) }
+func (r *Row) Remote() string { return Endpoint(r.Sock.ID.Dst) }
+
 // Snapshot is the immutable result of one poll.
 type Snapshot struct {
 	Time time.Time
@@ -162,8 +198,12 @@ func (s *Snapshot) Soonest() *Row {
 	return best
 }
 
-// Endpoint formats an address and port as ss does, unmapping IPv4-mapped
-// IPv6 addresses for readability.
+// Endpoint formats an address and port for every output of tcpwatch (the
+// interface, the --once table, the JSON, events, metrics labels): IPv6 in
+// brackets, a wildcard port as "*" (as ss prints it), and an IPv4-mapped
+// IPv6 address (a dual-stack socket, as Java opens them) as the IPv4
+// address it stands for: it is the same host, so it reads, filters and
+// groups the same. The socket's family still says inet6.
 func Endpoint(ap netip.AddrPort) string {
 	a := ap.Addr()
 	if a.Is4In6() {

@@ -192,3 +192,37 @@ func TestRows(t *testing.T) {
 		t.Errorf("owner without a resolver: %d %q", r.PID, r.Comm)
 	}
 }
+
+// TestRowKernelFacts: the counts every output prints come from tcp_info
+// when the kernel sent it, and from the diag fields otherwise (request
+// sockets, TIME-WAIT), so that the table, the JSON and the metrics agree.
+func TestRowKernelFacts(t *testing.T) {
+	withInfo := inetdiag.TCPInfo{Len: inetdiag.TCPInfoLen6_18, Retransmits: 3, Probes: 2}
+	tests := []struct {
+		name                string
+		sock                inetdiag.Socket
+		hasInfo             bool
+		retransmits, probes int
+	}{
+		{"tcp_info wins over the diag count", inetdiag.Socket{Timer: inetdiag.TimerRetransmit, Retrans: 9, Info: withInfo}, true, 3, 2},
+		{"request socket retransmitting its SYN-ACK", inetdiag.Socket{State: inetdiag.StateSynRecv, Timer: inetdiag.TimerRetransmit, Retrans: 4}, false, 4, 0},
+		{"keepalive probes without tcp_info", inetdiag.Socket{Timer: inetdiag.TimerKeepalive, Retrans: 2}, false, 0, 2},
+		{"window probes without tcp_info", inetdiag.Socket{Timer: inetdiag.TimerProbe0, Retrans: 5}, false, 0, 5},
+		{"time-wait", inetdiag.Socket{State: inetdiag.StateTimeWait, Timer: inetdiag.TimerTimeWait}, false, 0, 0},
+		{"a tcp_info too short to hold the counters", inetdiag.Socket{Timer: inetdiag.TimerRetransmit, Retrans: 1, Info: inetdiag.TCPInfo{Len: 8, Retransmits: 7}}, false, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Row{Sock: &tt.sock}
+			if got := r.HasInfo(); got != tt.hasInfo {
+				t.Errorf("HasInfo() = %v, want %v", got, tt.hasInfo)
+			}
+			if got := r.Retransmits(); got != tt.retransmits {
+				t.Errorf("Retransmits() = %d, want %d", got, tt.retransmits)
+			}
+			if got := r.Probes(); got != tt.probes {
+				t.Errorf("Probes() = %d, want %d", got, tt.probes)
+			}
+		})
+	}
+}

@@ -35,9 +35,43 @@ const (
 	FromDiag     Source = "diag"     // read from inet_diag/tcp_info
 )
 
+// InputName names a prediction input. The names are what the detail view
+// prints and looks up: use the constants, so that renaming one is a
+// compile error rather than a silent fallback.
+type InputName string
+
+// Input names: the sysctl or socket option as the kernel spells it, or what
+// was observed.
+const (
+	InputRetries2          InputName = "tcp_retries2"
+	InputOrphanRetries     InputName = "tcp_orphan_retries"
+	InputSynRetries        InputName = "tcp_syn_retries"
+	InputSynLinearTimeouts InputName = "tcp_syn_linear_timeouts"
+	InputUserTimeout       InputName = "TCP_USER_TIMEOUT"
+	InputKeepIdle          InputName = "TCP_KEEPIDLE"
+	InputKeepIntvl         InputName = "TCP_KEEPINTVL"
+	InputKeepCnt           InputName = "TCP_KEEPCNT"
+	InputRTOMax            InputName = "rto_max"
+	// InputProbe0Limit is the zero-window-in-flight limit, 2 × TCP_RTO_MAX.
+	InputProbe0Limit InputName = "TCP_RTO_MAX × 2"
+	InputLastAck     InputName = "last ACK"
+	// InputClockStart says how the start of the kernel's clock was found.
+	InputClockStart InputName = "clock start"
+)
+
 // Input is one value a prediction used, for the operator to check.
 type Input struct {
-	Name   string
+	Name   InputName
 	Value  string
 	Source Source
+}
+
+// Input returns the prediction's input called name, if it has one.
+func (p *Prediction) Input(name InputName) (Input, bool) {
+	for _, in := range p.Inputs {
+		if in.Name == name {
+			return in, true
+		}
+	}
+	return Input{}, false
 }

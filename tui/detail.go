@@ -148,7 +148,7 @@ func (m *Model) detailLines(r *model.Row) []string {
 			}
 			valW = min(valW, max(w-nameW-12, 10))
 			for _, in := range p.Inputs {
-				add("   " + fit(in.Name, nameW, false) + "  " + fit(in.Value, valW, false) + "  " + m.styles.dim.Render(string(in.Source)))
+				add("   " + fit(string(in.Name), nameW, false) + "  " + fit(in.Value, valW, false) + "  " + m.styles.dim.Render(string(in.Source)))
 			}
 		}
 		if len(p.Notes) > 0 {
@@ -203,7 +203,7 @@ func (m *Model) explain(r *model.Row) []string {
 		return m.explainNoPrediction(r)
 	}
 	silent := ""
-	if hasInfo(s) {
+	if r.HasInfo() {
 		silent = "The peer has acknowledged nothing for " + fmtAge(s.Info.LastAckRecv) + ". "
 	}
 	when := m.when(p)
@@ -212,7 +212,7 @@ func (m *Model) explain(r *model.Row) []string {
 	switch p.Reason {
 	case model.ReasonRetries2:
 		text = silent + "The kernel retransmits with backoff and will give up " + when + " after " + strconv.Itoa(p.Count) +
-			" retransmissions: tcp_retries2=" + inputOr(p, "tcp_retries2", m.params().Retries2) + " → " + fmtSecs(p.Budget) +
+			" retransmissions: tcp_retries2=" + inputOr(p, model.InputRetries2, m.params().Retries2) + " → " + fmtSecs(p.Budget) +
 			", counted from the first timeout at " + clockStart + ". To fail faster: TCP_USER_TIMEOUT on the socket, or lower net.ipv4.tcp_retries2."
 	case model.ReasonUserTimeout:
 		if probeSchedule(p) {
@@ -223,25 +223,25 @@ func (m *Model) explain(r *model.Row) []string {
 				when + ", counted from " + clockStart + ". To fail faster: lower TCP_USER_TIMEOUT."
 		}
 	case model.ReasonKeepalive:
-		text = "The connection is idle and the peer has answered none of the " + strconv.Itoa(probes(s)) + " keepalive probes sent so far. The kernel will give up " +
-			when + " after " + strconv.Itoa(p.Count) + " unanswered probes: TCP_KEEPIDLE " + inputOr(p, "TCP_KEEPIDLE", 0) + " + " +
-			inputOr(p, "TCP_KEEPCNT", 0) + " × TCP_KEEPINTVL " + inputOr(p, "TCP_KEEPINTVL", 0) + " = " + fmtDur(p.Budget) +
+		text = "The connection is idle and the peer has answered none of the " + strconv.Itoa(r.Probes()) + " keepalive probes sent so far. The kernel will give up " +
+			when + " after " + strconv.Itoa(p.Count) + " unanswered probes: TCP_KEEPIDLE " + inputOr(p, model.InputKeepIdle, 0) + " + " +
+			inputOr(p, model.InputKeepCnt, 0) + " × TCP_KEEPINTVL " + inputOr(p, model.InputKeepIntvl, 0) + " = " + fmtDur(p.Budget) +
 			" after the last segment received at " + clockStart + ". To fail faster: lower TCP_KEEPIDLE, TCP_KEEPINTVL or TCP_KEEPCNT on the socket (or net.ipv4.tcp_keepalive_*), or set TCP_USER_TIMEOUT."
 	case model.ReasonZeroWindowProbes:
-		text = "The peer advertised a zero receive window and has answered none of the " + strconv.Itoa(probes(s)) +
+		text = "The peer advertised a zero receive window and has answered none of the " + strconv.Itoa(r.Probes()) +
 			" window probes sent so far: it is probably gone. The kernel will give up " + when + " after " + strconv.Itoa(p.Count) +
-			" unanswered probes (tcp_retries2=" + inputOr(p, "tcp_retries2", m.params().Retries2) + "). To fail faster: TCP_USER_TIMEOUT on the socket."
+			" unanswered probes (tcp_retries2=" + inputOr(p, model.InputRetries2, m.params().Retries2) + "). To fail faster: TCP_USER_TIMEOUT on the socket."
 	case model.ReasonOrphanRetries:
 		pending := "its FIN is"
 		if s.SendQ > 1 {
 			pending = fmtBytesLong(uint64(s.SendQ)) + " of data or its FIN are"
 		}
 		text = "The application has closed this socket, but " + pending + " still unacknowledged, and the kernel keeps retransmitting on its own. It will give up " +
-			when + " after " + strconv.Itoa(p.Count) + " retransmissions: tcp_orphan_retries=" + inputOr(p, "tcp_orphan_retries", m.params().OrphanRetries) +
+			when + " after " + strconv.Itoa(p.Count) + " retransmissions: tcp_orphan_retries=" + inputOr(p, model.InputOrphanRetries, m.params().OrphanRetries) +
 			" → " + fmtSecs(p.Budget) + ", counted from " + clockStart + ". To fail faster: lower net.ipv4.tcp_orphan_retries."
 	case model.ReasonSynRetries:
-		text = "The connection attempt is unanswered: the SYN has been retransmitted " + strconv.Itoa(retransmits(s)) + " times. The kernel will give up " +
-			when + " after " + strconv.Itoa(p.Count) + " SYN retransmissions (tcp_syn_retries=" + inputOr(p, "tcp_syn_retries", m.params().SynRetries) +
+		text = "The connection attempt is unanswered: the SYN has been retransmitted " + strconv.Itoa(r.Retransmits()) + " times. The kernel will give up " +
+			when + " after " + strconv.Itoa(p.Count) + " SYN retransmissions (tcp_syn_retries=" + inputOr(p, model.InputSynRetries, m.params().SynRetries) +
 			" → " + fmtSecs(p.Budget) + "). To fail faster: TCP_SYNCNT or a connect timeout in the application, or lower net.ipv4.tcp_syn_retries."
 	default:
 		text = silent + "The kernel will give up " + when + " (" + p.Reason.String() + ")."
@@ -275,12 +275,11 @@ func (m *Model) params() model.Params {
 	return m.snap.Params
 }
 
-// inputOr returns the value of a prediction input, or fallback.
-func inputOr(p *model.Prediction, name string, fallback int) string {
-	for _, in := range p.Inputs {
-		if in.Name == name {
-			return in.Value
-		}
+// inputOr returns the value of a prediction input, or fallback (an input
+// a prediction did not list: the namespace's value).
+func inputOr(p *model.Prediction, name model.InputName, fallback int) string {
+	if in, ok := p.Input(name); ok {
+		return in.Value
 	}
 	return strconv.Itoa(fallback)
 }

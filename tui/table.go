@@ -11,7 +11,6 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/model"
 )
 
@@ -189,7 +188,6 @@ func healthRank(r *model.Row) (rank, t int64) {
 	return 6, 0
 }
 
-func hasInfo(s *inetdiag.Socket) bool { return s.Info.Has(inetdiag.TCPInfoLen2_6) }
 
 // numericKey extracts the sort key of a numeric column.
 func numericKey(c column, r *model.Row) (miss bool, a, b int64) {
@@ -206,17 +204,17 @@ func numericKey(c column, r *model.Row) (miss bool, a, b int64) {
 	case colRecvQ:
 		return false, int64(s.RecvQ), 0
 	case colRTT:
-		return !hasInfo(s), int64(info.RTT), 0
+		return !r.HasInfo(), int64(info.RTT), 0
 	case colRTO:
-		return !hasInfo(s), int64(info.RTO), int64(info.Backoff)
+		return !r.HasInfo(), int64(info.RTO), int64(info.Backoff)
 	case colRetrans:
-		return false, int64(retransmits(s)), int64(info.TotalRetrans)
+		return false, int64(r.Retransmits()), int64(info.TotalRetrans)
 	case colProbes:
-		return false, int64(probes(s)), 0
+		return false, int64(r.Probes()), 0
 	case colUnacked:
-		return !hasInfo(s), int64(info.Unacked), 0
+		return !r.HasInfo(), int64(info.Unacked), 0
 	case colLastAck:
-		return !hasInfo(s), int64(info.LastAckRecv), 0
+		return !r.HasInfo(), int64(info.LastAckRecv), 0
 	case colAbort:
 		if r.Prediction == nil {
 			return true, 0, 0
@@ -224,28 +222,6 @@ func numericKey(c column, r *model.Row) (miss bool, a, b int64) {
 		return false, r.Prediction.At.UnixNano(), 0
 	}
 	return true, 0, 0
-}
-
-// retransmits is the RTO count of the current episode.
-func retransmits(s *inetdiag.Socket) int {
-	if hasInfo(s) {
-		return int(s.Info.Retransmits)
-	}
-	if s.Timer == inetdiag.TimerRetransmit {
-		return int(s.Retrans)
-	}
-	return 0
-}
-
-// probes is the count of unanswered keepalive or zero-window probes.
-func probes(s *inetdiag.Socket) int {
-	if hasInfo(s) {
-		return int(s.Info.Probes)
-	}
-	if s.Timer == inetdiag.TimerKeepalive || s.Timer == inetdiag.TimerProbe0 {
-		return int(s.Retrans)
-	}
-	return 0
 }
 
 // rebuildTable filters and sorts the snapshot on screen, and puts the
@@ -625,9 +601,9 @@ func (m *Model) cell(c column, r *model.Row, w int) string {
 		}
 		return l.symbol + " " + l.short
 	case colLocal:
-		return model.Endpoint(s.ID.Src)
+		return r.Local()
 	case colRemote:
-		return model.Endpoint(s.ID.Dst)
+		return r.Remote()
 	case colState:
 		return s.State.String()
 	case colProcess:
@@ -637,34 +613,34 @@ func (m *Model) cell(c column, r *model.Row, w int) string {
 	case colRecvQ:
 		return fmtBytes(uint64(s.RecvQ))
 	case colRTT:
-		if !hasInfo(s) {
+		if !r.HasInfo() {
 			return "—"
 		}
 		return fmtDur(info.RTT)
 	case colRTO:
-		if !hasInfo(s) {
+		if !r.HasInfo() {
 			return "—"
 		}
 		return fmtRTO(info.RTO) + "/" + strconv.Itoa(int(info.Backoff))
 	case colRetrans:
-		n := strconv.Itoa(retransmits(s))
+		n := strconv.Itoa(r.Retransmits())
 		if p := r.Prediction; p != nil && !probeSchedule(p) && p.Count > 0 {
 			n += "/" + strconv.Itoa(p.Count)
 		}
 		return n
 	case colProbes:
-		n := strconv.Itoa(probes(s))
+		n := strconv.Itoa(r.Probes())
 		if p := r.Prediction; p != nil && probeSchedule(p) && p.Count > 0 {
 			n += "/" + strconv.Itoa(p.Count)
 		}
 		return n
 	case colUnacked:
-		if !hasInfo(s) {
+		if !r.HasInfo() {
 			return "—"
 		}
 		return strconv.Itoa(int(info.Unacked))
 	case colLastAck:
-		if !hasInfo(s) {
+		if !r.HasInfo() {
 			return "—"
 		}
 		return fmtAge(info.LastAckRecv)
@@ -719,7 +695,7 @@ func countsProbes(r *model.Row) bool {
 	if r.Prediction != nil {
 		return probeSchedule(r.Prediction)
 	}
-	return probes(r.Sock) > 0 && retransmits(r.Sock) == 0
+	return r.Probes() > 0 && r.Retransmits() == 0
 }
 
 // probeSchedule reports whether the kernel counts probes (keepalive or

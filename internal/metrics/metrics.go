@@ -280,12 +280,11 @@ func topPorts(byPort map[uint16]int, n int) []model.PortExposure {
 func connSeries(rows []*model.Row, now time.Time, n int) []connValues {
 	all := make([]connValues, 0, len(rows))
 	for _, r := range rows {
-		s := r.Sock
 		c := connValues{
-			local:       model.Endpoint(s.ID.Src),
-			remote:      model.Endpoint(s.ID.Dst),
-			retransmits: retransmits(s),
-			probes:      probes(s),
+			local:       r.Local(),
+			remote:      r.Remote(),
+			retransmits: r.Retransmits(),
+			probes:      r.Probes(),
 		}
 		if p := r.Prediction; p != nil {
 			c.predicted = true
@@ -325,30 +324,6 @@ func connSeries(rows []*model.Row, now time.Time, n int) []connValues {
 		out = append(out, c)
 	}
 	return out
-}
-
-// retransmits is the RTO count of the connection's current episode
-// (icsk_retransmits), from tcp_info or, without it, from idiag_retrans.
-func retransmits(s *inetdiag.Socket) int {
-	if s.Info.Has(inetdiag.TCPInfoLen2_6) {
-		return int(s.Info.Retransmits)
-	}
-	if s.Timer == inetdiag.TimerRetransmit {
-		return int(s.Retrans)
-	}
-	return 0
-}
-
-// probes is the count of unanswered keepalive or zero-window probes
-// (icsk_probes_out).
-func probes(s *inetdiag.Socket) int {
-	if s.Info.Has(inetdiag.TCPInfoLen2_6) {
-		return int(s.Info.Probes)
-	}
-	if s.Timer == inetdiag.TimerKeepalive || s.Timer == inetdiag.TimerProbe0 {
-		return int(s.Retrans)
-	}
-	return 0
 }
 
 // connBound ends the help of the per-connection families.

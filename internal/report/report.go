@@ -100,14 +100,14 @@ func NewConn(r *model.Row, now time.Time) Conn {
 	s := r.Sock
 	c := Conn{
 		Time:           now.Format(TimeFormat),
-		Local:          s.ID.Src.String(),
-		Remote:         s.ID.Dst.String(),
+		Local:          r.Local(),
+		Remote:         r.Remote(),
 		Family:         s.Family.String(),
 		State:          s.State.Name(),
 		Health:         r.Health.String(),
-		Retransmits:    int(s.Info.Retransmits),
+		Retransmits:    r.Retransmits(),
 		Backoff:        int(s.Info.Backoff),
-		Probes:         int(s.Info.Probes),
+		Probes:         r.Probes(),
 		Unacked:        s.Info.Unacked,
 		SendQ:          s.SendQ,
 		RecvQ:          s.RecvQ,
@@ -117,14 +117,6 @@ func NewConn(r *model.Row, now time.Time) Conn {
 		TimerExpiresMs: s.Expires.Milliseconds(),
 		LastAckMs:      s.Info.LastAckRecv.Milliseconds(),
 		Cookie:         strconv.FormatUint(s.ID.Cookie, 16),
-	}
-	if s.Info.Len == 0 {
-		// No tcp_info (TIME-WAIT, request sockets): the diag fields are
-		// all there is.
-		c.Retransmits = int(s.Retrans)
-		if s.Timer == inetdiag.TimerKeepalive || s.Timer == inetdiag.TimerProbe0 {
-			c.Retransmits, c.Probes = 0, int(s.Retrans)
-		}
 	}
 	if p := r.Prediction; p != nil {
 		c.AbortInS = ptr(seconds(p.At.Sub(now)))
@@ -149,8 +141,8 @@ func NewEvent(e *model.Event) Event {
 	out := Event{
 		Time:     e.Time.Format(TimeFormat),
 		Event:    e.Kind.String(),
-		Local:    e.ID.Local.String(),
-		Remote:   e.ID.Remote.String(),
+		Local:    model.Endpoint(e.ID.Local),
+		Remote:   model.Endpoint(e.ID.Remote),
 		LastSeen: e.LastSeen.Format(TimeFormat),
 		Cookie:   strconv.FormatUint(e.ID.Cookie, 16),
 	}
@@ -266,7 +258,7 @@ func WriteTable(w io.Writer, snap *model.Snapshot) error {
 			}
 		}
 		rto := "-"
-		if s.Info.Len > 0 {
+		if r.HasInfo() {
 			rto = fmt.Sprintf("%s/%d", FormatDuration(s.Info.RTO), s.Info.Backoff)
 		}
 		proc := "-"
@@ -274,7 +266,7 @@ func WriteTable(w io.Writer, snap *model.Snapshot) error {
 			proc = fmt.Sprintf("%s[%d]", r.Comm, r.PID)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.State, s.RecvQ, s.SendQ,
-			model.Endpoint(s.ID.Src), model.Endpoint(s.ID.Dst), r.Health, s.Info.Retransmits, rto, abort, proc)
+			r.Local(), r.Remote(), r.Health, r.Retransmits(), rto, abort, proc)
 	}
 	return tw.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,56 @@ func TestFormatDuration(t *testing.T) {
 		if got := FormatDuration(tt.d); got != tt.want {
 			t.Errorf("FormatDuration(%v) = %q, want %q", tt.d, got, tt.want)
 		}
+	}
+}
+
+// TestTableAndJSONAgree: the --once table and the JSON print the same
+// endpoints (an IPv4-mapped address as IPv4) and the same retransmission
+// count, also for a request socket, which has no tcp_info.
+func TestTableAndJSONAgree(t *testing.T) {
+	snap := model.NewSnapshot(nil)
+	snap.Time = time.Date(2026, 11, 23, 14, 2, 9, 0, time.UTC)
+	snap.Params = model.DefaultParams()
+	snap.Rows = []model.Row{
+		{Sock: &inetdiag.Socket{
+			Family: inetdiag.FamilyInet6, State: inetdiag.StateEstablished, Inode: 9,
+			ID:   inetdiag.SockID{Src: netip.MustParseAddrPort("[::ffff:127.0.0.1]:49550"), Dst: netip.MustParseAddrPort("[::ffff:127.0.0.1]:8080"), Cookie: 1},
+			Info: inetdiag.TCPInfo{Len: 280, RTO: 204 * time.Millisecond},
+		}},
+		{Sock: &inetdiag.Socket{
+			Family: inetdiag.FamilyInet, State: inetdiag.StateSynRecv, Timer: inetdiag.TimerRetransmit, Retrans: 3, Expires: time.Second,
+			ID: inetdiag.SockID{Src: netip.MustParseAddrPort("10.0.0.1:443"), Dst: netip.MustParseAddrPort("10.0.0.9:50000"), Cookie: 2},
+		}},
+	}
+	var js, tab bytes.Buffer
+	if err := WriteJSON(&js, snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTable(&tab, snap); err != nil {
+		t.Fatal(err)
+	}
+	lines := decodeLines(t, js.Bytes())
+	table := tab.String()
+	for i, l := range lines {
+		local, remote, retr := l["local"].(string), l["remote"].(string), int(l["retransmits"].(float64))
+		if strings.Contains(local, "ffff") || strings.Contains(remote, "ffff") {
+			t.Errorf("row %d: JSON prints a mapped address: %s -> %s", i, local, remote)
+		}
+		found := false
+		for _, tl := range strings.Split(table, "\n") {
+			f := strings.Fields(tl)
+			if len(f) >= 7 && f[3] == local && f[4] == remote {
+				found = true
+				if f[6] != strconv.Itoa(retr) {
+					t.Errorf("row %d: table says %s retransmissions, JSON %d", i, f[6], retr)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("row %d (%s -> %s) not in the table:\n%s", i, local, remote, table)
+		}
+	}
+	if got := int(lines[1]["retransmits"].(float64)); got != 3 {
+		t.Errorf("request socket: retransmits = %d, want 3 (idiag_retrans)", got)
 	}
 }
