@@ -188,7 +188,6 @@ func healthRank(r *model.Row) (rank, t int64) {
 	return 6, 0
 }
 
-
 // numericKey extracts the sort key of a numeric column.
 func numericKey(c column, r *model.Row) (miss bool, a, b int64) {
 	s := r.Sock
