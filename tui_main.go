@@ -10,16 +10,12 @@ import (
 	"github.com/tcpwatch/tcpwatch/tui"
 )
 
-func init() { runTUI = runInteractive }
-
 // runInteractive runs the full-screen interface over a watcher.
 func runInteractive(ctx context.Context, w *watch.Watcher, o *options, banner string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	snaps := make(chan *model.Snapshot, 1)
-	go w.Loop(ctx, o.interval, snaps, nil)
+	st := startStream(ctx, w, o.interval, nil)
+	defer st.Stop()
 	cfg := tui.Config{
-		Snapshots: snaps,
+		Snapshots: st.C,
 		Query:     w.Query(),
 		SetQuery:  w.SetQuery,
 		NoColor:   o.noColor || os.Getenv("NO_COLOR") != "",
@@ -33,11 +29,5 @@ func runInteractive(ctx context.Context, w *watch.Watcher, o *options, banner st
 			return nil
 		}
 	}
-	err := tui.Run(ctx, cfg)
-	cancel()
-	// Drain so that the poller can finish and release its snapshots.
-	for s := range snaps {
-		s.Release()
-	}
-	return err
+	return tui.Run(ctx, cfg)
 }
