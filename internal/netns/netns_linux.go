@@ -1,7 +1,14 @@
-// Package netns runs code inside a network namespace without moving the
-// rest of the program: the calling goroutine is locked to its OS thread,
-// the thread enters the namespace, and it comes back before it is unlocked.
-// Sockets created there stay in that namespace for their whole life.
+// Package netns is about the host's network namespaces: finding them
+// (Discover: every process's, the named ones, docker's), naming them as a
+// person knows them (LabelOf: the ip-netns name, the Kubernetes pod, the
+// container, the first process), and running code inside one without
+// moving the rest of the program (Do: the calling goroutine is locked to
+// its OS thread, the thread enters the namespace, and it comes back before
+// it is unlocked; sockets created there stay in that namespace for their
+// whole life).
+//
+// It reads /proc, /run/netns, docker's and the kubelet's directories; it
+// never changes a namespace, and needs no container runtime's API.
 package netns
 
 import (
