@@ -169,6 +169,9 @@ type Event struct {
 	LastSeen time.Time
 	// Predicted is the last prediction made for it, if any.
 	Predicted *Prediction
+	// Peer is the remote host a peer event is about (its ID is zero);
+	// for those events LastSeen is when the host was last heard from.
+	Peer netip.Addr
 }
 
 // Tracker follows connections across polls.

@@ -219,6 +219,11 @@ const (
 	// EventRecovered: was dying and an ACK arrived: backoff and probes are
 	// back to zero.
 	EventRecovered
+	// EventPeerUnresponsive: a remote host became unresponsive (see
+	// PeerTracker); the event names the host, not a connection.
+	EventPeerUnresponsive
+	// EventPeerAnswering: an unresponsive host was heard from again.
+	EventPeerAnswering
 )
 
 // String returns the JSON name of the event.
@@ -232,6 +237,10 @@ func (k EventKind) String() string {
 		return "closed"
 	case EventRecovered:
 		return "recovered"
+	case EventPeerUnresponsive:
+		return "peer-unresponsive"
+	case EventPeerAnswering:
+		return "peer-answering"
 	}
 	return fmt.Sprintf("UNKNOWN_%d", uint8(k))
 }
