@@ -17,6 +17,8 @@ func (m *Model) renderHelp() string {
 	if m.cfg.Kill == nil {
 		lines = append(lines, "   "+m.styles.dim.Render("K (kill a connection) needs --allow-kill"))
 	}
+	lines = append(lines, "", " "+m.styles.bold.Render("Keys in the detail view"), "")
+	lines = append(lines, m.helpColumns(m.detail.keys.FullHelp())...)
 	lines = append(lines, "", " "+m.styles.bold.Render("Health"), "")
 	for _, hl := range healthOrder {
 		l := look(hl)

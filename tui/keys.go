@@ -50,8 +50,8 @@ func (m *Model) tableFooter() []key.Binding {
 // detailFooter is the reminder at the bottom of the detail view.
 func (m *Model) detailFooter() []key.Binding {
 	k := m.keys
-	t := m.table.keys
-	return []key.Binding{k.Back, t.Up, t.Down, t.PageDown, k.Pause, k.Kill, k.Help, k.Quit}
+	return append(append([]key.Binding{k.Back}, m.detail.keys.ShortHelp()...),
+		k.Pause, k.Kill, k.Help, k.Quit)
 }
 
 // tableHelp is the help screen's list of the table screen's keys, one
