@@ -109,6 +109,7 @@ func (m *Model) tableScreenKey(k tea.KeyPressMsg) tea.Cmd {
 		m.openDetail()
 	case key.Matches(k, m.keys.Events):
 		m.showEvents = !m.showEvents
+		m.fitTable()
 	case key.Matches(k, m.keys.Filter):
 		return m.openFilter()
 	case key.Matches(k, m.keys.Kill):

@@ -147,14 +147,16 @@ func (m *Model) Init() tea.Cmd {
 	return tea.Batch(m.waitSnapshot(), tick())
 }
 
-// Update handles one message (each kind has its own method), then gives
-// the table the height the new state leaves it: the header grows and
-// shrinks with notices, the events pane comes and goes.
+// Update handles one message; each kind has its own method.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	m.now = m.cfg.Now()
-	cmd := m.handle(msg)
-	m.table.setHeight(m.tableRows())
-	return m, cmd
+	if _, ok := msg.(tickMsg); !ok {
+		// Keys page and scroll by the height the layout leaves the
+		// table. A tick only moves countdowns: it lays nothing out, which
+		// keeps a frame of 10^5 rows at the cost of its visible ones.
+		m.table.setHeight(m.tableRows())
+	}
+	return m, m.handle(msg)
 }
 
 // handle dispatches a message by its type.
@@ -200,6 +202,14 @@ func (m *Model) onResize(msg tea.WindowSizeMsg) {
 	m.help.SetWidth(msg.Width)
 	m.input.SetWidth(max(10, msg.Width-36)) // room for the prompt and the hint
 	m.detail.setSize(m.width, m.height-2)   // between the title line and the footer
+	m.fitTable()
+}
+
+// fitTable gives the table the height the layout leaves it and keeps the
+// cursor in view.
+func (m *Model) fitTable() {
+	m.table.setHeight(m.tableRows())
+	m.table.keepCursorInView()
 }
 
 // setStatus shows a message on the filter line for a few seconds.

@@ -95,12 +95,15 @@ func (m *Model) replace(s *model.Snapshot) {
 	}
 }
 
-// ingest does the per-snapshot work, once: filtering, sorting, counting.
-// Frames then only render the visible slice.
+// ingest does the per-snapshot work, once: counting, filtering, sorting.
+// Frames then only render the visible slice. The header is counted
+// first: its height, which may change with the snapshot, is the table's
+// scrolling window.
 func (m *Model) ingest() {
-	m.table.rebuild()
 	m.sum = summarize(m.snap)
 	m.events = collectEvents(m.snap)
+	m.table.setHeight(m.tableRows())
+	m.table.rebuild()
 	m.detail.follow()
 }
 

@@ -37,12 +37,13 @@ func newConnTable(ctx *shared) connTable {
 	return connTable{keys: defaultTableKeyMap(), ctx: ctx, height: 1}
 }
 
-// setHeight sets how many rows the table shows (the parent's layout
-// decides) and scrolls so that the cursor stays in view.
-func (t *connTable) setHeight(n int) {
-	t.height = max(n, 1)
-	t.scrollTo(t.sel.cursor)
-}
+// setHeight sets how many rows the table shows: the parent's layout
+// decides, and tells it before each message that may page or scroll.
+func (t *connTable) setHeight(n int) { t.height = max(n, 1) }
+
+// keepCursorInView scrolls so that the cursor is visible at the current
+// height (after a resize, or when the events pane comes or goes).
+func (t *connTable) keepCursorInView() { t.scrollTo(t.sel.cursor) }
 
 // matches reports whether a row passes the filter and the unhealthy-only
 // toggle.
