@@ -1,5 +1,7 @@
 //go:build linux
 
+// The end-to-end test: the real binary in tmux, as a user runs it.
+
 package tui
 
 import (

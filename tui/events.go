@@ -1,3 +1,6 @@
+// The events pane: what happened to connections that left (aborts,
+// resets, recoveries, closes of troubled ones), picked once per snapshot.
+
 package tui
 
 import (

@@ -1,3 +1,6 @@
+// Text formatting shared by every screen: durations, countdowns, byte
+// counts, clocks, and fitting, cutting and wrapping styled text to widths.
+
 package tui
 
 import (

@@ -1,3 +1,5 @@
+// Tests of the text formatters: durations, counts, widths and wrapping.
+
 package tui
 
 import (

@@ -1,3 +1,7 @@
+// The header above the table: the title line, the kernel parameters, the
+// counts by health and by state, the exposure, notices and the filter
+// line, each a block that a short terminal drops by priority.
+
 package tui
 
 import (
@@ -79,7 +83,7 @@ func summarize(s *model.Snapshot) summary {
 	}
 	if r := s.Soonest(); r != nil && r.Sock != nil {
 		sum.soonest = r.Prediction
-		sum.soonestWhat = model.Endpoint(r.Sock.ID.Src) + " → " + model.Endpoint(r.Sock.ID.Dst)
+		sum.soonestWhat = arrow(r)
 	}
 	return sum
 }
@@ -264,24 +268,15 @@ func (m *Model) filterLine(w int) string {
 		f = "none"
 	}
 	parts := []string{"filter: " + m.styles.bold.Render(f)}
-	if m.tbl.unhealthyOnly {
+	if m.table.unhealthyOnly {
 		parts = append(parts, "only unhealthy")
 	}
-	spec := colSpecs[m.tbl.sortCol]
-	order := "sorted by " + spec.name
-	if m.tbl.sortCol == colHealth && !m.tbl.sortRev {
-		order = "sorted by urgency"
-	} else if spec.desc != m.tbl.sortRev {
-		order += " ↓"
-	} else {
-		order += " ↑"
-	}
-	parts = append(parts, order)
+	parts = append(parts, m.table.order.label())
 	if m.snap != nil {
-		if n, total := len(m.tbl.vis), len(m.snap.Rows); n != total {
+		if n, total := m.table.shown(), len(m.snap.Rows); n != total {
 			parts = append(parts, "showing "+fmtCount(n)+" of "+fmtCount(total))
 		} else if n > 0 {
-			parts = append(parts, "row "+fmtCount(m.tbl.cursor+1)+" of "+fmtCount(n))
+			parts = append(parts, "row "+fmtCount(m.table.cursor()+1)+" of "+fmtCount(n))
 		}
 	}
 	left := " " + strings.Join(parts, " · ")

@@ -1,3 +1,6 @@
+// The help screen: every key, generated from the key maps of the parent
+// and of its components, and what the symbols and marks of the table mean.
+
 package tui
 
 import (
@@ -6,24 +9,16 @@ import (
 	"charm.land/bubbles/v2/key"
 )
 
-// openHelp shows the help screen over the current one.
-func (m *Model) openHelp() {
-	m.helpFrom = m.screen
-	m.screen = screenHelp
-}
-
-// renderHelp lists every key (from the key map, through the help bubble)
+// renderHelp lists every key (from the key maps, through the help bubble)
 // and what the symbols and marks of the table mean.
 func (m *Model) renderHelp() string {
 	lines := []string{m.titleLine(m.width), "", " " + m.styles.bold.Render("Keys"), ""}
-	h := m.help
-	h.ShowAll = true
-	for _, l := range strings.Split(h.FullHelpView(m.keys.FullHelp()), "\n") {
-		lines = append(lines, "   "+l)
-	}
+	lines = append(lines, m.helpColumns(m.tableHelp())...)
 	if m.cfg.Kill == nil {
 		lines = append(lines, "   "+m.styles.dim.Render("K (kill a connection) needs --allow-kill"))
 	}
+	lines = append(lines, "", " "+m.styles.bold.Render("Keys in the detail view"), "")
+	lines = append(lines, m.helpColumns(m.detail.keys.FullHelp())...)
 	lines = append(lines, "", " "+m.styles.bold.Render("Health"), "")
 	for _, hl := range healthOrder {
 		l := look(hl)
@@ -53,4 +48,15 @@ func (m *Model) renderHelp() string {
 	}
 	back := []key.Binding{m.keys.Back, m.keys.Quit}
 	return strings.Join(append(body, m.footer(back)), "\n")
+}
+
+// helpColumns renders groups of bindings side by side, indented.
+func (m *Model) helpColumns(groups [][]key.Binding) []string {
+	h := m.help
+	h.ShowAll = true
+	lines := strings.Split(h.FullHelpView(groups), "\n")
+	for i := range lines {
+		lines[i] = "   " + lines[i]
+	}
+	return lines
 }

@@ -1,3 +1,9 @@
+// The parent's keys and the routing of key presses: the keys valid on
+// every screen, those that open screens and prompts, and which component
+// gets the rest. The footers and the help screen are generated from these
+// key maps and the components' own, so a key cannot exist without being
+// documented.
+
 package tui
 
 import (
@@ -5,70 +11,62 @@ import (
 	tea "charm.land/bubbletea/v2"
 )
 
-// keyMap lists every key of the interface; the help screen is generated
-// from it, so a key cannot exist without being documented.
+// keyMap lists the keys the parent handles itself.
 type keyMap struct {
-	Up, Down, PageUp, PageDown, Home, End key.Binding
-	Detail, Back, Events, Help            key.Binding
-	Filter, Unhealthy, Sort, SortReverse  key.Binding
-	Pause, Kill, Quit                     key.Binding
+	Detail, Back, Events, Help key.Binding
+	Filter, Pause, Kill, Quit  key.Binding
 }
 
 // defaultKeyMap returns the bindings; kill is enabled only when the caller
 // allows killing connections.
 func defaultKeyMap(kill bool) keyMap {
 	k := keyMap{
-		Up:          key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
-		Down:        key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
-		PageUp:      key.NewBinding(key.WithKeys("pgup", "ctrl+b"), key.WithHelp("pgup", "page up")),
-		PageDown:    key.NewBinding(key.WithKeys("pgdown", "ctrl+f", "space"), key.WithHelp("pgdn", "page down")),
-		Home:        key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("home/g", "first")),
-		End:         key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("end/G", "last")),
-		Detail:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
-		Back:        key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
-		Events:      key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "events")),
-		Help:        key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
-		Filter:      key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
-		Unhealthy:   key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unhealthy")),
-		Sort:        key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sort")),
-		SortReverse: key.NewBinding(key.WithKeys("S"), key.WithHelp("S", "reverse")),
-		Pause:       key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause")),
-		Kill:        key.NewBinding(key.WithKeys("K"), key.WithHelp("K", "kill")),
-		Quit:        key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Detail: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
+		Back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Events: key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "events")),
+		Help:   key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Filter: key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Pause:  key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause")),
+		Kill:   key.NewBinding(key.WithKeys("K"), key.WithHelp("K", "kill")),
+		Quit:   key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 	}
 	k.Kill.SetEnabled(kill)
 	return k
 }
 
-// ShortHelp is the one-line reminder at the bottom of the table.
-func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Detail, k.Filter, k.Unhealthy, k.Sort, k.Pause, k.Kill, k.Events, k.Help, k.Quit}
+// withDesc is b with the longer description the help screen has room for.
+func withDesc(b key.Binding, desc string) key.Binding {
+	b.SetHelp(b.Help().Key, desc)
+	return b
 }
 
-// FullHelp is the help screen, one column per group, with longer
-// descriptions than the one-line reminder has room for.
-func (k keyMap) FullHelp() [][]key.Binding {
-	long := func(b key.Binding, desc string) key.Binding {
-		b.SetHelp(b.Help().Key, desc)
-		return b
-	}
+// tableFooter is the one-line reminder at the bottom of the table.
+func (m *Model) tableFooter() []key.Binding {
+	k := m.keys
+	return append(append([]key.Binding{k.Detail, k.Filter}, m.table.keys.ShortHelp()...),
+		k.Pause, k.Kill, k.Events, k.Help, k.Quit)
+}
+
+// detailFooter is the reminder at the bottom of the detail view.
+func (m *Model) detailFooter() []key.Binding {
+	k := m.keys
+	return append(append([]key.Binding{k.Back}, m.detail.keys.ShortHelp()...),
+		k.Pause, k.Kill, k.Help, k.Quit)
+}
+
+// tableHelp is the help screen's list of the table screen's keys, one
+// column per group: moves, screens, what the rows show.
+func (m *Model) tableHelp() [][]key.Binding {
+	k := m.keys
+	t := m.table.keys.FullHelp() // moves, then order and toggle
 	return [][]key.Binding{
-		{k.Up, k.Down, k.PageUp, k.PageDown, long(k.Home, "first row"), long(k.End, "last row")},
-		{long(k.Detail, "explain the connection"), long(k.Back, "back, cancel"), long(k.Events, "show/hide events"),
-			long(k.Help, "this help"), long(k.Quit, "quit (also ctrl+c)")},
-		{long(k.Filter, "filter: port 5432, dying…"), long(k.Unhealthy, "only unhealthy rows"), long(k.Sort, "next sort column"),
-			long(k.SortReverse, "reverse the sort"), long(k.Pause, "freeze the rows"), long(k.Kill, "kill the connection")},
+		t[0],
+		{withDesc(k.Detail, "explain the connection"), withDesc(k.Back, "back, cancel"), withDesc(k.Events, "show/hide events"),
+			withDesc(k.Help, "this help"), withDesc(k.Quit, "quit (also ctrl+c)")},
+		append(append([]key.Binding{withDesc(k.Filter, "filter: port 5432, dying…")}, t[1]...),
+			withDesc(k.Pause, "freeze the rows"), withDesc(k.Kill, "kill the connection")),
 	}
 }
-
-// detailHelp is the reminder at the bottom of the detail view.
-type detailHelp keyMap
-
-func (k detailHelp) ShortHelp() []key.Binding {
-	return []key.Binding{k.Back, k.Up, k.Down, k.PageDown, k.Pause, k.Kill, k.Help, k.Quit}
-}
-
-func (k detailHelp) FullHelp() [][]key.Binding { return keyMap(k).FullHelp() }
 
 // onKey dispatches a key press: Ctrl-C always quits, an open prompt takes
 // every other key, then the keys valid everywhere, then the screen's own.
@@ -96,21 +94,67 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		return nil
 	case screenDetail:
-		return m.detailKey(k)
+		return m.detailScreenKey(k)
 	}
-	if key.Matches(k, m.keys.Help) {
-		m.openHelp()
-		return nil
-	}
-	return m.tableKey(k)
+	return m.tableScreenKey(k)
 }
 
-// togglePause freezes the display on the current snapshot (countdowns
-// keep counting: they are functions of the clock) or resumes it with the
-// newest poll received meanwhile.
-func (m *Model) togglePause() {
-	m.paused = !m.paused
-	if !m.paused && m.pending != nil {
-		m.replace(m.pending)
+// tableScreenKey handles the keys that open something over the table,
+// and hands the others to the table.
+func (m *Model) tableScreenKey(k tea.KeyPressMsg) tea.Cmd {
+	switch {
+	case key.Matches(k, m.keys.Help):
+		m.openHelp()
+	case key.Matches(k, m.keys.Detail):
+		m.openDetail()
+	case key.Matches(k, m.keys.Events):
+		m.showEvents = !m.showEvents
+		m.fitTable()
+	case key.Matches(k, m.keys.Filter):
+		return m.openFilter()
+	case key.Matches(k, m.keys.Kill):
+		m.askKill(m.table.selected())
+	case key.Matches(k, m.keys.Back):
+		m.status = ""
+	default:
+		var cmd tea.Cmd
+		m.table, cmd = m.table.Update(k)
+		return cmd
 	}
+	return nil
+}
+
+// detailScreenKey handles going back, help and kill on the detail
+// screen, and hands the others to the detail view.
+func (m *Model) detailScreenKey(k tea.KeyPressMsg) tea.Cmd {
+	switch {
+	case key.Matches(k, m.keys.Back):
+		m.screen = screenTable
+		m.detail.close()
+	case key.Matches(k, m.keys.Help):
+		m.openHelp()
+	case key.Matches(k, m.keys.Kill):
+		m.askKill(m.detail.killable())
+	default:
+		var cmd tea.Cmd
+		m.detail, cmd = m.detail.Update(k)
+		return cmd
+	}
+	return nil
+}
+
+// openDetail shows the selected connection.
+func (m *Model) openDetail() {
+	r := m.table.selected()
+	if r == nil {
+		return
+	}
+	m.detail.open(r)
+	m.screen = screenDetail
+}
+
+// openHelp shows the help screen over the current one.
+func (m *Model) openHelp() {
+	m.helpFrom = m.screen
+	m.screen = screenHelp
 }

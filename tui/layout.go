@@ -1,3 +1,8 @@
+// The frames of the screens: how the main screen's height is split
+// between the header, the table, the events pane and the footer, the
+// detail screen's title and footer, the footer itself, and the screen
+// shown when the terminal is too small.
+
 package tui
 
 import (
@@ -88,11 +93,18 @@ func (m *Model) renderMain() string {
 	for _, h := range l.header {
 		lines = append(lines, truncate(h, m.width))
 	}
-	lines = append(lines, m.renderTable(l.rows)...)
+	lines = append(lines, m.table.View(m.width, l.rows+1))
 	if l.eventsH > 0 {
 		lines = append(lines, m.renderEvents(l.eventsH)...)
 	}
-	lines = append(lines, m.footer(m.keys.ShortHelp()))
+	lines = append(lines, m.footer(m.tableFooter()))
+	return strings.Join(lines, "\n")
+}
+
+// renderDetail renders the detail screen: the title line, the detail
+// view, the footer.
+func (m *Model) renderDetail() string {
+	lines := []string{m.titleLine(m.width), m.detail.View(m.width, m.height-2), m.footer(m.detailFooter())}
 	return strings.Join(lines, "\n")
 }
 

@@ -1,3 +1,6 @@
+// Tests of the interface's behaviour through Update: sorting, the clock,
+// pause, snapshot release, filter, kill, resize, scrolling and selection.
+
 package tui
 
 import (
@@ -19,7 +22,7 @@ import (
 // visibleCookies lists the cookies of the rows in display order.
 func visibleCookies(m *Model) []uint64 {
 	var out []uint64
-	for _, i := range m.tbl.vis {
+	for _, i := range m.table.vis {
 		out = append(out, m.snap.Rows[i].Sock.ID.Cookie)
 	}
 	return out
@@ -98,11 +101,11 @@ func TestSortColumnCycle(t *testing.T) {
 	feed(m, must(snapshotOf(mixedRows()...)))
 	seen := map[column]bool{}
 	for i := 0; i < int(numColumns); i++ {
-		seen[m.tbl.sortCol] = true
+		seen[m.table.order.col] = true
 		press(m, "s")
 	}
-	if len(seen) != int(numColumns) || m.tbl.sortCol != colHealth {
-		t.Errorf("s visited %d columns and ended on %d; want all %d and back to health", len(seen), m.tbl.sortCol, numColumns)
+	if len(seen) != int(numColumns) || m.table.order.col != colHealth {
+		t.Errorf("s visited %d columns and ended on %d; want all %d and back to health", len(seen), m.table.order.col, numColumns)
 	}
 }
 
@@ -300,7 +303,7 @@ func TestFilter(t *testing.T) {
 			if got := m.query.String(); got != tt.wantFilter {
 				t.Errorf("filter in force: got %q, want %q", got, tt.wantFilter)
 			}
-			if got := len(m.tbl.vis); got != tt.wantRows {
+			if got := len(m.table.vis); got != tt.wantRows {
 				t.Errorf("rows shown: got %d, want %d", got, tt.wantRows)
 			}
 			if !strings.Contains(screenText(m), tt.wantStatus) {
@@ -337,8 +340,8 @@ func TestUnhealthyOnly(t *testing.T) {
 		t.Errorf("u: got %x, want the four unhealthy rows %x", got, want)
 	}
 	press(m, "u")
-	if len(m.tbl.vis) != 9 {
-		t.Errorf("u again: %d rows, want 9", len(m.tbl.vis))
+	if len(m.table.vis) != 9 {
+		t.Errorf("u again: %d rows, want 9", len(m.table.vis))
 	}
 }
 
@@ -442,21 +445,21 @@ func TestScrolling(t *testing.T) {
 	feed(m, must(snapshotOf(rows...)))
 	n := m.tableRows()
 	press(m, "pgdown")
-	if m.tbl.cursor != n-1 {
-		t.Errorf("pgdown: cursor %d, want %d", m.tbl.cursor, n-1)
+	if m.table.sel.cursor != n-1 {
+		t.Errorf("pgdown: cursor %d, want %d", m.table.sel.cursor, n-1)
 	}
 	press(m, "end")
 	v := screenText(m)
-	if m.tbl.cursor != 99 || !strings.Contains(v, "▶") || !strings.Contains(v, ipPort(99)) || strings.Contains(v, ipPort(0)+" ") {
-		t.Errorf("end: cursor %d, want the last row selected and visible:\n%s", m.tbl.cursor, v)
+	if m.table.sel.cursor != 99 || !strings.Contains(v, "▶") || !strings.Contains(v, ipPort(99)) || strings.Contains(v, ipPort(0)+" ") {
+		t.Errorf("end: cursor %d, want the last row selected and visible:\n%s", m.table.sel.cursor, v)
 	}
 	press(m, "g")
-	if m.tbl.cursor != 0 || !strings.Contains(screenText(m), ipPort(0)) {
-		t.Errorf("g: cursor %d, want 0", m.tbl.cursor)
+	if m.table.sel.cursor != 0 || !strings.Contains(screenText(m), ipPort(0)) {
+		t.Errorf("g: cursor %d, want 0", m.table.sel.cursor)
 	}
 	press(m, "up")
-	if m.tbl.cursor != 0 {
-		t.Errorf("up at the top moved the cursor to %d", m.tbl.cursor)
+	if m.table.sel.cursor != 0 {
+		t.Errorf("up at the top moved the cursor to %d", m.table.sel.cursor)
 	}
 }
 
@@ -470,12 +473,12 @@ func TestSelectionFollowsConnection(t *testing.T) {
 	m, _ := newTestModel(Config{}, 120, 40)
 	feed(m, must(snapshotOf(mixedRows()...)))
 	press(m, "j", "j") // the zero-window row
-	if c := visibleCookies(m)[m.tbl.cursor]; c != 0x3f2a9c04 {
+	if c := visibleCookies(m)[m.table.sel.cursor]; c != 0x3f2a9c04 {
 		t.Fatalf("selected %x, want the zero-window row", c)
 	}
 	rows := append(mixedRows(), withAbort(dyingRow(), 77, 30*time.Second))
 	feed(m, must(snapshotOf(rows...)))
-	if c := visibleCookies(m)[m.tbl.cursor]; c != 0x3f2a9c04 {
+	if c := visibleCookies(m)[m.table.sel.cursor]; c != 0x3f2a9c04 {
 		t.Errorf("after a new dying row appeared above, selected %x, want still the zero-window row", c)
 	}
 }
@@ -596,12 +599,12 @@ func TestCursorStaysOnTopUntilMoved(t *testing.T) {
 	// A sooner abort appears: an operator who has not touched the keys
 	// keeps seeing the most urgent row selected.
 	feed(m, must(snapshotOf(append(mixedRows(), withAbort(dyingRow(), 77, 30*time.Second))...)))
-	if c := visibleCookies(m)[m.tbl.cursor]; m.tbl.cursor != 0 || c != 77 {
-		t.Errorf("untouched cursor at %d (%x), want 0 on the new most urgent row", m.tbl.cursor, c)
+	if c := visibleCookies(m)[m.table.sel.cursor]; m.table.sel.cursor != 0 || c != 77 {
+		t.Errorf("untouched cursor at %d (%x), want 0 on the new most urgent row", m.table.sel.cursor, c)
 	}
 	press(m, "j", "g") // g goes back to sticking to the top
 	feed(m, must(snapshotOf(append(mixedRows(), withAbort(dyingRow(), 78, 10*time.Second))...)))
-	if c := visibleCookies(m)[m.tbl.cursor]; m.tbl.cursor != 0 || c != 78 {
-		t.Errorf("after g: cursor at %d (%x), want 0 on the new most urgent row", m.tbl.cursor, c)
+	if c := visibleCookies(m)[m.table.sel.cursor]; m.table.sel.cursor != 0 || c != 78 {
+		t.Errorf("after g: cursor at %d (%x), want 0 on the new most urgent row", m.table.sel.cursor, c)
 	}
 }

@@ -1,5 +1,8 @@
 //go:build tcpwatch_testpanic
 
+// A test-only hook, in binaries built with the tcpwatch_testpanic tag:
+// a key that panics inside Update.
+
 package tui
 
 import tea "charm.land/bubbletea/v2"

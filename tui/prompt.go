@@ -1,3 +1,6 @@
+// The prompts that replace the footer: the filter ("/"), handed to the
+// caller from a command, and the confirmation before a kill ("K").
+
 package tui
 
 import (
@@ -62,7 +65,7 @@ func (m *Model) onQueryResult(msg queryMsg) tea.Cmd {
 		return nil
 	}
 	m.setQuery(msg.q)
-	m.rebuildTable()
+	m.table.rebuild()
 	if msg.q.IsZero() {
 		m.setStatus("filter cleared", false)
 	} else {
@@ -116,14 +119,4 @@ func (m *Model) onKillResult(msg killMsg) tea.Cmd {
 		m.setStatus("killed "+msg.what, false)
 	}
 	return nil
-}
-
-// connName names a connection for prompts and messages:
-// "10.0.3.7:51630 → 10.0.9.14:5432 (api[2211])".
-func connName(r *model.Row) string {
-	s := model.Endpoint(r.Sock.ID.Src) + " → " + model.Endpoint(r.Sock.ID.Dst)
-	if p := process(r); p != "" {
-		s += " (" + p + ")"
-	}
-	return s
 }

@@ -1,3 +1,6 @@
+// Running the interface in a terminal: the Bubble Tea program, the
+// signals that end it, and restoring the terminal in every case.
+
 package tui
 
 import (

@@ -1,3 +1,6 @@
+// Tests of Run on a pipe instead of a terminal: quitting, the context,
+// hangups, and a panic that must restore the terminal.
+
 package tui
 
 import (

@@ -1,3 +1,6 @@
+// The look of the interface: how each health is shown (symbol, names,
+// colour) and every style, chosen per colour profile.
+
 package tui
 
 import (

@@ -1,3 +1,5 @@
+// Golden tests of whole screens rendered from synthetic snapshots.
+
 package tui
 
 import (

@@ -1,0 +1,203 @@
+// The connection table's order: the sort column and direction, the sort
+// keys extracted from rows, and the sort itself.
+
+package tui
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/tcpwatch/tcpwatch/model"
+)
+
+// sortOrder is the column the table is sorted by and whether its natural
+// direction is reversed. The zero value is the default: by urgency.
+type sortOrder struct {
+	col column
+	rev bool
+}
+
+// next is the order by the next column, in its natural direction.
+func (o sortOrder) next() sortOrder { return sortOrder{col: (o.col + 1) % numColumns} }
+
+// reversed is the order in the other direction.
+func (o sortOrder) reversed() sortOrder { return sortOrder{o.col, !o.rev} }
+
+// byUrgency reports whether this is the default order, which the column
+// header does not mark.
+func (o sortOrder) byUrgency() bool { return o.col == colHealth && !o.rev }
+
+// arrow is the direction mark: ↓ for descending values, ↑ for ascending.
+func (o sortOrder) arrow() string {
+	if colSpecs[o.col].desc != o.rev {
+		return "↓"
+	}
+	return "↑"
+}
+
+// label is the order as the filter line says it: "sorted by urgency",
+// "sorted by send-q ↓".
+func (o sortOrder) label() string {
+	if o.byUrgency() {
+		return "sorted by urgency"
+	}
+	return "sorted by " + colSpecs[o.col].name + " " + o.arrow()
+}
+
+// sortKey is a row's position in the current sort: rows missing the
+// value come last whatever the direction, then a and b decide, then the
+// dump order.
+type sortKey struct {
+	miss bool
+	a, b int64
+	idx  int32
+}
+
+// healthRank orders rows for the default sort: predicted aborts first
+// (by time), then other dying rows, zero-window and close-wait (oldest
+// first), other unhealthy ones, unguarded and finally healthy rows.
+func healthRank(r *model.Row) (rank, t int64) {
+	switch {
+	case r.Prediction != nil:
+		return 0, r.Prediction.At.UnixNano()
+	case r.Health.Dying():
+		return 1, r.HealthSince.UnixNano()
+	case r.Health == model.HealthZeroWindow:
+		return 2, r.HealthSince.UnixNano()
+	case r.Health == model.HealthCloseWait:
+		return 3, r.HealthSince.UnixNano()
+	case r.Health.Unhealthy():
+		return 4, r.HealthSince.UnixNano()
+	case r.Health == model.HealthUnguarded:
+		return 5, 0
+	}
+	return 6, 0
+}
+
+// numericKey extracts the sort key of a numeric column.
+func numericKey(c column, r *model.Row) (miss bool, a, b int64) {
+	s := r.Sock
+	info := &s.Info
+	switch c {
+	case colHealth:
+		a, b = healthRank(r)
+		return false, a, b
+	case colState:
+		return false, int64(s.State), 0
+	case colSendQ:
+		return false, int64(s.SendQ), 0
+	case colRecvQ:
+		return false, int64(s.RecvQ), 0
+	case colRTT:
+		return !r.HasInfo(), int64(info.RTT), 0
+	case colRTO:
+		return !r.HasInfo(), int64(info.RTO), int64(info.Backoff)
+	case colRetrans:
+		return false, int64(r.Retransmits()), int64(info.TotalRetrans)
+	case colProbes:
+		return false, int64(r.Probes()), 0
+	case colUnacked:
+		return !r.HasInfo(), int64(info.Unacked), 0
+	case colLastAck:
+		return !r.HasInfo(), int64(info.LastAckRecv), 0
+	case colAbort:
+		if r.Prediction == nil {
+			return true, 0, 0
+		}
+		return false, r.Prediction.At.UnixNano(), 0
+	}
+	return true, 0, 0
+}
+
+// compareText orders two rows by a text column (addresses, processes).
+func compareText(c column, a, b *model.Row) int {
+	switch c {
+	case colLocal:
+		return a.Sock.ID.Src.Compare(b.Sock.ID.Src)
+	case colRemote:
+		return a.Sock.ID.Dst.Compare(b.Sock.ID.Dst)
+	case colProcess:
+		r := strings.Compare(a.Comm, b.Comm)
+		if r == 0 {
+			r = cmp.Compare(a.PID, b.PID)
+		}
+		return r
+	}
+	return 0
+}
+
+// sortVisible sorts vis (indices into rows) by the current order.
+// Numeric columns sort on keys extracted once; addresses and process
+// names compare rows.
+func (t *connTable) sortVisible(rows []model.Row) {
+	rev := colSpecs[t.order.col].desc != t.order.rev
+	switch c := t.order.col; c {
+	case colLocal, colRemote, colProcess:
+		slices.SortFunc(t.vis, func(x, y int32) int {
+			a, b := &rows[x], &rows[y]
+			if c == colProcess && (a.Comm == "") != (b.Comm == "") {
+				// Unknown processes last, whatever the direction.
+				if a.Comm == "" {
+					return 1
+				}
+				return -1
+			}
+			r := compareText(c, a, b)
+			if rev {
+				r = -r
+			}
+			if r == 0 {
+				r = cmp.Compare(x, y)
+			}
+			return r
+		})
+		return
+	}
+	t.skeys = t.skeys[:0]
+	var quiet []int32
+	if t.order.byUrgency() {
+		// The default order keeps healthy rows in dump order after the
+		// others: only the few rows in trouble need sorting, which keeps
+		// a poll of 10^5 mostly healthy sockets linear.
+		quiet = t.quiet[:0]
+		for _, i := range t.vis {
+			r := &rows[i]
+			if r.Health == model.HealthOK && r.Prediction == nil {
+				quiet = append(quiet, i)
+				continue
+			}
+			_, a, b := numericKey(colHealth, r)
+			t.skeys = append(t.skeys, sortKey{false, a, b, i})
+		}
+		t.quiet = quiet
+	} else {
+		for _, i := range t.vis {
+			miss, a, b := numericKey(t.order.col, &rows[i])
+			t.skeys = append(t.skeys, sortKey{miss, a, b, i})
+		}
+	}
+	slices.SortFunc(t.skeys, func(x, y sortKey) int {
+		if x.miss != y.miss {
+			if x.miss {
+				return 1
+			}
+			return -1
+		}
+		r := cmp.Compare(x.a, y.a)
+		if r == 0 {
+			r = cmp.Compare(x.b, y.b)
+		}
+		if rev {
+			r = -r
+		}
+		if r == 0 {
+			r = cmp.Compare(x.idx, y.idx)
+		}
+		return r
+	})
+	for i, k := range t.skeys {
+		t.vis[i] = k.idx
+	}
+	copy(t.vis[len(t.skeys):], quiet)
+}
