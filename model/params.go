@@ -1,5 +1,11 @@
 package model
 
+// The kernel parameters a prediction depends on: the TCP sysctls of a
+// network namespace (Documentation/networking/ip-sysctl.rst), the
+// constants of include/net/tcp.h, tcp_model_timeout() (net/ipv4/tcp_timer.c)
+// and the timer wheel's granularity (kernel/time/timer.c, calc_index).
+// params_test.go checks them against the kernel's values.
+
 import (
 	"errors"
 	"fmt"

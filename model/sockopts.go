@@ -1,6 +1,14 @@
 package model
 
-import "time"
+// The socket options that decide an abort but that inet_diag does not
+// export (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT,
+// TCP_SYNCNT, TCP_RTO_MAX_MS: read by the caller with getsockopt), and
+// the inputs a prediction lists for the operator to check.
+
+import (
+	"strconv"
+	"time"
+)
 
 // SockOpts are the per-socket settings that decide an abort but that
 // inet_diag does not export. They can only be read from the owning process
@@ -74,4 +82,34 @@ func (p *Prediction) Input(name InputName) (Input, bool) {
 		}
 	}
 	return Input{}, false
+}
+
+// optInput describes a setting read from the socket if known, else taken
+// from the sysctl.
+func optInput(name InputName, v string, known bool) Input {
+	if known {
+		return Input{Name: name, Value: v, Source: FromSocket}
+	}
+	return Input{Name: name, Value: v, Source: FromSysctl}
+}
+
+// secs formats a duration in seconds, as the inputs print them.
+func secs(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+}
+
+// confidence is Exact when the settings were read from the socket.
+func confidence(known bool) Confidence {
+	if known {
+		return Exact
+	}
+	return Assumed
+}
+
+// rtoMax is the socket's effective rto_max.
+func (tr *Tracker) rtoMax(c *Conn) time.Duration {
+	if c.Opts.Known && c.Opts.RTOMax > 0 {
+		return c.Opts.RTOMax
+	}
+	return tr.cfg.Params.RTOMax
 }

@@ -1,5 +1,13 @@
 package model
 
+// The timer wheel (kernel/time/timer.c: calc_wheel_index, calc_index)
+// that every TCP timer runs on, as a timeline of future expiries with the
+// earliest, expected and latest trajectories, and the count- and
+// time-based abort windows on it. The README's "How predictions work"
+// gives the measurements; params_test.go (TestLatenessMeasured,
+// TestLatenessBruteForce) checks the lateness model. Rules whose decisions
+// change the next interval use simulate.go instead.
+
 import "time"
 
 // A timeline is the sequence of future expiries of a connection's timer,
@@ -225,4 +233,20 @@ func (tl *timeline) timeWindow(sLo, sMid, sHi time.Time, budget func(j int) time
 	}
 	w.slip = jEarly != jLate
 	return w, true
+}
+
+// futureFirings turns the timeline up to the best abort into a schedule.
+// base numbers the firings: firing j is retransmission (or probe)
+// base+j+1; the abort firing carries the number of the last one sent.
+func futureFirings(tl *timeline, w window, base int, kind FiringKind) []Firing {
+	out := make([]Firing, 0, w.bestIdx+1)
+	for j := 0; j <= w.bestIdx; j++ {
+		f := Firing{N: base + j + 1, Kind: kind, At: tl.mean[j], Earliest: tl.min[j], Latest: tl.max[j], Interval: tl.interval[j]}
+		if j == w.bestIdx {
+			f.Kind, f.N = FireAbort, base+j
+			f.At, f.Earliest, f.Latest = w.best, w.earliest, w.latest
+		}
+		out = append(out, f)
+	}
+	return out
 }

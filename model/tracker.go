@@ -1,5 +1,12 @@
 package model
 
+// Following connections across polls: a connection is keyed by its socket
+// cookie (sock_gen_cookie, stable for the socket's life), remembered
+// between dumps, and reported as an event when it vanishes (aborted,
+// reset or closed, told apart with the namespace's counters from
+// /proc/net/snmp and /proc/net/netstat, read by the caller). No kernel
+// timer is modelled here: assess.go applies the rules.
+
 import (
 	"net/netip"
 	"time"
@@ -88,17 +95,12 @@ type Conn struct {
 	History []Sample
 
 	// last is what the next poll needs of this one's sample.
-	last    lastSample
-	ep      *episode
-	kaSince time.Time // first poll that saw a keepalive probe outstanding
-	// kaPending and kaProbes are the keepalive expiry and probe count at
-	// the last poll; kaIntvl the probe interval they revealed.
-	kaPending time.Time
-	kaProbes  int
-	kaIntvl   time.Duration
-	// zwSince is the first poll that saw the persist timer of the current
-	// zero-window episode, zwCalm the poll before it (zero if unseen).
-	zwSince, zwCalm time.Time
+	last lastSample
+	// The episodes of the rules that follow a connection across polls:
+	// retrans is nil outside a retransmission episode.
+	retrans    *rtoEpisode
+	keepalive  keepaliveEpisode
+	zeroWindow zeroWindowEpisode
 	// poll is the number of the last poll that saw the connection.
 	poll int
 }
@@ -131,22 +133,6 @@ func lastOf(s *inetdiag.Socket) lastSample {
 // hasInfo and hasRTOStats say what the kernel sent (see inetdiag.TCPInfo).
 func (l *lastSample) hasInfo() bool     { return l.infoLen >= inetdiag.TCPInfoLen2_6 }
 func (l *lastSample) hasRTOStats() bool { return l.infoLen >= inetdiag.TCPInfoLen6_7 }
-
-// episode is what the tracker learned about the current retransmission or
-// probing episode of a connection.
-type episode struct {
-	start time.Time // first sample in the episode
-	// calm is the last sample before the episode (zero if not seen), with
-	// the tcp_info RTO counters it had.
-	calm           time.Time
-	calmRTOTime    time.Duration
-	calmRecoveries uint16
-	calmKnown      bool
-	sawRecovery    bool
-	clock          clockWindow
-	firings        map[int]time.Time // observed firing times by number
-	lastN          int
-}
 
 // EventID identifies the connection an event is about.
 type EventID struct {

@@ -1,5 +1,9 @@
 package model
 
+// The results the rules produce: health, abort reason, prediction with its
+// schedule of firings, exposure and events. No kernel function is
+// modelled here.
+
 import (
 	"fmt"
 	"time"
