@@ -1,0 +1,94 @@
+// Package record is tcpwatch's flight recorder: it appends every poll's
+// input to a compact file, and reads it back so that replay can feed the
+// very same tracker and show what the connections did at 03:12.
+//
+// # What is recorded
+//
+// A Poll holds what the tracker read (the decoded sockets of each
+// namespace, the poll's time and uncertainty, the kernel parameters, the
+// counters, the socket options it asked for) and what the program showed
+// beside it (owners, notices, the interval). Replay is exact when the
+// program records a Poll for every Update and replays them in order from
+// a keyframe whose State it restores: the tracker is deterministic, and
+// everything it reads comes back equal, each socket == to the one dumped.
+//
+// # Writing
+//
+//	w, err := record.Create(dir, record.Options{Host: host})
+//	...
+//	// per poll, once the dump is in and before the tracker's Update:
+//	p := &record.Poll{Time: now, Uncertainty: unc, Parts: []record.Part{{NS: id, Name: name, Socks: socks, Params: params, Counters: c, CountersAfter: ca}}}
+//	if w.KeyframeDue(now) {
+//		p.State = serializedTracker // taken before this Update
+//	}
+//	in.Options = p.Parts[0].RecordOptions(in.Options)
+//	tracker.Update(in)
+//	// owners resolved: p.Parts[0].Owners = ...; p.Notices, p.Interval, ...
+//	err = w.Append(p)
+//
+// A recording is a directory holding a ring of segment files
+// (rec-SEQ-START.twr, 0600 in a 0700 directory: they hold addresses and
+// process names). Each segment starts with a header (host, namespaces,
+// start time) and a keyframe (every socket whole, and the caller's State),
+// then holds delta records: for each socket only what changed since the
+// previous poll. The clocks of an idle socket ("time since last ACK",
+// the timer's expiry) are stored as their residual against the time
+// elapsed, 0 or a jiffy, so an idle socket costs a byte or so before
+// compression and next to nothing after. Each record is framed with its
+// length and a CRC32C and compressed with zstd. A new segment starts
+// every SegmentDuration of recorded time or SegmentBytes, and the oldest
+// are deleted to keep the total under MaxBytes.
+//
+// Each record is written with one write(2) as it is appended: a tcpwatch
+// killed with SIGKILL loses at most the poll being appended, and files
+// are fsync'ed at most once a second of recorded time, so a power cut
+// loses at most about a second.
+//
+// # Reading
+//
+//	r, err := record.Open(path) // a directory or one segment file
+//	c, err := r.Seek(t)         // at the keyframe of the segment holding t
+//	for {
+//		p, err := c.Next()      // io.EOF at the end
+//		...
+//	}
+//
+// Stepping back one poll means seeking to its segment's keyframe again
+// and replaying up to the poll before: a segment holds a minute, and
+// decoding one is fast. A record torn by a crash at the end of a segment
+// is skipped with a Note, not an error. Other damage is an *Error naming
+// the file, the offset and what was wrong; everything before it reads, and
+// the cursor can go on with the next segment. A foreign file, an empty
+// one and one of a newer format version each have their own error
+// (ErrNotRecording, ErrEmpty, ErrNewerVersion).
+//
+// # What it must not do
+//
+// The package holds no model logic: it neither classifies nor predicts,
+// and does not interpret State. It never reads the clock: times come in
+// with the polls (fsync pacing follows them too), and no netlink or /proc
+// is read. Decoding never panics on any input, and every length read from
+// a file is checked before it sizes an allocation.
+//
+// # Times
+//
+// A Poll's time is stored as wall-clock nanoseconds, and a decoded time
+// has no monotonic reading. time.Now's monotonic reading makes t.Sub(u)
+// differ from the wall clock's difference by a few nanoseconds (the two
+// clocks are read one after the other), and by any clock step in between:
+// for replay to give the tracker the very same durations, the program
+// should strip the monotonic reading (t.Round(0)) from the times it gives
+// the tracker when recording.
+//
+// # inetdiag's attribute set
+//
+// inetdiag.Socket keeps the set of attributes the kernel sent (Has) in an
+// unexported field. The codec records it through Has and restores it by
+// decoding a synthetic reply with inetdiag.DecodeSocket (see setAttrs): an
+// exported accessor pair in inetdiag, such as
+//
+//	func (s *Socket) Attrs() uint32     // the attribute set, bit a for Attr a
+//	func (s *Socket) SetAttrs(m uint32) // for recorders and tests
+//
+// would replace that with two assignments.
+package record
