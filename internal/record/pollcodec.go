@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/model"
 )
 
@@ -20,7 +19,7 @@ type partState struct {
 	after   model.Counters
 	options []Option
 	owners  map[uint32]Owner
-	socks   []inetdiag.Socket
+	base    sockBase
 }
 
 // codecState is the base of the next record of a segment. Encoder and
@@ -32,12 +31,30 @@ type codecState struct {
 	known   bool // notices were stored
 }
 
+// reset forgets everything, as a keyframe does, but keeps the memory of
+// the parts' sockets and owners for the parts that come back.
 func (st *codecState) reset() {
-	clear(st.parts)
 	if st.parts == nil {
 		st.parts = map[NamespaceID]*partState{}
 	}
+	for _, ps := range st.parts {
+		clear(ps.owners)
+		ps.base.reset()
+		*ps = partState{owners: ps.owners, base: ps.base}
+	}
 	st.notices, st.known = nil, false
+}
+
+// prune drops the parts a keyframe did not have, and their memory.
+func (st *codecState) prune(p *Poll) []NamespaceID {
+	var gone []NamespaceID
+	for ns := range st.parts {
+		if !slices.ContainsFunc(p.Parts, func(pt Part) bool { return pt.NS == ns }) {
+			delete(st.parts, ns)
+			gone = append(gone, ns)
+		}
+	}
+	return gone
 }
 
 func (st *codecState) part(ns NamespaceID) *partState {
@@ -66,10 +83,12 @@ const (
 )
 
 // encoder turns polls into records. It keeps the state of the segment
-// being written; encode leaves it alone and commit moves it on, so that a
-// record that could not be written leaves no trace.
+// being written, which commit moves on. Encoding a delta spends the state
+// (see sockEncoder.encode): if its record is not committed, the encoder
+// is stale and the next record must be a keyframe.
 type encoder struct {
 	st    codecState
+	stale bool
 	socks map[NamespaceID]*sockEncoder
 	raw   wbuf
 	// ownerSet and ownerDel are the owner changes of each part of the
@@ -85,14 +104,16 @@ func newEncoder() *encoder {
 }
 
 // encode returns the raw record of p, relative to the current state or,
-// for a keyframe, to nothing. The result is valid until the next call.
+// for a keyframe, to nothing; the result is valid until the next call.
+// It moves the part's sockets on as it goes (copying them aside first
+// would cost as much as encoding): until commit, the encoder is stale, and
+// if the record is not written the next one must be a keyframe.
 func (e *encoder) encode(p *Poll, key bool) []byte {
-	var empty codecState
 	st := &e.st
 	if key {
-		empty.reset()
-		st = &empty
+		st.reset()
 	}
+	e.stale = true
 	w := &e.raw
 	w.b = w.b[:0]
 	w.dur(p.Uncertainty)
@@ -122,12 +143,7 @@ func (e *encoder) encode(p *Poll, key bool) []byte {
 	w.uvarint(uint64(len(p.Parts)))
 	e.ownerSet, e.ownerDel = resize(e.ownerSet, len(p.Parts)), resize(e.ownerDel, len(p.Parts))
 	for i := range p.Parts {
-		pt := &p.Parts[i]
-		ps := st.parts[pt.NS]
-		if ps == nil {
-			ps = &partState{}
-		}
-		e.encodePart(w, i, pt, ps, p.Time)
+		e.encodePart(w, i, &p.Parts[i], st.part(p.Parts[i].NS), p.Time)
 	}
 	return w.b
 }
@@ -186,24 +202,17 @@ func (e *encoder) encodePart(w *wbuf, i int, pt *Part, ps *partState, now time.T
 	if ps.known {
 		elapsed = elapsedFor(now, ps.time)
 	}
-	se.encode(w, ps.socks, pt.Socks, elapsed)
+	se.encode(w, &ps.base, pt.Socks, elapsed)
 }
 
 // commit makes p, just encoded with the same key, the base of the next
 // record.
 func (e *encoder) commit(p *Poll, key bool) {
+	e.stale = false
 	st := &e.st
 	if key {
-		// Keep the parts' socket buffers (the bulk of the state) for the
-		// namespaces still polled; forget the others.
-		for ns, ps := range st.parts {
-			if !slices.ContainsFunc(p.Parts, func(pt Part) bool { return pt.NS == ns }) {
-				delete(st.parts, ns)
-				delete(e.socks, ns)
-				continue
-			}
-			clear(ps.owners)
-			*ps = partState{owners: ps.owners, socks: ps.socks[:0]}
+		for _, ns := range st.prune(p) {
+			delete(e.socks, ns)
 		}
 	}
 	st.notices, st.known = slices.Clone(p.Notices), true
@@ -229,7 +238,6 @@ func (e *encoder) commit(p *Poll, key bool) {
 		for _, ino := range e.ownerDel[i] {
 			delete(ps.owners, ino)
 		}
-		ps.socks = append(ps.socks[:0], pt.Socks...)
 	}
 }
 
@@ -272,6 +280,9 @@ func decodePoll(raw []byte, t time.Time, key bool, st *codecState) (*Poll, error
 	r.end("poll")
 	if r.err != nil {
 		return nil, r.err
+	}
+	if key {
+		st.prune(p)
 	}
 	return p, nil
 }
@@ -327,11 +338,10 @@ func decodePart(r *rbuf, pt *Part, st *codecState, now time.Time, seen map[Names
 	if ps.known {
 		elapsed = elapsedFor(now, ps.time)
 	}
-	pt.Socks = decodeSocks(r, ps.socks, elapsed)
+	pt.Socks = decodeSocks(r, &ps.base, elapsed)
 	if r.err != nil {
 		return
 	}
-	ps.socks = append(ps.socks[:0], pt.Socks...)
 	ps.time, ps.known = now, true
 }
 

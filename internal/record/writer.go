@@ -127,7 +127,7 @@ func (w *Writer) Append(p *Poll) error {
 	if err := validate(p); err != nil {
 		return err
 	}
-	key := p.State != nil || w.KeyframeDue(p.Time)
+	key := p.State != nil || w.KeyframeDue(p.Time) || w.enc.stale
 	for {
 		raw := w.enc.encode(p, key)
 		if !key {
