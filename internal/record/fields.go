@@ -228,7 +228,6 @@ func absLess(a, b int64) bool {
 	return abs(a) < abs(b)
 }
 
-
 // Address kinds: the invalid (zero) address, IPv4, IPv6, IPv6 with a zone.
 const (
 	addrNone   = 0
@@ -300,4 +299,3 @@ func internCong(b []byte) string {
 	}
 	return string(b)
 }
-

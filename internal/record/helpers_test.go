@@ -233,4 +233,6 @@ func comparePart(t *testing.T, i int, w, g *Part) {
 }
 
 // at returns a poll time: base plus ms milliseconds.
-func at(ms int64) time.Time { return time.Unix(1_763_900_000, 0).Add(time.Duration(ms) * time.Millisecond) }
+func at(ms int64) time.Time {
+	return time.Unix(1_763_900_000, 0).Add(time.Duration(ms) * time.Millisecond)
+}

@@ -139,10 +139,10 @@ func elapsedFor(now, prev time.Time) time.Duration {
 // poll to the next.
 type sockEncoder struct {
 	ops, gaps, skips, resid, masks wbuf
-	cols                     []wbuf
-	mask                     []byte
-	zero                     inetdiag.Socket
-	bw, cw                   [nWords]uint64
+	cols                           []wbuf
+	mask                           []byte
+	zero                           inetdiag.Socket
+	bw, cw                         [nWords]uint64
 }
 
 func newSockEncoder() *sockEncoder {
