@@ -111,6 +111,9 @@ func openSegment(name string, ra io.ReaderAt, size int64, maxRaw int) (*segReade
 		return nil, s.err(int64(len(magic)), ErrNotRecording, "version 0")
 	}
 	f, next, err := s.frame(int64(preambleLen))
+	if errors.Is(err, io.EOF) {
+		return nil, s.err(int64(preambleLen), ErrTruncated, "the file ends before the segment header")
+	}
 	if err != nil {
 		var torn *tornError
 		if errors.As(err, &torn) {
