@@ -515,3 +515,27 @@ func TestSpanOfUnclosedSegment(t *testing.T) {
 	}
 	w.Close()
 }
+
+// TestClockSteppedBack: a poll dated before the open segment's start
+// starts a new segment, and the whole still reads in recording order.
+func TestClockSteppedBack(t *testing.T) {
+	polls := simRecording(t, 30, 10)
+	for i := 5; i < 10; i++ {
+		polls[i].Time = polls[i].Time.Add(-time.Hour)
+	}
+	dir := writeRecording(t, Options{}, polls)
+	r, _ := Open(dir)
+	if n := len(r.Segments()); n != 2 {
+		t.Fatalf("%d segments, want 2 (one before the step, one after)", n)
+	}
+	got, _, err := readAll(t, dir, 0)
+	if err != nil || len(got) != len(polls) {
+		t.Fatalf("read %d polls, %v", len(got), err)
+	}
+	for i := range polls {
+		comparePolls(t, i, polls[i], got[i])
+	}
+	if i := r.Find(polls[7].Time); i != 1 {
+		t.Errorf("Find(a time after the step) = segment %d, want 1", i)
+	}
+}

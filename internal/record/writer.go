@@ -113,8 +113,13 @@ func Create(dir string, opt Options) (*Writer, error) {
 // (before the poll's Update). A poll may start a segment without being
 // due (it has a State), and a due poll without one starts it anyway
 // (replay can then start there only approximately).
+//
+// A clock stepped back before the open segment's start also starts one:
+// otherwise no segment would end by time until the clock caught up, and a
+// segment's polls keep to the span its name says.
 func (w *Writer) KeyframeDue(t time.Time) bool {
-	return w.cur == nil || w.broken || t.Sub(w.curStart) >= w.opt.SegmentDuration || w.curSize >= w.opt.SegmentBytes
+	d := t.Sub(w.curStart)
+	return w.cur == nil || w.broken || w.enc.stale || d >= w.opt.SegmentDuration || d < 0 || w.curSize >= w.opt.SegmentBytes
 }
 
 // Append writes p to the recording. Its sockets and maps are read, not
@@ -127,7 +132,7 @@ func (w *Writer) Append(p *Poll) error {
 	if err := validate(p); err != nil {
 		return err
 	}
-	key := p.State != nil || w.KeyframeDue(p.Time) || w.enc.stale
+	key := p.State != nil || w.KeyframeDue(p.Time)
 	for {
 		raw := w.enc.encode(p, key)
 		if !key {
