@@ -82,7 +82,7 @@ func recordSim(tb testing.TB, n int, active float64, d, segment time.Duration) h
 	}
 	w.Close()
 	st.polls = polls
-	st.bytes = dirBytes(tb, dir)
+	st.bytes = dirSize(tb, dir)
 	st.recordedSpan = st.last.Sub(st.first) + time.Second
 	st.perHour = float64(st.bytes) * float64(time.Hour) / float64(st.recordedSpan)
 	st.deltaAvg = st.deltaCPU / time.Duration(max(1, polls-st.keys))
@@ -91,18 +91,6 @@ func recordSim(tb testing.TB, n int, active float64, d, segment time.Duration) h
 	segs, _ := listSegments(dir)
 	st.segments = len(segs)
 	return st
-}
-
-func dirBytes(tb testing.TB, dir string) int64 {
-	segs, err := listSegments(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var n int64
-	for _, s := range segs {
-		n += s.Size
-	}
-	return n
 }
 
 // seekTimes opens the recording afresh for each minute and replays from

@@ -219,7 +219,7 @@ func TestRingStaysUnderMaxBytes(t *testing.T) {
 	}
 }
 
-func dirSize(t *testing.T, dir string) int64 {
+func dirSize(t testing.TB, dir string) int64 {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
 	if err != nil {

@@ -9,35 +9,41 @@
 // counters, the socket options it asked for) and what the program showed
 // beside it (owners, notices, the interval). Replay is exact when the
 // program records a Poll for every Update and replays them in order from
-// a keyframe whose State it restores: the tracker is deterministic, and
-// everything it reads comes back equal, each socket == to the one dumped.
+// a keyframe whose State it restores: the tracker is deterministic (but
+// for the order of the events of connections that vanish in the same
+// poll, which follows Go's map order), and everything it reads comes back
+// equal, each socket == to the one dumped.
 //
 // # Writing
 //
 //	w, err := record.Create(dir, record.Options{Host: host})
 //	...
 //	// per poll, once the dump is in and before the tracker's Update:
-//	p := &record.Poll{Time: now, Uncertainty: unc, Parts: []record.Part{{NS: id, Name: name, Socks: socks, Params: params, Counters: c, CountersAfter: ca}}}
+//	p := &record.Poll{Time: now, Uncertainty: unc, Interval: iv, Parts: []record.Part{{
+//		NS: id, Name: name, Socks: socks, Params: tracker.Params(), Counters: c, CountersAfter: ca}}}
 //	if w.KeyframeDue(now) {
 //		p.State = serializedTracker // taken before this Update
 //	}
-//	in.Options = p.Parts[0].RecordOptions(in.Options)
+//	in.Options = p.Parts[0].RecordOptions(in.Options) // records the answers the tracker gets
 //	tracker.Update(in)
-//	// owners resolved: p.Parts[0].Owners = ...; p.Notices, p.Interval, ...
-//	err = w.Append(p)
+//	// once owners are resolved: p.Parts[0].Owners, p.Notices, p.Cost, p.Slowed
+//	err = w.Append(p) // copies what it needs: socks may be reused at once
 //
 // A recording is a directory holding a ring of segment files
 // (rec-SEQ-START.twr, 0600 in a 0700 directory: they hold addresses and
-// process names). Each segment starts with a header (host, namespaces,
-// start time) and a keyframe (every socket whole, and the caller's State),
-// then holds delta records: for each socket only what changed since the
-// previous poll. The clocks of an idle socket ("time since last ACK",
-// the timer's expiry) are stored as their residual against the time
-// elapsed, 0 or a jiffy, so an idle socket costs a byte or so before
-// compression and next to nothing after. Each record is framed with its
-// length and a CRC32C and compressed with zstd. A new segment starts
-// every SegmentDuration of recorded time or SegmentBytes, and the oldest
-// are deleted to keep the total under MaxBytes.
+// process names). The names are the index: listing the directory says
+// when each segment starts, and there is no index file to rebuild or to
+// fall out of step after a crash. Each segment starts with a header (host,
+// namespaces, start time) and a keyframe (every socket whole, and the
+// caller's State), then holds delta records: for each socket only what
+// changed since the previous poll. The clocks of an idle socket ("time
+// since last ACK", the timer's expiry) are stored as their residual
+// against the time elapsed, 0 or a jiffy, and that residual as its change
+// from the neighbouring socket's: an idle socket costs about a byte before
+// compression (10^4 idle sockets: ~100 bytes a poll after it). Each record
+// is framed with its length and a CRC32C and compressed with zstd. A new
+// segment starts every SegmentDuration of recorded time or SegmentBytes,
+// and the oldest are deleted to keep the total under MaxBytes.
 //
 // Each record is written with one write(2) as it is appended: a tcpwatch
 // killed with SIGKILL loses at most the poll being appended, and files
@@ -46,21 +52,26 @@
 //
 // # Reading
 //
-//	r, err := record.Open(path) // a directory or one segment file
+//	r, err := record.Open(path) // a directory, or one segment file
 //	c, err := r.Seek(t)         // at the keyframe of the segment holding t
+//	tracker := newTrackerFrom(firstPoll.State) // when the keyframe has one
 //	for {
-//		p, err := c.Next()      // io.EOF at the end
+//		p, err := c.Next() // io.EOF at the end
 //		...
+//		pt := &p.Parts[0]
+//		tracker.SetParams(pt.Params)
+//		tracker.Update(pt.Input(p)) // the recorded option answers included
 //	}
 //
-// Stepping back one poll means seeking to its segment's keyframe again
-// and replaying up to the poll before: a segment holds a minute, and
-// decoding one is fast. A record torn by a crash at the end of a segment
-// is skipped with a Note, not an error. Other damage is an *Error naming
-// the file, the offset and what was wrong; everything before it reads, and
-// the cursor can go on with the next segment. A foreign file, an empty
-// one and one of a newer format version each have their own error
-// (ErrNotRecording, ErrEmpty, ErrNewerVersion).
+// Every Poll that Next returns is its own: nothing of it is reused. To
+// reach an instant, replay feeds the tracker every poll from the keyframe
+// on; stepping back one poll means seeking to its segment's keyframe
+// again and replaying up to the poll before. A record torn by a crash at
+// the end of a segment is skipped with a Note, not an error. Other damage
+// is an *Error naming the file, the offset and what was wrong; everything
+// before it reads, and the next call of Next goes on with the next
+// segment. A foreign file, an empty one and one of a newer format version
+// each have their own error (ErrNotRecording, ErrEmpty, ErrNewerVersion).
 //
 // # What it must not do
 //
@@ -70,7 +81,7 @@
 // is read. Decoding never panics on any input, and every length read from
 // a file is checked before it sizes an allocation.
 //
-// # Times
+// # Exact replay needs from the program
 //
 // A Poll's time is stored as wall-clock nanoseconds, and a decoded time
 // has no monotonic reading. time.Now's monotonic reading makes t.Sub(u)
@@ -78,7 +89,10 @@
 // clocks are read one after the other), and by any clock step in between:
 // for replay to give the tracker the very same durations, the program
 // should strip the monotonic reading (t.Round(0)) from the times it gives
-// the tracker when recording.
+// the tracker when recording. Replay starts exactly at a segment only if
+// its keyframe carries the tracker's state (Header.HasState); otherwise it
+// must start at an earlier segment that does, or accept that the first
+// polls of a fresh tracker differ (first-seen times, histories).
 //
 // # inetdiag's attribute set
 //
