@@ -539,3 +539,21 @@ func TestClockSteppedBack(t *testing.T) {
 		t.Errorf("Find(a time after the step) = segment %d, want 1", i)
 	}
 }
+
+func TestAppendAfterClose(t *testing.T) {
+	w, err := Create(filepath.Join(t.TempDir(), "r"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	p := simRecording(t, 5, 1)[0]
+	if w.KeyframeDue(p.Time) {
+		t.Errorf("a closed writer says a keyframe is due")
+	}
+	if err := w.Append(p); err == nil {
+		t.Errorf("Append after Close succeeded")
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

@@ -118,6 +118,9 @@ func Create(dir string, opt Options) (*Writer, error) {
 // otherwise no segment would end by time until the clock caught up, and a
 // segment's polls keep to the span its name says.
 func (w *Writer) KeyframeDue(t time.Time) bool {
+	if w.enc == nil {
+		return false // closed: Append refuses anyway
+	}
 	d := t.Sub(w.curStart)
 	return w.cur == nil || w.broken || w.enc.stale || d >= w.opt.SegmentDuration || d < 0 || w.curSize >= w.opt.SegmentBytes
 }
