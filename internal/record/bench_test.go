@@ -2,7 +2,6 @@ package record
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -14,8 +13,6 @@ import (
 	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/model"
 )
-
-var figures = flag.Bool("figures", false, "measure the recorder's figures: bytes per hour, encode CPU per poll, seek time (slow)")
 
 // cpuTime is the process's CPU time (user and system): unlike the wall
 // clock it does not count the time other processes of a busy machine
@@ -134,14 +131,18 @@ func seekTimes(tb testing.TB, st *hourStats, withTracker bool) (worst, mean time
 	return worst, total / time.Duration(max(1, minutes))
 }
 
-// TestFigures prints the recorder's figures (go test -run TestFigures
-// -figures; run it under the heavy-test lock). It asserts the targets of
-// the size and CPU budgets only as far as the simulated host meets them,
-// and says so; what it prints is the measurement.
-func TestFigures(t *testing.T) {
-	if !*figures {
-		t.Skip("slow: run with -figures")
+// BenchmarkFigures measures the recorder on simulated hosts: bytes per
+// hour, CPU per Append (between keyframes, at keyframes, and amortised),
+// and the time to open a recording and reach the end of any minute, with
+// and without a tracker fed on the way. Run it alone, under the heavy-test
+// lock: go test -run XXX -bench Figures -benchtime 1x -v ./internal/record
+func BenchmarkFigures(b *testing.B) {
+	for b.Loop() {
+		figuresOnce(b)
 	}
+}
+
+func figuresOnce(t testing.TB) {
 	type run struct {
 		n       int
 		active  float64

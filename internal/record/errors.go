@@ -36,6 +36,7 @@ type Error struct {
 	Detail string // what exactly, if more can be said
 }
 
+// Error returns "record: FILE: offset N: what[: detail]".
 func (e *Error) Error() string {
 	s := fmt.Sprintf("record: %s: offset %d: %v", filepath.Base(e.File), e.Offset, e.Err)
 	if e.Detail != "" {
@@ -56,6 +57,7 @@ type Note struct {
 	What   string
 }
 
+// String returns "FILE: offset N: what".
 func (n Note) String() string {
 	return fmt.Sprintf("%s: offset %d: %s", filepath.Base(n.File), n.Offset, n.What)
 }
