@@ -54,10 +54,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Every record is compressed as a zstd frame of its own. A stream
 // flushed after every poll, which lets a record refer to those before it,
-// was only 3-6 % smaller at 10^4 sockets (BenchmarkFrameVersusStream: 102
-// against 96 bytes a record with every socket idle, 3.5 against 3.4 KB
-// with 1 % active), and a frame per record keeps each record decodable
-// from its own bytes: a torn or damaged record costs nothing but itself.
+// was only 3-4 % smaller at 10^4 sockets (BenchmarkFrameVersusStream: 99
+// against 103 bytes a record with every socket idle, 3449 against 3582
+// with 1 % active, 6431 against 6657 with 2 %), and a frame per record
+// keeps each record decodable from its own bytes: a torn or damaged record
+// costs nothing but itself.
 var (
 	zstdFast = sync.OnceValue(func() *zstd.Encoder {
 		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
