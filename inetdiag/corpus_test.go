@@ -156,12 +156,12 @@ func checkRealDatagrams(t *testing.T, dir string) {
 		name := filepath.Base(path)
 		dump := name[:strings.LastIndex(name, "-")]
 		b, seq, _ := readDatagramCorpus(t, path)
-		p := replyParser{seq: seq, fn: func(pl []byte) error {
+		p := replyParser{seq: seq}
+		n, done, err := p.parse(b, func(pl []byte) error {
 			var s Socket
 			sockets[dump]++
 			return DecodeSocket(&s, pl)
-		}}
-		n, done, err := p.parse(b)
+		})
 		var errno syscall.Errno
 		switch {
 		case strings.HasPrefix(dump, "real-refused"):

@@ -145,13 +145,13 @@ func (c *Conn) dumpFamily(fam Family, req Request, bytecode []byte, fn func([]by
 	if err != nil {
 		return false, fmt.Errorf("inetdiag: dump %s: %w", fam, err)
 	}
-	p := replyParser{seq: seq, fn: fn}
+	p := replyParser{seq: seq}
 	for {
 		b, err := c.tr.recv()
 		if err != nil {
 			return false, fmt.Errorf("inetdiag: dump %s: %w", fam, err)
 		}
-		_, done, err := p.parse(b)
+		_, done, err := p.parse(b, fn)
 		if err != nil {
 			return false, fmt.Errorf("inetdiag: dump %s: %w", fam, err)
 		}

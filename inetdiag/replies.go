@@ -33,25 +33,27 @@ type replyParser struct {
 	// seq is the request's sequence number: a reply carrying another one
 	// (a late answer to an earlier request) is skipped.
 	seq uint32
-	// fn receives the payload of every SOCK_DIAG_BY_FAMILY reply, a
-	// struct inet_diag_msg and its attributes. It must not keep it: the
-	// datagram's buffer is reused.
-	fn func([]byte) error
 	// intr: some reply carried NLM_F_DUMP_INTR (the socket tables changed
 	// while the kernel walked them; sockets may be missing or doubled).
 	intr bool
-	// fnErr is fn's first error; fn is not called again after it.
+	// fnErr is the callback's first error; it is not called again after
+	// it.
 	fnErr error
 }
 
-// parse walks the netlink messages of one datagram b. It returns done when
+// parse walks the netlink messages of one datagram b and hands fn the
+// payload of every SOCK_DIAG_BY_FAMILY reply of the request (a struct
+// inet_diag_msg and its attributes), which fn must not keep: the
+// datagram's buffer is reused. (fn is an argument, not a field: a field
+// would make the callback, and what it captures, escape to the heap with
+// the parser's error.) It returns done when
 // the dump ended in it (NLMSG_DONE of the request), and n, how many bytes
 // of b it read: all of them unless done, when what follows NLMSG_DONE is
 // ignored. Its errors are errTruncated (a header or a length that does not
 // fit b), the errno the kernel ended the dump with (syscall.Errno), or, at
 // the end of the dump, fn's error; none of them is wrapped with the
 // request, which the caller names.
-func (p *replyParser) parse(b []byte) (n int, done bool, err error) {
+func (p *replyParser) parse(b []byte, fn func([]byte) error) (n int, done bool, err error) {
 	ne := binary.NativeEndian
 	for n < len(b) {
 		rest := b[n:]
@@ -77,7 +79,7 @@ func (p *replyParser) parse(b []byte) (n int, done bool, err error) {
 		switch typ {
 		case sockDiagByFamily:
 			if p.fnErr == nil {
-				p.fnErr = p.fn(payload)
+				p.fnErr = fn(payload)
 			}
 		case nlmsgDone:
 			// A dump that failed part way ends with the errno here.

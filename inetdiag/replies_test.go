@@ -87,20 +87,21 @@ var errStopTest = errors.New("callback stops")
 // records payloads and fails at its stopAt-th call (never when 0).
 type parseRun struct {
 	p        replyParser
+	fn       func([]byte) error
 	payloads [][]byte
 	calls    int
 }
 
 func newParseRun(seq uint32, stopAt int) *parseRun {
-	r := &parseRun{}
-	r.p = replyParser{seq: seq, fn: func(b []byte) error {
+	r := &parseRun{p: replyParser{seq: seq}}
+	r.fn = func(b []byte) error {
 		r.calls++
 		r.payloads = append(r.payloads, bytes.Clone(b))
 		if r.calls == stopAt {
 			return errStopTest
 		}
 		return nil
-	}}
+	}
 	return r
 }
 
@@ -303,7 +304,7 @@ func TestReplyParser(t *testing.T) {
 				if done || err != nil {
 					t.Fatalf("datagram %d: the dump already ended (done %v, err %v)", i, done, err)
 				}
-				n, done, err = r.p.parse(d)
+				n, done, err = r.p.parse(d, r.fn)
 				if i < len(tt.datagrams)-1 && !done && err == nil && n != len(d) {
 					t.Errorf("datagram %d: read %d of %d bytes", i, n, len(d))
 				}
@@ -354,7 +355,8 @@ func FuzzParseDatagram(f *testing.F) {
 		b = b[:len(b):len(b)] // a payload's offset is then cap(b)-cap(payload)
 		end := 0              // where the last payload ended
 		calls := 0
-		p := replyParser{seq: seq, fn: func(pl []byte) error {
+		p := replyParser{seq: seq}
+		fn := func(pl []byte) error {
 			calls++
 			if stopAt > 0 && calls > int(stopAt) {
 				t.Fatalf("callback called again after failing")
@@ -373,8 +375,8 @@ func FuzzParseDatagram(f *testing.F) {
 				return errStopTest
 			}
 			return nil
-		}}
-		n, done, err := p.parse(b)
+		}
+		n, done, err := p.parse(b, fn)
 		var errno syscall.Errno
 		if err != nil && !errors.Is(err, errTruncated) && !errors.As(err, &errno) && !errors.Is(err, errStopTest) {
 			t.Fatalf("error %v is none the parser names", err)
@@ -387,8 +389,8 @@ func FuzzParseDatagram(f *testing.F) {
 		}
 		if done {
 			// The end was within the bytes read: they parse the same alone.
-			again := replyParser{seq: seq, fn: func([]byte) error { return nil }}
-			n2, done2, err2 := again.parse(b[:n])
+			again := replyParser{seq: seq}
+			n2, done2, err2 := again.parse(b[:n], func([]byte) error { return nil })
 			if n2 != n || !done2 || again.intr != p.intr || (err2 == nil) != (err == nil || errors.Is(err, errStopTest)) {
 				t.Fatalf("the %d bytes read parse alone as n %d, done %v, intr %v, err %v; first as done, intr %v, err %v", n, n2, done2, again.intr, err2, p.intr, err)
 			}
@@ -415,8 +417,8 @@ func TestParseDatagramAllocs(t *testing.T) {
 	var s Socket
 	fn := func(pl []byte) error { return DecodeSocket(&s, pl) }
 	allocs := testing.AllocsPerRun(100, func() {
-		p := replyParser{seq: 7, fn: fn}
-		if _, done, err := p.parse(d); err != nil || !done {
+		p := replyParser{seq: 7}
+		if _, done, err := p.parse(d, fn); err != nil || !done {
 			t.Fatalf("done %v, err %v", done, err)
 		}
 	})
@@ -439,8 +441,8 @@ func BenchmarkParseDatagram(b *testing.B) {
 	b.SetBytes(int64(len(d)))
 	b.ReportAllocs()
 	for b.Loop() {
-		p := replyParser{seq: 7, fn: fn}
-		if _, done, err := p.parse(d); err != nil || !done {
+		p := replyParser{seq: 7}
+		if _, done, err := p.parse(d, fn); err != nil || !done {
 			b.Fatalf("done %v, err %v", done, err)
 		}
 	}
