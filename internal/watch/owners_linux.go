@@ -1,0 +1,78 @@
+package watch
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+	"github.com/tcpwatch/tcpwatch/model"
+	"github.com/tcpwatch/tcpwatch/sockowner"
+)
+
+// options is the tracker's OptionSource: the owner from the index, then
+// the options through pidfd_getfd (cached per cookie).
+func (w *Watcher) options(s *inetdiag.Socket) (model.SockOpts, bool) {
+	if w.index == nil || s.Inode == 0 {
+		return model.SockOpts{}, false
+	}
+	now := w.cfg.Clock()
+	owner, n := w.index.Owner(s.Inode)
+	if n == 0 {
+		if _, err := w.index.Refresh([]uint32{s.Inode}, now); err != nil {
+			return model.SockOpts{}, false
+		}
+		owner, n = w.index.Owner(s.Inode)
+		if n == 0 {
+			return model.SockOpts{}, false
+		}
+	}
+	o, err := w.opts.Get(owner, s.ID.Cookie, now)
+	if err != nil {
+		if errors.Is(err, sockowner.ErrPermission) {
+			w.optsDenied.Store(true)
+		}
+		return model.SockOpts{}, false
+	}
+	so := model.SockOpts{
+		KeepAlive: o.KeepAlive, KeepIdle: o.KeepIdle, KeepIntvl: o.KeepIntvl, KeepCnt: o.KeepCnt,
+		UserTimeout: o.UserTimeout, SynCnt: o.SynCnt,
+	}
+	if o.Has(sockowner.OptRTOMax) {
+		so.RTOMax = o.RTOMax
+	}
+	return so, true
+}
+
+// resolveOwners fills PID and Comm for the rows that need them.
+func (w *Watcher) resolveOwners(rows []model.Row, now time.Time) {
+	if w.index == nil {
+		return
+	}
+	all := w.cfg.Owners == OwnersAll || len(rows) <= w.cfg.OwnerLimit
+	wanted := make([]uint32, 0, 64)
+	for i := range rows {
+		r := &rows[i]
+		if r.Sock.Inode != 0 && (all || r.Health.Unhealthy()) {
+			wanted = append(wanted, r.Sock.Inode)
+		}
+	}
+	if len(wanted) == 0 {
+		return
+	}
+	if _, err := w.index.Refresh(wanted, now); err != nil {
+		w.notices.add("cannot read /proc: no process names")
+		return
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Sock.Inode == 0 {
+			continue
+		}
+		if o, n := w.index.Owner(r.Sock.Inode); n > 0 {
+			r.PID, r.Comm = o.PID, o.Comm
+		}
+	}
+	if w.opts != nil {
+		w.opts.Prune(now.Add(-5 * time.Minute))
+	}
+}
