@@ -6,6 +6,7 @@ import (
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/model"
+	"github.com/tcpwatch/tcpwatch/query"
 	"github.com/tcpwatch/tcpwatch/sockowner"
 )
 
@@ -43,16 +44,36 @@ func (w *Watcher) options(s *inetdiag.Socket) (model.SockOpts, bool) {
 	return so, true
 }
 
-// resolveOwners fills PID and Comm for the rows that need them.
-func (w *Watcher) resolveOwners(rows []model.Row, now time.Time) {
+// resolveOwners fills PID and Comm for the rows that need them: all of
+// them under OwnersAll or on a host of at most OwnerLimit connections,
+// else the unhealthy ones, and those a process filter must test (the rows
+// that pass its health terms: the others are dropped whatever their
+// process).
+//
+// A process filter on a host above the owner limit asks for the owner of
+// every row it must test, up to every socket of the host: at 10^5 sockets
+// a readlink(2) per cached owner per poll would cost about as much as the
+// dump. So while such a filter is in force a cached owner is trusted for
+// sockowner.DefaultRescanAfter, as OwnersAll does, and the scans of
+// descriptor tables keep OwnersFlagged's budget per poll (the interface
+// stays responsive; names the budget did not reach come in the next
+// polls).
+func (w *Watcher) resolveOwners(rows []model.Row, now time.Time, q query.Query) {
 	if w.index == nil {
 		return
 	}
 	all := w.cfg.Owners == OwnersAll || len(rows) <= w.cfg.OwnerLimit
+	comm := q.NeedsOwners()
+	if w.cfg.Owners == OwnersFlagged {
+		w.index.RevalidateAfter = 0
+		if comm && !all {
+			w.index.RevalidateAfter = sockowner.DefaultRescanAfter
+		}
+	}
 	wanted := make([]uint32, 0, 64)
 	for i := range rows {
 		r := &rows[i]
-		if r.Sock.Inode != 0 && (all || r.Health.Unhealthy()) {
+		if r.Sock.Inode != 0 && (all || r.Health.Unhealthy() || comm && q.MatchHealth(r)) {
 			wanted = append(wanted, r.Sock.Inode)
 		}
 	}

@@ -20,7 +20,7 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 		return nil, err
 	}
 	rows := sp.poll.AppendRows(sp.buf.rows[:0], nil)
-	w.resolveOwners(rows, sp.time)
+	w.resolveOwners(rows, sp.time, q)
 	rows = filterRows(rows, q)
 	sp.buf.rows = rows
 	w.noticeLimits()

@@ -19,7 +19,8 @@ type OwnerPolicy int
 // Owner policies.
 const (
 	// OwnersFlagged resolves unhealthy connections and, on small hosts,
-	// everything (see Config.OwnerLimit).
+	// everything (see Config.OwnerLimit); a filter on process names gets
+	// the rows it must test resolved too.
 	OwnersFlagged OwnerPolicy = iota
 	// OwnersAll resolves every connection, whatever it costs (one-shot
 	// and JSON output).
