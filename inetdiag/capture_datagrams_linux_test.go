@@ -44,27 +44,12 @@ func (r *recordingTransport) recv() ([]byte, error) {
 }
 
 func TestCaptureRealDatagrams(t *testing.T) {
-	requireRoot(t, "captures datagrams from sockets in a private network namespace")
-	n := newNetNS(t)
-	c := n.dial(t)
-	labs := []*lab{buildLab(t, n, c, FamilyInet), buildLab(t, n, c, FamilyInet6)}
-	socks := pollDump(t, c, Request{}, func(s []Socket) bool { return labs[0].settled(s) && labs[1].settled(s) })
-	if !labs[0].settled(socks) || !labs[1].settled(socks) {
-		t.Fatalf("transitions not done:%s", dumpString(socks))
-	}
+	_, c := captureLab(t, "captures datagrams from sockets in a private network namespace")
 	dir := filepath.Join("testdata", "fuzz", "FuzzParseDatagram")
 	if !*capture {
 		dir = filepath.Join(t.TempDir(), "FuzzParseDatagram")
 	}
-	old, _ := filepath.Glob(filepath.Join(dir, "real-*"))
-	for _, f := range old {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	clearCaptured(t, dir)
 	rec := &recordingTransport{transport: c.tr}
 	c.tr = rec
 	defer func() { c.tr = rec.transport }()
