@@ -51,13 +51,15 @@ func (w *Watcher) options(s *inetdiag.Socket) (model.SockOpts, bool) {
 // process).
 //
 // A process filter on a host above the owner limit asks for the owner of
-// every row it must test, up to every socket of the host: at 10^5 sockets
-// a readlink(2) per cached owner per poll would cost about as much as the
-// dump. So while such a filter is in force a cached owner is trusted for
-// sockowner.DefaultRescanAfter, as OwnersAll does, and the scans of
+// every row it must test, up to every socket of the host. Re-reading the
+// descriptor link of every cached owner on every poll then more than
+// doubled a poll's cost at 10^5 sockets (BenchmarkPoll/flagged-comm:
+// 1.4-1.9 s a poll, against 0.6-0.8 s and 0.4-0.5 s unfiltered), so while
+// such a filter is in force a cached owner is trusted for
+// sockowner.DefaultRescanAfter, as OwnersAll does. The scans of
 // descriptor tables keep OwnersFlagged's budget per poll (the interface
-// stays responsive; names the budget did not reach come in the next
-// polls).
+// stays responsive): names the budget did not reach come in the next
+// polls.
 func (w *Watcher) resolveOwners(rows []model.Row, now time.Time, q query.Query) {
 	if w.index == nil {
 		return
@@ -70,13 +72,14 @@ func (w *Watcher) resolveOwners(rows []model.Row, now time.Time, q query.Query) 
 			w.index.RevalidateAfter = sockowner.DefaultRescanAfter
 		}
 	}
-	wanted := make([]uint32, 0, 64)
+	wanted := w.wanted[:0]
 	for i := range rows {
 		r := &rows[i]
 		if r.Sock.Inode != 0 && (all || r.Health.Unhealthy() || comm && q.MatchHealth(r)) {
 			wanted = append(wanted, r.Sock.Inode)
 		}
 	}
+	w.wanted = wanted
 	if len(wanted) == 0 {
 		return
 	}

@@ -68,6 +68,10 @@ type Watcher struct {
 	index      *sockowner.Index
 	opts       *sockowner.OptionsCache
 	optsDenied atomic.Bool
+	// wanted is the inodes whose owners a poll asks for, kept between
+	// polls: up to every socket of the host (400 KB at 10^5) when every
+	// owner is resolved.
+	wanted []uint32
 
 	notices notices
 	// wait sleeps between the polls of Loop; tests replace it.
