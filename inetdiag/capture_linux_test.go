@@ -28,15 +28,7 @@ import (
 var capture = flag.Bool("capture", false, "rewrite the real-reply seed corpora under testdata/fuzz (needs root)")
 
 func TestCaptureRealReplies(t *testing.T) {
-	requireRoot(t, "captures replies from sockets in a private network namespace")
-	n := newNetNS(t)
-	c := n.dial(t)
-	labs := []*lab{buildLab(t, n, c, FamilyInet), buildLab(t, n, c, FamilyInet6)}
-	socks := pollDump(t, c, Request{}, func(s []Socket) bool { return labs[0].settled(s) && labs[1].settled(s) })
-	if !labs[0].settled(socks) || !labs[1].settled(socks) {
-		t.Fatalf("transitions not done:%s", dumpString(socks))
-	}
-
+	n, _ := captureLab(t, "captures replies from sockets in a private network namespace")
 	ns, err := os.Open(n.path())
 	if err != nil {
 		t.Fatal(err)
@@ -55,15 +47,7 @@ func TestCaptureRealReplies(t *testing.T) {
 	sockDir := filepath.Join(root, "FuzzDecodeSocket")
 	infoDir := filepath.Join(root, "FuzzDecodeTCPInfo")
 	for _, dir := range []string{sockDir, infoDir} {
-		old, _ := filepath.Glob(filepath.Join(dir, "real-*"))
-		for _, f := range old {
-			if err := os.Remove(f); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		clearCaptured(t, dir)
 	}
 
 	count := map[string]int{}
@@ -107,6 +91,36 @@ func TestCaptureRealReplies(t *testing.T) {
 	}
 	t.Logf("captured %v", count)
 	checkRealReplies(t, sockDir)
+}
+
+// captureLab builds a private namespace holding the sockets of both
+// families' labs, all in their final states, and a Conn inside it.
+func captureLab(t *testing.T, why string) (testNet, *Conn) {
+	t.Helper()
+	requireRoot(t, why)
+	n := newNetNS(t)
+	c := n.dial(t)
+	labs := []*lab{buildLab(t, n, c, FamilyInet), buildLab(t, n, c, FamilyInet6)}
+	socks := pollDump(t, c, Request{}, func(s []Socket) bool { return labs[0].settled(s) && labs[1].settled(s) })
+	if !labs[0].settled(socks) || !labs[1].settled(socks) {
+		t.Fatalf("transitions not done:%s", dumpString(socks))
+	}
+	return n, c
+}
+
+// clearCaptured removes the real-* files of a corpus directory, creating
+// it if need be.
+func clearCaptured(t *testing.T, dir string) {
+	t.Helper()
+	old, _ := filepath.Glob(filepath.Join(dir, "real-*"))
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // resizeInfo cuts tcp_info to n bytes, or extends it with a non-zero tail

@@ -2,17 +2,19 @@ package inetdiag
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
 // readCorpus reads the []byte value of a seed file in the go test -fuzz
 // format ("go test fuzz v1\n[]byte(\"...\")\n").
-func readCorpus(t *testing.T, path string) []byte {
+func readCorpus(t testing.TB, path string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -96,5 +98,90 @@ func checkRealReplies(t *testing.T, dir string) {
 				t.Errorf("no captured reply for %s", k)
 			}
 		}
+	}
+}
+
+// readDatagramCorpus reads a seed of FuzzParseDatagram: a datagram, the
+// sequence number of its request, and the callback's stopping point.
+func readDatagramCorpus(t testing.TB, path string) (b []byte, seq uint32, stopAt uint16) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 4 || lines[0] != "go test fuzz v1" {
+		t.Fatalf("%s: not a FuzzParseDatagram seed", path)
+	}
+	arg := func(line, typ string) string {
+		v, ok := strings.CutPrefix(line, typ+"(")
+		if !ok || !strings.HasSuffix(v, ")") {
+			t.Fatalf("%s: %q is not a %s value", path, line, typ)
+		}
+		return v[:len(v)-1]
+	}
+	s, err := strconv.Unquote(arg(lines[1], "[]byte"))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	q, err1 := strconv.ParseUint(arg(lines[2], "uint32"), 10, 32)
+	st, err2 := strconv.ParseUint(arg(lines[3], "uint16"), 10, 16)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("%s: %v %v", path, err1, err2)
+	}
+	return []byte(s), uint32(q), uint16(st)
+}
+
+// TestSeedCorpusRealDatagrams parses the datagrams captured from a real
+// kernel (see TestCaptureRealDatagrams): every reply decodes, each dump
+// ends, and a refused request ends with the kernel's errno. It needs no
+// privilege.
+func TestSeedCorpusRealDatagrams(t *testing.T) {
+	checkRealDatagrams(t, filepath.Join("testdata", "fuzz", "FuzzParseDatagram"))
+}
+
+// checkRealDatagrams checks the real-* files of a FuzzParseDatagram corpus
+// directory: real-NAME-I is the I-th datagram of the dump NAME.
+func checkRealDatagrams(t *testing.T, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "real-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no captured datagrams in %s (run TestCaptureRealDatagrams with -capture as root)", dir)
+	}
+	sockets, ended := map[string]int{}, map[string]bool{}
+	for _, path := range files {
+		name := filepath.Base(path)
+		dump := name[:strings.LastIndex(name, "-")]
+		b, seq, _ := readDatagramCorpus(t, path)
+		p := replyParser{seq: seq}
+		n, done, err := p.parse(b, func(pl []byte) error {
+			var s Socket
+			sockets[dump]++
+			return DecodeSocket(&s, pl)
+		})
+		var errno syscall.Errno
+		switch {
+		case strings.HasPrefix(dump, "real-refused"):
+			if !done || !errors.As(err, &errno) || errno != 2 { // ENOENT: no handler for the family
+				t.Errorf("%s: done %v, error %v; want the end with ENOENT", name, done, err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", name, err)
+		case n != len(b):
+			t.Errorf("%s: read %d of %d bytes", name, n, len(b))
+		}
+		ended[dump] = ended[dump] || done
+	}
+	for dump, done := range ended {
+		if !done {
+			t.Errorf("%s: no datagram ends the dump", dump)
+		}
+	}
+	// The capture lab holds a listener and six other sockets per family.
+	if sockets["real-dump"] < 14 || sockets["real-dump-estab-inet6"] < 2 {
+		t.Errorf("sockets per dump %v, want at least 14 in real-dump and 2 in real-dump-estab-inet6", sockets)
 	}
 }

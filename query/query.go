@@ -270,32 +270,47 @@ func (q Query) Request() inetdiag.Request {
 	return inetdiag.Request{States: q.States, Filter: inetdiag.And(parts...)}
 }
 
+// FiltersRows reports whether the query has a user-space part (health or
+// process terms), which MatchRow must apply to every row the kernel sent.
+func (q Query) FiltersRows() bool { return q.filtersHealth() || len(q.Comms) > 0 }
+
+func (q Query) filtersHealth() bool { return q.Unhealth || q.Dying || len(q.Healths) > 0 }
+
 // MatchRow applies the user-space part of the query (health, process
 // name). The kernel has already applied the rest.
-func (q Query) MatchRow(r *model.Row) bool {
-	if q.Unhealth || q.Dying || len(q.Healths) > 0 {
-		ok := (q.Unhealth && r.Health.Unhealthy()) || (q.Dying && r.Health.Dying())
-		for _, h := range q.Healths {
-			ok = ok || r.Health == h
-		}
-		if !ok {
-			return false
-		}
+func (q Query) MatchRow(r *model.Row) bool { return q.MatchHealth(r) && q.matchComm(r) }
+
+// MatchHealth applies the health terms alone: a poller that resolves
+// process names only where it must resolves those of the rows that pass
+// them (see NeedsOwners).
+func (q Query) MatchHealth(r *model.Row) bool {
+	if !q.filtersHealth() {
+		return true
 	}
-	if len(q.Comms) > 0 {
-		ok := false
-		for _, c := range q.Comms {
-			ok = ok || (r.Comm != "" && strings.Contains(strings.ToLower(r.Comm), strings.ToLower(c)))
-		}
-		if !ok {
-			return false
-		}
+	ok := (q.Unhealth && r.Health.Unhealthy()) || (q.Dying && r.Health.Dying())
+	for _, h := range q.Healths {
+		ok = ok || r.Health == h
 	}
-	return true
+	return ok
 }
 
-// NeedsOwners reports whether matching needs process names for every
-// connection (a comm filter).
+// matchComm applies the process terms: a row without a known process
+// matches none.
+func (q Query) matchComm(r *model.Row) bool {
+	if len(q.Comms) == 0 {
+		return true
+	}
+	for _, c := range q.Comms {
+		if r.Comm != "" && strings.Contains(strings.ToLower(r.Comm), strings.ToLower(c)) {
+			return true
+		}
+	}
+	return false
+}
+
+// NeedsOwners reports whether matching needs the process of every row
+// that passes the health terms (a comm filter), not only of those a
+// poller resolves anyway.
 func (q Query) NeedsOwners() bool { return len(q.Comms) > 0 }
 
 // WithText sets the text String returns (for queries built from flags).

@@ -119,3 +119,60 @@ func TestMatchRow(t *testing.T) {
 		})
 	}
 }
+
+// TestUserSpaceTerms: which queries filter rows in user space, which need
+// every tested row's process, and what the health terms alone keep.
+func TestUserSpaceTerms(t *testing.T) {
+	s := sock(inetdiag.FamilyInet, "10.0.0.1:5432", "10.0.9.9:40000", inetdiag.StateEstablished)
+	rows := map[string]model.Row{
+		"dying":     {Sock: s, Health: model.HealthRetransmitting, Comm: "postgres"},
+		"zerowin":   {Sock: s, Health: model.HealthZeroWindow, Comm: "nginx"},
+		"unguarded": {Sock: s, Health: model.HealthUnguarded},
+		"ok":        {Sock: s, Health: model.HealthOK},
+	}
+	tests := []struct {
+		expr        string
+		filtersRows bool
+		needsOwners bool
+		health      []string // the rows MatchHealth keeps
+	}{
+		{"", false, false, []string{"dying", "ok", "unguarded", "zerowin"}},
+		{"port 5432 state established src 10.0.0.0/8", false, false, []string{"dying", "ok", "unguarded", "zerowin"}},
+		{"unhealthy", true, false, []string{"dying", "zerowin"}},
+		{"dying", true, false, []string{"dying"}},
+		{"health unguarded", true, false, []string{"unguarded"}},
+		{"comm nginx", true, true, []string{"dying", "ok", "unguarded", "zerowin"}},
+		{"port 5432 comm nginx", true, true, []string{"dying", "ok", "unguarded", "zerowin"}},
+		{"dying comm nginx", true, true, []string{"dying"}},
+		{"nginx", true, true, []string{"dying", "ok", "unguarded", "zerowin"}}, // a bare word is a process name
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			q, err := Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.FiltersRows() != tt.filtersRows || q.NeedsOwners() != tt.needsOwners {
+				t.Errorf("FiltersRows %v, NeedsOwners %v; want %v, %v", q.FiltersRows(), q.NeedsOwners(), tt.filtersRows, tt.needsOwners)
+			}
+			var got []string
+			for _, name := range []string{"dying", "ok", "unguarded", "zerowin"} {
+				r := rows[name]
+				if q.MatchHealth(&r) {
+					got = append(got, name)
+				}
+				// A row MatchRow keeps passes the health terms.
+				if q.MatchRow(&r) && !q.MatchHealth(&r) {
+					t.Errorf("%s: MatchRow keeps a row MatchHealth drops", name)
+				}
+				// Without user-space terms every row is kept.
+				if !q.FiltersRows() && !q.MatchRow(&r) {
+					t.Errorf("%s: dropped by a query without user-space terms", name)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tt.health, ",") {
+				t.Errorf("MatchHealth keeps %v, want %v", got, tt.health)
+			}
+		})
+	}
+}

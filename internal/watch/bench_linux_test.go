@@ -6,13 +6,14 @@ package watch_test
 // Needs root:
 //
 //	go test -run '^$' -bench . -benchmem -count 5 ./internal/watch -poll.conns=50000
-//	go test -run '^$' -bench 'Poll/flagged' -cpuprofile cpu.out ./internal/watch -poll.conns=50000
+//	go test -run '^$' -bench 'Poll/flagged$' -cpuprofile cpu.out ./internal/watch -poll.conns=50000
 
 import (
 	"context"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/tcpwatch/tcpwatch/internal/loadgen"
 	"github.com/tcpwatch/tcpwatch/internal/watch"
 	"github.com/tcpwatch/tcpwatch/model"
+	"github.com/tcpwatch/tcpwatch/query"
 )
 
 var pollConns = flag.Int("poll.conns", 5000, "BenchmarkPoll: connections in the fixture")
@@ -88,26 +90,47 @@ func BenchmarkUpdate(b *testing.B) {
 
 func BenchmarkPoll(b *testing.B) {
 	f := idleFixture(b)
+	// The fixture's workers are this test binary: a filter on its name
+	// keeps every connection, and resolves the owner of each.
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	byName, err := query.Parse("comm " + strings.TrimSpace(string(comm)))
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct {
 		name   string
 		owners watch.OwnerPolicy
+		query  query.Query
 	}{
 		{name: "flagged", owners: watch.OwnersFlagged},
 		{name: "all", owners: watch.OwnersAll},
+		{name: "flagged-comm", owners: watch.OwnersFlagged, query: byName},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			w, err := watch.New(watch.Config{NetNS: f.NetNSPath(), Owners: bc.owners})
+			w, err := watch.New(watch.Config{NetNS: f.NetNSPath(), Owners: bc.owners, Query: bc.query})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer w.Close()
-			// The first polls fill the tracker and the owner index.
-			for range 3 {
+			// The first polls fill the tracker and the owner index (for
+			// the filter on names, a bounded scan a poll: until every
+			// connection has its name).
+			for i := 0; i < 3 || (bc.query.NeedsOwners() && i < 200); i++ {
 				snap, err := w.Poll()
 				if err != nil {
 					b.Fatal(err)
 				}
+				rows := len(snap.Rows)
 				snap.Release()
+				if bc.query.NeedsOwners() {
+					b.Logf("poll %d: %d rows", i+1, rows)
+				}
+				if i >= 2 && rows >= 2**pollConns {
+					break
+				}
 			}
 			b.ReportAllocs()
 			rows := 0

@@ -3,20 +3,41 @@ package watch
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tcpwatch/tcpwatch/internal/netns"
 	"github.com/tcpwatch/tcpwatch/model"
 )
+
+// nsReader reads what a poll needs of one network namespace besides the
+// dump: its TCP sysctls, its TCP counters and the number of its sockets.
+// They are per namespace, so a poller of several namespaces has one
+// reader each; procNS reads them through /proc, tests fake them.
+type nsReader interface {
+	// Params reads the namespace's TCP sysctls (with a missing one, the
+	// built-in default and its name in Params.Missing).
+	Params() (model.Params, error)
+	// Counters reads the namespace's TCP counters.
+	Counters() (*model.Counters, error)
+	// Sockets estimates how many TCP sockets a dump of it returns.
+	Sockets() (int, error)
+}
+
+// procNS is the nsReader of the namespace at path ("" = ours): the files
+// under /proc read from a thread inside it.
+type procNS struct {
+	path string
+	hz   int // the kernel's tick rate, for timer lateness (0: unknown)
+}
+
+func (p procNS) Params() (model.Params, error)      { return readParams(p.path, p.hz) }
+func (p procNS) Counters() (*model.Counters, error) { return readCounters(p.path) }
+func (p procNS) Sockets() (int, error)              { return countSockets(p.path) }
 
 // readParams reads the TCP sysctls of the namespace at path ("" = ours).
 func readParams(path string, hz int) (model.Params, error) {
@@ -149,57 +170,3 @@ func counter(b []byte, prefix, name string) (uint64, error) {
 	}
 	return 0, fmt.Errorf("counter %s %s not found", prefix, name)
 }
-
-// detectHZ finds the kernel's tick rate in its configuration
-// (/proc/config.gz or /boot/config-RELEASE). It returns 0 when unknown.
-func detectHZ() int {
-	if f, err := os.Open("/proc/config.gz"); err == nil {
-		defer f.Close()
-		if zr, err := gzip.NewReader(f); err == nil {
-			if hz := configHZ(zr); hz > 0 {
-				return hz
-			}
-		}
-	}
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		rel := unix.ByteSliceToString(u.Release[:])
-		if f, err := os.Open("/boot/config-" + rel); err == nil {
-			defer f.Close()
-			return configHZ(f)
-		}
-	}
-	return 0
-}
-
-func configHZ(r io.Reader) int {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_HZ="); ok {
-			if hz, err := strconv.Atoi(v); err == nil && hz > 0 {
-				return hz
-			}
-		}
-	}
-	return 0
-}
-
-// hasCap reports whether the process has capability c in its effective
-// set.
-func hasCap(c uint) bool {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && mask&(1<<c) != 0
-		}
-	}
-	return false
-}
-
-// HasNetAdmin reports whether the process may destroy sockets
-// (CAP_NET_ADMIN).
-func HasNetAdmin() bool { return hasCap(unix.CAP_NET_ADMIN) }

@@ -1,0 +1,85 @@
+package watch
+
+import (
+	"context"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/model"
+)
+
+// PollShare is the largest share of the time polls may take (1/PollShare):
+// tcpwatch runs on hosts in trouble and must stay under a tenth of a core.
+// A poll's wall time is most of its CPU but not all of it (the garbage
+// collector, the exporter's scrapes, the interface's frames come on top:
+// at 10^5 sockets a tenth for the polls measured 10.5 % in all), hence a
+// twelfth. At 10^5 sockets the kernel alone spends about 0.18 s per dump,
+// so such hosts are polled every two or three seconds (the countdowns tick
+// every second anyway).
+const PollShare = 12
+
+// Loop polls every interval until ctx is done and sends each snapshot on
+// out (closing it at the end). When polls take more than 1/PollShare of
+// the interval, the interval is stretched to PollShare times their cost,
+// and the snapshots say so, rather than falling behind or eating the host. It takes two slow polls in
+// a row: the first one, which fills the process index, or a one-off stall
+// must not stop the countdowns for seconds. Poll errors are sent to errs
+// (if not nil) and the loop goes on.
+func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *model.Snapshot, errs chan<- error) {
+	defer close(out)
+	p := pacer{interval: interval}
+	effective := interval
+	for {
+		snap, err := w.Poll()
+		if err != nil {
+			if errs != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		} else {
+			// After a failed poll the interval in force stays.
+			effective = p.next(snap.PollCost)
+			snap.Interval, snap.Slowed = effective, effective > interval
+			select {
+			case out <- snap:
+			case <-ctx.Done():
+				snap.Release()
+				return
+			}
+		}
+		if !w.wait(ctx, effective) {
+			return
+		}
+	}
+}
+
+// pacer stretches the polling interval after slow polls (see Loop).
+type pacer struct {
+	interval time.Duration
+	prevCost time.Duration // of the last successful poll
+}
+
+// next returns the interval to wait after a poll that cost cost:
+// PollShare times the cheaper of it and the poll before when that exceeds
+// the interval asked for, else the interval.
+func (p *pacer) next(cost time.Duration) time.Duration {
+	effective := p.interval
+	if steady := min(cost, p.prevCost); steady*PollShare > p.interval {
+		effective = steady * PollShare
+	}
+	p.prevCost = cost
+	return effective
+}
+
+// sleep waits d, or until ctx is done (then it reports false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,163 @@
+package watch
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+	"github.com/tcpwatch/tcpwatch/query"
+	"github.com/tcpwatch/tcpwatch/sockowner"
+)
+
+// TestCommFilterAboveOwnerLimit: on a host with more connections than
+// Config.OwnerLimit, only unhealthy rows get their process by default; a
+// comm filter must still find the healthy rows of the process it names.
+// The test's own loopback connection stands for such a host (an owner
+// limit of 1, three sockets, all healthy); no root needed.
+func TestCommFilterAboveOwnerLimit(t *testing.T) {
+	port := strconv.Itoa(loopbackPair(t))
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := string(comm[:len(comm)-1])
+	for _, tt := range []struct {
+		expr  string
+		limit int
+		want  int
+	}{
+		{"port " + port + " comm " + self, 1, 3},
+		{"port " + port + " comm " + self[:3], 1, 3},
+		{"port " + port + " comm no-such-process", 1, 0},
+		// The health terms come first: no healthy row is resolved for
+		// them, and none is kept.
+		{"port " + port + " unhealthy comm " + self, 1, 0},
+		// Under the limit every row had its process already.
+		{"port " + port + " comm " + self, 0, 3},
+	} {
+		t.Run(tt.expr+" limit "+strconv.Itoa(tt.limit), func(t *testing.T) {
+			q, err := query.Parse(tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := New(Config{Owners: OwnersFlagged, OwnerLimit: tt.limit, Query: q})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			snap, err := w.Poll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer snap.Release()
+			if len(snap.Rows) != tt.want {
+				t.Errorf("%d rows, want %d", len(snap.Rows), tt.want)
+			}
+			for _, r := range snap.Rows {
+				if r.Comm != self || r.PID != os.Getpid() {
+					t.Errorf("row %s -> %s: process %q[%d], want %q[%d]", r.Local(), r.Remote(), r.Comm, r.PID, self, os.Getpid())
+				}
+			}
+		})
+	}
+}
+
+// TestCommFilterOwners runs the owner policies on a fake /proc tree: two
+// processes, six sockets each, one of postgres's unhealthy. Above the
+// owner limit only the owners of unhealthy rows are looked for (and the
+// rows of a process found on the way get its name: the scan reads its
+// whole descriptor table), unless a process filter must test the others.
+func TestCommFilterOwners(t *testing.T) {
+	// The index scans unknown processes by PID: postgres first, so that
+	// looking for the unhealthy socket stops there.
+	postgres, nginx := fakePID(t, 0), fakePID(t, 1)
+	var socks []inetdiag.Socket
+	owners := map[int]fakeOwner{nginx: {comm: "nginx"}, postgres: {comm: "postgres"}}
+	for c := uint64(1); c <= 12; c++ {
+		s := okSock(c)
+		if c == 9 {
+			s = closeWaitSock(c)
+		}
+		socks = append(socks, s)
+		pid := nginx
+		if c > 6 {
+			pid = postgres
+		}
+		o := owners[pid]
+		o.inodes = append(o.inodes, s.Inode)
+		owners[pid] = o
+	}
+	root := fakeProcs(t, owners)
+	all := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	tests := []struct {
+		name   string
+		expr   string
+		owners OwnerPolicy
+		limit  int
+		want   []uint64
+		// wantComm: the rows that have a process (the others have none).
+		wantComm    []uint64
+		wantIndexed int           // sockets whose owner the index knows after the poll
+		wantReval   time.Duration // the index's RevalidateAfter after the poll
+		wantReval2  time.Duration // after a poll without the filter
+	}{
+		{name: "no filter above the limit: the owners of unhealthy rows", limit: 4, wantIndexed: 6, want: all, wantComm: []uint64{7, 8, 9, 10, 11, 12}},
+		{name: "no filter under the limit: every row", limit: 100, wantIndexed: 12, want: all, wantComm: all},
+		{name: "comm above the limit", expr: "comm nginx", limit: 4, wantIndexed: 12, want: []uint64{1, 2, 3, 4, 5, 6}, wantReval: sockowner.DefaultRescanAfter},
+		{name: "comm substring, either name", expr: "comm GRE comm ngi", limit: 4, wantIndexed: 12, want: all, wantReval: sockowner.DefaultRescanAfter},
+		{name: "comm under the limit", expr: "comm postgres", limit: 100, wantIndexed: 12, want: []uint64{7, 8, 9, 10, 11, 12}},
+		{name: "comm with a health term", expr: "unhealthy comm postgres", limit: 4, wantIndexed: 6, want: []uint64{9}, wantReval: sockowner.DefaultRescanAfter},
+		{name: "comm with a health term no row of the process passes", expr: "unhealthy comm nginx", limit: 4, wantIndexed: 6, want: nil, wantReval: sockowner.DefaultRescanAfter},
+		{name: "comm of nobody", expr: "comm redis", limit: 4, wantIndexed: 12, want: nil, wantReval: sockowner.DefaultRescanAfter},
+		{name: "comm with every owner", expr: "comm nginx", owners: OwnersAll, limit: 4, wantIndexed: 12, want: []uint64{1, 2, 3, 4, 5, 6}, wantReval: sockowner.DefaultRescanAfter, wantReval2: sockowner.DefaultRescanAfter},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := mustParse(t, tt.expr)
+			d := &fakeDumper{socks: always(socks...)}
+			w := fakeWatcher(t, Config{Query: q, Owners: tt.owners, OwnerLimit: tt.limit, ProcRoot: root}, d, &fakeNS{}, newFakeClock())
+			snap := mustPoll(t, w)
+			if fmt.Sprint(cookies(snap)) != fmt.Sprint(tt.want) {
+				t.Errorf("rows %v, want %v", cookies(snap), tt.want)
+			}
+			wantComm := tt.wantComm
+			if tt.expr != "" {
+				wantComm = tt.want // every row a process filter keeps has its process
+			}
+			var withComm []uint64
+			for _, r := range snap.Rows {
+				if r.Comm == "" {
+					continue
+				}
+				withComm = append(withComm, r.Sock.ID.Cookie)
+				want := "nginx"
+				if r.Sock.ID.Cookie > 6 {
+					want = "postgres"
+				}
+				if r.Comm != want {
+					t.Errorf("row %d: process %q, want %q", r.Sock.ID.Cookie, r.Comm, want)
+				}
+			}
+			if fmt.Sprint(withComm) != fmt.Sprint(wantComm) {
+				t.Errorf("rows with a process %v, want %v", withComm, wantComm)
+			}
+			snap.Release()
+			if _, n := w.index.Size(); n != tt.wantIndexed {
+				t.Errorf("the index knows the owners of %d sockets, want %d", n, tt.wantIndexed)
+			}
+			if got := w.index.RevalidateAfter; got != tt.wantReval {
+				t.Errorf("cached owners trusted for %v, want %v", got, tt.wantReval)
+			}
+			if err := w.SetQuery(query.Query{}); err != nil {
+				t.Fatal(err)
+			}
+			mustPoll(t, w).Release()
+			if got := w.index.RevalidateAfter; got != tt.wantReval2 {
+				t.Errorf("without the filter: cached owners trusted for %v, want %v", got, tt.wantReval2)
+			}
+		})
+	}
+}

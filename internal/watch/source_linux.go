@@ -1,0 +1,181 @@
+package watch
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+	"github.com/tcpwatch/tcpwatch/model"
+)
+
+// dumper is the sock_diag dump of one network namespace: an
+// *inetdiag.Conn opened inside it, or a fake in tests.
+type dumper interface {
+	// Dump appends the sockets the request selects to dst.
+	Dump(req inetdiag.Request, dst []inetdiag.Socket) ([]inetdiag.Socket, error)
+	Close() error
+}
+
+// paramsEvery is how often a source reads its sysctls again: they may be
+// changed while tcpwatch runs, and reading a dozen files every poll would
+// be a waste.
+const paramsEvery = 10 * time.Second
+
+// source is one network namespace as the poller sees it: its dump, its
+// kernel state (parameters, counters, socket count), the tracker of its
+// connections and the buffers its dumps fill. Everything that is per
+// namespace lives here, and nothing else does (owners, options, notices
+// and the filter belong to the Watcher), so that watching several
+// namespaces is one source each.
+type source struct {
+	dump    dumper
+	ns      nsReader
+	tracker *model.Tracker
+	clock   func() time.Time
+	notice  func(string)
+
+	lastParam time.Time // when the sysctls were last read
+	bufs      bufPool
+	prev      *buffer // the last dump, which the tracker's connections point into
+	lastLen   int     // sockets in the last dump
+}
+
+// newSource reads the namespace's parameters once (a namespace whose
+// sysctls cannot be read is an error) and starts its tracker.
+func newSource(d dumper, ns nsReader, tcfg model.Config, clock func() time.Time, notice func(string)) (*source, error) {
+	p, err := ns.Params()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range p.Missing {
+		notice(fmt.Sprintf("kernel has no %s: using the built-in default", m))
+	}
+	tcfg.Params = p
+	return &source{dump: d, ns: ns, tracker: model.NewTracker(tcfg), clock: clock, notice: notice, lastParam: clock()}, nil
+}
+
+// sourcePoll is one poll of a source: its dump and what the tracker made
+// of it.
+type sourcePoll struct {
+	// buf holds the dump's sockets (and will hold the rows): the
+	// snapshot made of this poll releases it.
+	buf *buffer
+	// time is when the kernel read the sockets (the middle of the dump),
+	// uncertainty half the dump's duration.
+	time        time.Time
+	uncertainty time.Duration
+	poll        model.Poll
+}
+
+// poll takes one dump and feeds it to the tracker: the parameters are
+// refreshed if due, the counters read on both sides of the dump, and the
+// dump goes into a buffer released by earlier polls if there is one.
+// start is when the poll began; filtered, whether the query filters at
+// all (the namespace's socket count then says nothing of the dump's
+// size); opts reads the options of the connections the tracker
+// flags.
+func (s *source) poll(start time.Time, req inetdiag.Request, filtered bool, opts model.OptionSource) (sourcePoll, error) {
+	s.refreshParams(start)
+	counters, cerr := s.ns.Counters()
+	if cerr != nil {
+		s.notice("TCP counters unreadable: resets and normal closes between polls cannot be told apart")
+	}
+	buf := s.takeBuffer(filtered)
+	dumpStart := s.clock()
+	socks, err := s.dump.Dump(req, buf.socks[:0])
+	end := s.clock()
+	if err != nil {
+		s.dropBuffer(buf)
+		return sourcePoll{}, fmt.Errorf("watch: %w", err)
+	}
+	buf.socks = socks
+	s.lastLen = len(socks)
+	s.noticeInfoLen(socks)
+	var after *model.Counters
+	if counters != nil {
+		after, _ = s.ns.Counters()
+	}
+	// The kernel read each socket somewhere between dumpStart and end:
+	// take the middle as the sample time, half the span as its
+	// uncertainty.
+	sp := sourcePoll{buf: buf, time: dumpStart.Add(end.Sub(dumpStart) / 2), uncertainty: end.Sub(dumpStart) / 2}
+	sp.poll = s.tracker.Update(model.PollInput{
+		Time: sp.time, Uncertainty: sp.uncertainty, Socks: socks, Options: opts,
+		Counters: counters, CountersAfter: after,
+	})
+	s.prev = buf
+	return sp, nil
+}
+
+// refreshParams reads the sysctls again when they are paramsEvery old: an
+// operator may change them while we run. A failed reading keeps the
+// parameters in force until the next attempt.
+func (s *source) refreshParams(now time.Time) {
+	if now.Sub(s.lastParam) < paramsEvery {
+		return
+	}
+	if p, err := s.ns.Params(); err == nil {
+		s.tracker.SetParams(p)
+	}
+	s.lastParam = now
+}
+
+// takeBuffer returns the buffer the next dump fills, held by bufHolders.
+// The last dump is released first: the tracker reads nothing of it any
+// more (its connections keep what the next update compares), so once the
+// consumer has released it too, the dump reuses its memory.
+func (s *source) takeBuffer(filtered bool) *buffer {
+	if s.prev != nil {
+		s.prev.release()
+		s.prev = nil
+	}
+	buf := s.bufs.get()
+	buf.refs.Store(bufHolders)
+	if cap(buf.socks) == 0 || cap(buf.socks) < s.lastLen {
+		// A new buffer, or one too small: size it once.
+		buf.socks = slices.Grow(buf.socks[:0], s.expectSockets(filtered))
+	}
+	return buf
+}
+
+// dropBuffer gives back the buffer of a dump that failed: nobody holds it.
+func (s *source) dropBuffer(buf *buffer) {
+	buf.refs.Store(1)
+	buf.release()
+}
+
+// expectSockets is how many sockets a new buffer, or one too small for the
+// last dump, should have room for. A buffer grown by append from nothing to 10^5
+// sockets (58 MB) leaves about four times that in garbage on the way,
+// which set the peak memory of a whole run: size it once instead, from
+// the last dump (plus room to grow), or for the first dump of an
+// unfiltered query from the kernel's socket counts.
+func (s *source) expectSockets(filtered bool) int {
+	if s.lastLen > 0 {
+		return s.lastLen + s.lastLen/8 + 16
+	}
+	if filtered {
+		return 0 // a filter may keep few of them
+	}
+	n, err := s.ns.Sockets()
+	if err != nil {
+		return 0
+	}
+	return n + n/8 + 16
+}
+
+// noticeInfoLen tells once that the kernel's tcp_info is older than 6.7
+// (no tcpi_total_rto_time): the model then reconstructs when the
+// retransmissions started, with wider windows.
+func (s *source) noticeInfoLen(socks []inetdiag.Socket) {
+	for i := range socks {
+		if socks[i].Info.Len > 0 && socks[i].Info.Len < inetdiag.TCPInfoLen6_7 {
+			s.notice(fmt.Sprintf("kernel sends a %d-byte tcp_info (no tcpi_total_rto_time, 6.7+): the start of the retransmission clock is reconstructed and windows are wider", socks[i].Info.Len))
+			return
+		}
+	}
+}
+
+// close closes the namespace's socket.
+func (s *source) close() error { return s.dump.Close() }

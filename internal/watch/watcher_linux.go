@@ -1,0 +1,161 @@
+package watch
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+	"github.com/tcpwatch/tcpwatch/model"
+	"github.com/tcpwatch/tcpwatch/query"
+	"github.com/tcpwatch/tcpwatch/sockowner"
+)
+
+// OwnerPolicy says which connections get their owning process resolved.
+type OwnerPolicy int
+
+// Owner policies.
+const (
+	// OwnersFlagged resolves unhealthy connections and, on small hosts,
+	// everything (see Config.OwnerLimit); a filter on process names gets
+	// the rows it must test resolved too.
+	OwnersFlagged OwnerPolicy = iota
+	// OwnersAll resolves every connection, whatever it costs (one-shot
+	// and JSON output).
+	OwnersAll
+	// OwnersNone never reads /proc.
+	OwnersNone
+)
+
+// DefaultOwnerLimit is Config.OwnerLimit's default.
+const DefaultOwnerLimit = 2000
+
+// Config configures a Watcher.
+type Config struct {
+	// NetNS is the path of the namespace to watch ("" = ours).
+	NetNS string
+	// NetNSName is how to call it on screen.
+	NetNSName string
+	// Query is the filter in force from the first poll (see SetQuery).
+	Query  query.Query
+	Owners OwnerPolicy
+	// OwnerLimit: with OwnersFlagged, every connection is resolved when
+	// there are at most this many (default DefaultOwnerLimit).
+	OwnerLimit int
+	// Tracker configures the model's tracker (its Params are read from
+	// the namespace).
+	Tracker model.Config
+	// ProcRoot is /proc unless tests say otherwise.
+	ProcRoot string
+	// Clock returns the current time (tests may inject one).
+	Clock func() time.Time
+}
+
+// Watcher polls one namespace. Poll and Loop must not run concurrently;
+// Query and SetQuery may be called from any goroutine.
+type Watcher struct {
+	cfg  Config
+	src  *source
+	conn *inetdiag.Conn // the source's socket, for destroying sockets (nil with a fake dumper)
+	host string
+
+	mu    sync.Mutex // guards query
+	query query.Query
+
+	// Owners and options, host-wide (nil with OwnersNone).
+	index      *sockowner.Index
+	opts       *sockowner.OptionsCache
+	optsDenied atomic.Bool
+	// wanted is the inodes whose owners a poll asks for, kept between
+	// polls: up to every socket of the host (400 KB at 10^5) when every
+	// owner is resolved.
+	wanted []uint32
+
+	notices notices
+	// wait sleeps between the polls of Loop; tests replace it.
+	wait func(ctx context.Context, d time.Duration) bool
+}
+
+// New opens the sock_diag socket and reads the namespace's parameters.
+func New(cfg Config) (*Watcher, error) {
+	conn, err := inetdiag.Dial(&inetdiag.Config{NetNS: cfg.NetNS})
+	if err != nil {
+		return nil, err
+	}
+	hz := detectHZ()
+	w, err := newWatcher(cfg, conn, procNS{path: cfg.NetNS, hz: hz}, hz)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	w.conn = conn
+	return w, nil
+}
+
+// newWatcher is New with the namespace's dump and reader given (and the
+// kernel's tick rate they use, 0 if unknown): the seam through which tests
+// run the poller on fakes.
+func newWatcher(cfg Config, d dumper, ns nsReader, hz int) (*Watcher, error) {
+	if cfg.OwnerLimit == 0 {
+		cfg.OwnerLimit = DefaultOwnerLimit
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	w := &Watcher{cfg: cfg, query: cfg.Query, wait: sleep}
+	w.host, _ = os.Hostname()
+	if hz == 0 {
+		w.notices.add("kernel tick rate unknown (no /proc/config.gz): timer lateness assumes HZ=250")
+	}
+	src, err := newSource(d, ns, cfg.Tracker, cfg.Clock, w.notices.add)
+	if err != nil {
+		return nil, err
+	}
+	w.src = src
+	if cfg.Owners != OwnersNone {
+		w.index = sockowner.New(cfg.ProcRoot)
+		if cfg.Owners == OwnersAll {
+			// Every socket, every poll: unbounded scans, but a cached owner
+			// is trusted for a few seconds rather than re-read each time.
+			w.index.MaxPids, w.index.MaxScanTime = 0, 0
+			w.index.RevalidateAfter = sockowner.DefaultRescanAfter
+		}
+		w.opts = sockowner.NewOptionsCache(sockowner.DefaultOptionsMaxAge)
+	}
+	if os.Geteuid() != 0 {
+		w.notices.add("not root: process names only for your own processes, socket options assumed from sysctls (~)")
+	}
+	return w, nil
+}
+
+// Close releases the netlink socket.
+func (w *Watcher) Close() error { return w.src.close() }
+
+// Conn returns the sock_diag connection (for destroying sockets).
+func (w *Watcher) Conn() *inetdiag.Conn { return w.conn }
+
+// Tracker returns the tracker (tests inspect it).
+func (w *Watcher) Tracker() *model.Tracker { return w.src.tracker }
+
+// Query returns the filter in force.
+func (w *Watcher) Query() query.Query {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.query
+}
+
+// SetQuery changes the filter from the next poll on.
+func (w *Watcher) SetQuery(q query.Query) error {
+	if _, err := q.Request().Filter.Bytecode(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.query = q
+	w.mu.Unlock()
+	return nil
+}
