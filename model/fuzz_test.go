@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -177,6 +178,10 @@ func fuzzRun(t *testing.T, data []byte) (predictions int) {
 	// after its Update (the poller dumps into the same memory again).
 	twin := NewTracker(cfg)
 	var buf []inetdiag.Socket
+	// restored starts from the state tr had after the first poll, and is
+	// fed the same polls since: a replay that starts at a keyframe must
+	// go on exactly as the live run did.
+	var restored *Tracker
 	now := base
 	polls := 1 + r.pick(6)
 	var resets uint64
@@ -204,6 +209,25 @@ func fuzzRun(t *testing.T, data []byte) (predictions int) {
 		buf = append(buf[:0], in.Socks...)
 		twinIn.Socks = buf
 		fuzzSameOutcome(t, i, poll, twin.Update(twinIn))
+		st := tr.MarshalState(now)
+		rt, rpoll, err := RestoreTracker(st, in.Socks)
+		if err != nil {
+			t.Fatalf("poll %d: restore: %v", i, err)
+		}
+		if again := rt.MarshalState(now); !bytes.Equal(again, st) {
+			t.Fatalf("poll %d: a restored tracker's state differs from the one it was restored from", i)
+		}
+		withoutEvents := poll
+		withoutEvents.Events = nil // RestoreTracker's poll has none
+		fuzzSameOutcome(t, i, withoutEvents, rpoll)
+		if restored == nil {
+			restored = rt
+		} else {
+			fuzzSameOutcome(t, i, poll, restored.Update(in))
+			if got := restored.MarshalState(now); !bytes.Equal(got, st) {
+				t.Fatalf("poll %d: the tracker restored after the first poll has drifted from the live one", i)
+			}
+		}
 		if tr.Len() != len(cookies) || len(poll.Conns) != len(cookies) {
 			t.Fatalf("poll %d: %d tracked, %d in the poll, %d distinct cookies", i, tr.Len(), len(poll.Conns), len(cookies))
 		}

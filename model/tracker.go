@@ -9,6 +9,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
@@ -170,6 +171,8 @@ type Tracker struct {
 	counters *Counters
 	// uncertainty is the current poll's.
 	uncertainty time.Duration
+	// gone is scratch for the cookies that vanished in a poll.
+	gone []uint64
 }
 
 // NewTracker returns an empty tracker.
@@ -285,13 +288,20 @@ func (tr *Tracker) Update(in PollInput) Poll {
 		c.last = lastOf(s)
 		poll.Conns = append(poll.Conns, c)
 	}
+	// Connections that vanished, in cookie order: the map's order is
+	// random, and a replay must give the very same list of events.
+	gone := tr.gone[:0]
 	for key, c := range tr.conns {
-		if c.poll == tr.polls {
-			continue
+		if c.poll != tr.polls {
+			gone = append(gone, key)
 		}
-		tr.emit(&poll, tr.vanished(c, now, resetsKnown, resets))
+	}
+	slices.Sort(gone)
+	for _, key := range gone {
+		tr.emit(&poll, tr.vanished(tr.conns[key], now, resetsKnown, resets))
 		delete(tr.conns, key)
 	}
+	tr.gone = gone[:0]
 	// Trim once per poll: trimming per event moved the whole kept list for
 	// every connection that vanished.
 	if over := len(tr.events) - tr.cfg.EventLimit; over > 0 {
