@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,19 +23,29 @@ func TestMetricsListenFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
+	badWeb := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(badWeb, []byte("tls_server_config:\n  cert_file: absent.crt\n  key_file: absent.key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, addr, cause string
+		extra             []string
+		want              string // the error's start; default "metrics: listen on ADDR: "
 	}{
 		{name: "not on this host", addr: "1.2.3.4:99", cause: "cannot assign requested address"},
 		{name: "port taken", addr: taken.Addr().String(), cause: "address already in use"},
 		{name: "no port", addr: "127.0.0.1", cause: "missing port"},
+		{name: "web config names absent files", addr: "127.0.0.1:0", extra: []string{"--web.config.file", badWeb},
+			want: "metrics: web config " + badWeb + ": ", cause: "absent.crt"},
+		{name: "web config absent", addr: "127.0.0.1:0", extra: []string{"--web.config.file", badWeb + ".nope"},
+			want: "metrics: web config " + badWeb + ".nope: ", cause: "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
 			done := make(chan int, 1)
-			go func() { done <- run([]string{"--metrics", tc.addr}, &stdout, &stderr) }()
+			go func() { done <- run(append([]string{"--metrics", tc.addr}, tc.extra...), &stdout, &stderr) }()
 			var rc int
 			select {
 			case rc = <-done:
@@ -45,6 +57,9 @@ func TestMetricsListenFails(t *testing.T) {
 			}
 			got := stderr.String()
 			want := "tcpwatch: metrics: listen on " + tc.addr + ": "
+			if tc.want != "" {
+				want = "tcpwatch: " + tc.want
+			}
 			if !strings.HasPrefix(got, want) || !strings.Contains(got, tc.cause) {
 				t.Errorf("stderr %q, want %q…%q", got, want, tc.cause)
 			}

@@ -67,6 +67,12 @@ func (e *Exporter) Serve(ctx context.Context, addr string, snaps <-chan *model.S
 // snapshots still buffered in snaps. It returns nil after a requested
 // stop, and an error if the server fails on its own.
 func (e *Exporter) ServeListener(ctx context.Context, ln net.Listener, snaps <-chan *model.Snapshot) error {
+	return e.ServeWeb(ctx, ln, snaps, WebOptions{})
+}
+
+// ServeWeb is ServeListener with TLS and basic auth as o's web
+// configuration file says (see WebOptions).
+func (e *Exporter) ServeWeb(ctx context.Context, ln net.Listener, snaps <-chan *model.Snapshot, o WebOptions) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", e.Handler())
 	mux.HandleFunc("GET /{$}", index)
@@ -78,7 +84,7 @@ func (e *Exporter) ServeListener(ctx context.Context, ln net.Listener, snaps <-c
 		IdleTimeout:       2 * time.Minute,
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- serveWeb(srv, ln, o) }()
 
 	var failed error
 loop:
