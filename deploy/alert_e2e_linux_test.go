@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -104,6 +105,7 @@ func TestAlertFiresBeforeAbort(t *testing.T) {
 		switch {
 		case imminent == nil && a != nil:
 			imminent, imminentAt = a, now
+			dashboardShowsCrash(t, prom)
 		case imminent != nil && a == nil && len(aborts) == 0 && gap.IsZero():
 			// Resolved while the connections are still there.
 			gap = now
@@ -256,4 +258,29 @@ func awaitError(c *net.TCPConn) <-chan outcome {
 		}
 	}()
 	return ch
+}
+
+// dashboardShowsCrash checks, while connections are dying, that the
+// dashboard's panels about them show them.
+func dashboardShowsCrash(t *testing.T, prom *promServer) {
+	t.Helper()
+	want := []string{"Hosts with dying connections", "Dying connections", "Soonest abort", "Soonest aborts by host", "Unresponsive peers", "Dying connections by host", "Dying connections by abort rule", "Unanswered retransmissions and probes"}
+	seen := map[string]bool{}
+	for _, q := range readDashboard(t).queries(t) {
+		for _, w := range want {
+			if !strings.HasPrefix(q.where, fmt.Sprintf("panel %q ", w)) {
+				continue
+			}
+			seen[w] = true
+			v, err := prom.query(expand(q.expr))
+			if err != nil || len(v) == 0 {
+				t.Errorf("during the crash, %s: %s: %d series, %v", q.where, q.expr, len(v), err)
+			}
+		}
+	}
+	for _, w := range want {
+		if !seen[w] {
+			t.Errorf("the dashboard has no panel %q", w)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"encoding/json"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -328,5 +329,69 @@ func TestRulesTestEveryAlert(t *testing.T) {
 	}
 	if alerts == 0 {
 		t.Fatal("no alert found in the rules")
+	}
+}
+
+// TestDashboardReadsExportedMetrics checks that every tcpwatch_ metric the
+// Grafana dashboard (deploy/grafana) queries is exported, and every
+// recording rule it reads is defined in the shipped rules.
+func TestDashboardReadsExportedMetrics(t *testing.T) {
+	mfs := realScrape(t)
+	var rf rulesFile
+	readYAML(t, filepath.Join(rulesDir, "tcpwatch.rules.yml"), &rf)
+	recorded := map[string]bool{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			recorded[r.Record] = true
+		}
+	}
+	b, err := os.ReadFile("../../deploy/grafana/tcpwatch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	// Every string under an "expr" or "query" key is PromQL (or a
+	// label_values call around a selector).
+	var exprs []string
+	var walk func(v any, key string)
+	walk = func(v any, key string) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				walk(x, k)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x, key)
+			}
+		case string:
+			if key == "expr" || key == "query" || key == "definition" {
+				exprs = append(exprs, v)
+			}
+		}
+	}
+	walk(doc, "")
+	used := 0
+	for _, e := range exprs {
+		for _, tok := range nameTokenRe.FindAllString(e, -1) {
+			switch {
+			case strings.HasPrefix(tok, "tcpwatch_"):
+				used++
+				if mfs[tok] == nil {
+					t.Errorf("dashboard query %q reads %s, which the exporter does not export", e, tok)
+				}
+			case strings.Contains(tok, ":tcpwatch_"):
+				used++
+				if !recorded[tok] {
+					t.Errorf("dashboard query %q reads %s, which no recording rule defines", e, tok)
+				}
+			}
+		}
+	}
+	if used < 15 {
+		t.Fatalf("only %d tcpwatch metrics read by the dashboard's %d queries", used, len(exprs))
 	}
 }
