@@ -23,7 +23,8 @@ const e2eRetries2 = "7"
 
 // TestAlertFiresBeforeAbort is the fleet setup end to end, on one machine:
 // tcpwatch --metrics watches the crash lab's client host, a real
-// Prometheus scrapes it every second with the shipped rules loaded, and
+// Prometheus scrapes it every second with the shipped rules loaded (both on
+// the client host, tcpwatch as nobody with the DaemonSet's capabilities), and
 // the peer host is killed (a black-hole route) while two connections to it
 // have data in flight. TCPWatchAbortImminent must become firing in
 // Prometheus' API before the kernel aborts the connections, with the seconds
@@ -57,10 +58,13 @@ func TestAlertFiresBeforeAbort(t *testing.T) {
 		pairs = append(pairs, p)
 	}
 
-	// tcpwatch watches the client host's namespace, as a DaemonSet pod or
-	// the systemd unit watches its node.
-	target := startTCPWatch(t, "--netns", lab.Cli, "--interval", "250ms")
-	prom := startPrometheus(t, target)
+	// tcpwatch runs on the client host as the deployments run it: as an
+	// unprivileged user with only the DaemonSet's capabilities, in the
+	// host's network namespace; Prometheus scrapes it there.
+	cli := netHost{ns: lab.Cli}
+	caps := normCaps(daemonSet(t).Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add)
+	target := startTCPWatch(t, cli, asNobody(t, caps), "--interval", "250ms")
+	prom := startPrometheus(t, cli, target)
 	if !waitFor(30*time.Second, func() bool {
 		v, err := prom.query(`tcpwatch_kernel_tcp_retries2{job="tcpwatch"}`)
 		return err == nil && len(v) == 1 && v[0].Value[1] == e2eRetries2
@@ -145,6 +149,11 @@ func TestAlertFiresBeforeAbort(t *testing.T) {
 	}
 	if want := "tcpwatch --once -u --dst " + peer; !strings.Contains(imminent.Annotations["action"], want) {
 		t.Errorf("TCPWatchAbortImminent action %q does not say %q", imminent.Annotations["action"], want)
+	}
+	// Exact: with those capabilities tcpwatch read the sockets' own
+	// options, as root would.
+	if !strings.Contains(imminent.Annotations["description"], "(tcp_retries2, exact)") {
+		t.Errorf("TCPWatchAbortImminent description does not say the prediction is exact:\n%s", imminent.Annotations["description"])
 	}
 	for _, p := range pairs {
 		if local := p.Client.LocalAddr().String(); !strings.Contains(imminent.Annotations["description"], local) {

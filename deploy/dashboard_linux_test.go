@@ -166,8 +166,8 @@ func TestDashboardStructure(t *testing.T) {
 // series as scraped.
 func TestDashboardQueriesOnPrometheus(t *testing.T) {
 	d := readDashboard(t)
-	target := startTCPWatch(t, "--interval", "250ms")
-	prom := startPrometheus(t, target)
+	target := startTCPWatch(t, netHost{}, nil, "--interval", "250ms")
+	prom := startPrometheus(t, netHost{}, target)
 	if !waitFor(30*time.Second, func() bool {
 		v, err := prom.query(`tcpwatch_last_poll_timestamp_seconds{job="tcpwatch"}`)
 		return err == nil && len(v) == 1

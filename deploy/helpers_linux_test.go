@@ -13,10 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tcpwatch/tcpwatch/internal/netns"
 )
 
 // tcpwatchBin is the tcpwatch binary, built once by TestMain.
@@ -28,6 +31,12 @@ var (
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "tcpwatch-deploy-test-")
 	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Runs as an unprivileged user (the deployments' capability test and
+	// the end-to-end test) must reach the binary.
+	if err := os.Chmod(dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -64,15 +73,62 @@ func need(t *testing.T, tool, why string) string {
 	return p
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
+// netHost is where a test runs tcpwatch and Prometheus: the test's own
+// network namespace (ns empty) or a crash-lab host's (an ip-netns name).
+type netHost struct{ ns string }
+
+// command prefixes a command line so that it runs on the host.
+func (h netHost) command(name string, args ...string) (string, []string) {
+	if h.ns == "" {
+		return name, args
+	}
+	return "ip", append([]string{"netns", "exec", h.ns, name}, args...)
+}
+
+// inside runs fn with its sockets created on the host.
+func (h netHost) inside(fn func() error) error {
+	if h.ns == "" {
+		return fn()
+	}
+	return netns.Do(netns.Path(h.ns), fn)
+}
+
+// freePort returns a loopback address of the host whose port was free a
+// moment ago.
+func (h netHost) freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var addr string
+	err := h.inside(func() error {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		addr = ln.Addr().String()
+		return ln.Close()
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
+}
+
+// client is an HTTP client whose connections start on the host.
+func (h netHost) client() *http.Client {
+	var d net.Dialer
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				var c net.Conn
+				err := h.inside(func() error {
+					var err error
+					c, err = d.DialContext(ctx, network, addr)
+					return err
+				})
+				return c, err
+			},
+		},
+	}
 }
 
 // lineLog collects a process's output lines for the test's failure report
@@ -107,9 +163,10 @@ func (l *lineLog) find(re *regexp.Regexp) []string {
 }
 
 // start runs a command until the test ends, its output in a lineLog.
-func start(t *testing.T, name string, args ...string) *lineLog {
+func start(t *testing.T, h netHost, name string, args ...string) *lineLog {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	name, args = h.command(name, args...)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.StderrPipe()
@@ -141,13 +198,14 @@ func start(t *testing.T, name string, args ...string) *lineLog {
 	return log
 }
 
-// startTCPWatch runs tcpwatch --metrics on a free loopback port with the
-// extra flags and returns the address it says it serves on, read from its
-// own "serving metrics on" line.
-func startTCPWatch(t *testing.T, extra ...string) string {
+// startTCPWatch runs tcpwatch --metrics on a free loopback port of h with
+// the extra flags, behind the wrapper command line wrap if any (setpriv),
+// and returns the address it says it serves on, read from its own
+// "serving metrics on" line.
+func startTCPWatch(t *testing.T, h netHost, wrap []string, extra ...string) string {
 	t.Helper()
-	args := append([]string{"--metrics", "127.0.0.1:0"}, extra...)
-	log := start(t, binary(t), args...)
+	args := append(append(slices.Clone(wrap), binary(t), "--metrics", "127.0.0.1:0"), extra...)
+	log := start(t, h, args[0], args[1:]...)
 	re := regexp.MustCompile(`^tcpwatch: serving metrics on http://(127\.0\.0\.1:\d+)/metrics$`)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -162,14 +220,15 @@ func startTCPWatch(t *testing.T, extra ...string) string {
 
 // promServer is a Prometheus server started by a test.
 type promServer struct {
-	addr string
-	log  *lineLog
+	addr   string
+	log    *lineLog
+	client *http.Client
 }
 
-// startPrometheus runs Debian's prometheus with a temporary configuration
-// and data directory: it scrapes tcpwatch at target every second and
-// evaluates the shipped rules every second.
-func startPrometheus(t *testing.T, target string) *promServer {
+// startPrometheus runs Debian's prometheus on h with a temporary
+// configuration and data directory: it scrapes tcpwatch at target every
+// second and evaluates the shipped rules every second.
+func startPrometheus(t *testing.T, h netHost, target string) *promServer {
 	t.Helper()
 	bin := need(t, "prometheus", "install Prometheus (Debian: apt-get install prometheus) to run the tests against a real server")
 	rules, err := filepath.Abs("prometheus/tcpwatch.rules.yml")
@@ -192,17 +251,17 @@ scrape_configs:
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
-	log := start(t, bin,
+	addr := h.freePort(t)
+	log := start(t, h, bin,
 		"--config.file="+cfg,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 		"--log.level=warn",
 	)
-	p := &promServer{addr: addr, log: log}
+	p := &promServer{addr: addr, log: log, client: h.client()}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/-/ready")
+		resp, err := p.client.Get("http://" + addr + "/-/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -232,7 +291,7 @@ func (p *promServer) api(path string, params url.Values, v any) error {
 	if params != nil {
 		u += "?" + params.Encode()
 	}
-	resp, err := http.Get(u)
+	resp, err := p.client.Get(u)
 	if err != nil {
 		return err
 	}
