@@ -166,6 +166,7 @@ func (l *lineLog) find(re *regexp.Regexp) []string {
 func start(t *testing.T, h netHost, name string, args ...string) *lineLog {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	label := filepath.Base(name)
 	name, args = h.command(name, args...)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.WaitDelay = 5 * time.Second
@@ -192,7 +193,7 @@ func start(t *testing.T, h netHost, name string, args ...string) *lineLog {
 		<-done
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(name), log)
+			t.Logf("%s output:\n%s", label, log)
 		}
 	})
 	return log
