@@ -155,6 +155,15 @@ func TestAlertFiresBeforeAbort(t *testing.T) {
 	if !strings.Contains(imminent.Annotations["description"], "(tcp_retries2, exact)") {
 		t.Errorf("TCPWatchAbortImminent description does not say the prediction is exact:\n%s", imminent.Annotations["description"])
 	}
+	// The connections' owner is this test process, named as the kernel
+	// names it.
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "(" + strings.TrimSpace(string(comm)) + ")"; !strings.Contains(imminent.Annotations["description"], want) {
+		t.Errorf("TCPWatchAbortImminent description does not name the owning process %s:\n%s", want, imminent.Annotations["description"])
+	}
 	for _, p := range pairs {
 		if local := p.Client.LocalAddr().String(); !strings.Contains(imminent.Annotations["description"], local) {
 			t.Errorf("TCPWatchAbortImminent description does not list the connection from %s:\n%s", local, imminent.Annotations["description"])

@@ -199,6 +199,12 @@ func checkLabelValue(k, v string, enums map[string][]string) string {
 		if p, err := strconv.ParseUint(v, 10, 16); err != nil || p == 0 {
 			return "port=" + strconv.Quote(v) + " is not a port number"
 		}
+	case "process":
+		// A process name (comm): anything the kernel allows, up to 15
+		// bytes; empty when the owner is unknown.
+		if len(v) > 15 {
+			return "process=" + strconv.Quote(v) + " is longer than a comm"
+		}
 	case "instance", "job":
 	default:
 		vals, ok := enums[k]
