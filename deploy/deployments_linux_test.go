@@ -251,7 +251,12 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("%s=%q, want %q", k, got, want)
 		}
 	}
-	bin := need(t, "systemd-analyze", "install systemd to verify the unit")
+	// Not installed by CI (a machine without systemd has no use for the
+	// unit): skipped there too when missing, saying so.
+	bin, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not found: the unit's flags and capabilities were checked, systemd's verify and security ratings were not (install systemd to run them)")
+	}
 	// verify checks that the ExecStart binary exists: point it at the
 	// one just built, the only change.
 	dir := t.TempDir()
