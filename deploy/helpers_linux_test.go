@@ -228,8 +228,10 @@ type promServer struct {
 
 // startPrometheus runs Debian's prometheus on h with a temporary
 // configuration and data directory: it scrapes tcpwatch at target every
-// second and evaluates the shipped rules every second.
-func startPrometheus(t *testing.T, h netHost, target string) *promServer {
+// second (with the extra lines of YAML in its scrape configuration, such
+// as a scheme and credentials) and evaluates the shipped rules every
+// second.
+func startPrometheus(t *testing.T, h netHost, target string, scrapeExtra ...string) *promServer {
 	t.Helper()
 	bin := need(t, "prometheus", "install Prometheus (Debian: apt-get install prometheus) to run the tests against a real server")
 	rules, err := filepath.Abs("prometheus/tcpwatch.rules.yml")
@@ -249,6 +251,9 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, rules, target)
+	for _, l := range scrapeExtra {
+		conf += "    " + l + "\n"
+	}
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
