@@ -26,6 +26,7 @@ type options struct {
 	json                  bool
 	failOnDying           bool
 	metrics               string
+	webConfig             string
 	closeWaitAfter        time.Duration
 	demo                  bool
 }
@@ -69,6 +70,7 @@ Output and behaviour:
       --json                  NDJSON: one object per connection per poll, plus events
       --fail-on-dying         with --once: exit 1 when a connection is dying
       --metrics ADDR          serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9469); off by default
+      --web.config.file FILE  with --metrics: TLS and basic auth, in the Prometheus exporters' web config format
       --close-wait-after D    flag CLOSE-WAIT connections older than D (default 5s)
       --no-color              no colours (also: NO_COLOR=1)
       --allow-kill            enable K (destroy the selected socket, after confirmation; needs CAP_NET_ADMIN)
@@ -109,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.json, "json", false, "")
 	fs.BoolVar(&o.failOnDying, "fail-on-dying", false, "")
 	fs.StringVar(&o.metrics, "metrics", "", "")
+	fs.StringVar(&o.webConfig, "web.config.file", "", "")
 	fs.DurationVar(&o.closeWaitAfter, "close-wait-after", 5*time.Second, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -139,6 +142,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.metrics != "" && (o.once || o.json) {
 		return nil, errors.New("flag -metrics runs headless: it does not combine with --once or --json")
+	}
+	if o.webConfig != "" && o.metrics == "" {
+		return nil, errors.New("flag -web.config.file needs --metrics")
 	}
 	return o, nil
 }

@@ -144,6 +144,9 @@ type values struct {
 type connValues struct {
 	local, remote      string
 	reason, confidence string
+	// process is the owner's name ("" when unknown): the on-call's first
+	// question, answered in the alert itself.
+	process string
 	// abort is the time from the snapshot to the predicted abort;
 	// predicted is false for a dying connection the model could not
 	// predict (then it only has its retransmit and probe counts).
@@ -286,6 +289,7 @@ func connSeries(rows []*model.Row, now time.Time, n int) []connValues {
 			remote:      r.Remote(),
 			retransmits: r.Retransmits(),
 			probes:      r.Probes(),
+			process:     r.Comm,
 		}
 		if p := r.Prediction; p != nil {
 			c.predicted = true
@@ -352,8 +356,8 @@ var (
 		fmt.Sprintf("Connections that would never notice a dead peer, by service port (the local port if something listens on it, else the remote one); only the %d ports with the most.", MaxPortSeries),
 		[]string{"port"}, nil)
 	descConnAbort = prometheus.NewDesc("tcpwatch_connection_abort_seconds",
-		"Seconds from the last poll to the predicted abort of one dying connection (best estimate; negative when overdue). "+connBound,
-		[]string{"local", "remote", "reason", "confidence"}, nil)
+		"Seconds from the last poll to the predicted abort of one dying connection (best estimate; negative when overdue); process is its owner's name, empty when unknown. "+connBound,
+		[]string{"local", "remote", "reason", "confidence", "process"}, nil)
 	descConnRetrans = prometheus.NewDesc("tcpwatch_connection_retransmits",
 		"Unanswered RTO retransmissions in the current episode of one dying connection. "+connBound,
 		[]string{"local", "remote"}, nil)
@@ -438,7 +442,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for i := range v.conns {
 		cv := &v.conns[i]
 		if cv.predicted {
-			gauge(descConnAbort, cv.abort.Seconds(), cv.local, cv.remote, cv.reason, cv.confidence)
+			gauge(descConnAbort, cv.abort.Seconds(), cv.local, cv.remote, cv.reason, cv.confidence, cv.process)
 		}
 		gauge(descConnRetrans, float64(cv.retransmits), cv.local, cv.remote)
 		gauge(descConnProbes, float64(cv.probes), cv.local, cv.remote)
