@@ -114,13 +114,17 @@ func Run(ctx context.Context, cfg Config, jobs []Job) (*Guest, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	// multidevs=remap: the host's root spans several filesystems (/proc,
+	// /sys, /tmp are mounts), whose inode numbers collide; without the
+	// remap the guest took the directory /proc for /sys and mounted its
+	// procfs where nobody could find it.
 	args := []string{
 		"-accel", "tcg", "-cpu", "max",
 		"-m", strconv.Itoa(cfg.MemoryMB), "-smp", strconv.Itoa(cfg.CPUs),
 		"-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", cfg.Kernel.Image, "-initrd", initrdPath,
 		"-append", "console=ttyS0 panic=-1 loglevel=4 vmtest.share=" + cfg.Share,
-		"-virtfs", "local,path=/,mount_tag=root,security_model=none,readonly=on",
+		"-virtfs", "local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap",
 		"-virtfs", "local,path=" + cfg.Share + ",mount_tag=share,security_model=none",
 	}
 	cmd := exec.CommandContext(ctx, qemu, args...)
@@ -168,6 +172,8 @@ func jobTimeout(j Job) time.Duration {
 func guestScript(share string, jobs []Job) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!/bin/sh\nexport PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp TMPDIR=/tmp\n")
+	b.WriteString("mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\n" +
+		"mkdir -p /dev/pts /dev/shm\nmount -t devpts devpts /dev/pts\nmount -t tmpfs tmpfs /dev/shm\n")
 	fmt.Fprintf(&b, "S=%s\nip link set lo up\nuname -r > \"$S/uname\"\n", shQuote(share))
 	for i, j := range jobs {
 		dir := j.Dir

@@ -10,7 +10,8 @@ import (
 
 // initScript is the guest's first process: it loads the modules, mounts
 // the host's root read-only and the share writable, puts tmpfs where a
-// system writes (/tmp, /run), and hands over to the jobs' script. Any
+// system writes (/tmp, /run), and hands over to the jobs' script (which
+// mounts /proc, /sys and /dev itself, on the final root). Any
 // failure powers the guest off at once, with the reason on the console.
 const initScript = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -33,10 +34,6 @@ mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "tmpfs on /tmp"
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run || fail "tmpfs on /run"
 mkdir -p "/newroot$share"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 share "/newroot$share" || fail "mount the share"
-for d in proc sys dev; do mount --move /$d /newroot/$d || fail "move /$d"; done
-mkdir -p /newroot/dev/pts /newroot/dev/shm
-mount -t devpts devpts /newroot/dev/pts
-mount -t tmpfs tmpfs /newroot/dev/shm
 exec switch_root /newroot /bin/sh "$share/guest.sh"
 `
 
