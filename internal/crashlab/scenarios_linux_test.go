@@ -99,6 +99,16 @@ func newLab(t *testing.T) *Lab {
 	return l
 }
 
+// needSysctl skips the test on a kernel without the sysctl (dotted name):
+// tcp_rto_max_ms exists from 6.15 on, and an older kernel has no such
+// rule to test.
+func needSysctl(t *testing.T, name string) {
+	t.Helper()
+	if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(name, ".", "/")); errors.Is(err, os.ErrNotExist) {
+		t.Skipf("kernel has no %s", name)
+	}
+}
+
 func sysctl(t *testing.T, l *Lab, kv ...string) {
 	t.Helper()
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -360,7 +370,22 @@ func tolerance(s sample, actual time.Time) time.Duration {
 
 // measureSlack covers the distance between the kernel's abort and the
 // moment the blocked reader saw it, and the millisecond rounding of JSON.
-const measureSlack = 20 * time.Millisecond
+var measureSlack = 20 * time.Millisecond
+
+// emulated is set (TCPWATCH_LAB_EMULATED=1) when the lab runs in a guest
+// under software emulation, ten times slower than a host: a `tcpwatch
+// --once` takes ~0.7 s there instead of ~0.05, so one JSON sample with a
+// prediction is all that fits before an abort a few seconds away (the
+// in-process watcher still must give two), and the blocked reader wakes
+// up to 30 ms after the kernel's abort (measured on 6.1 and 6.12 guests),
+// so the slack is 50 ms. The predictions' tolerance is not widened.
+var emulated = os.Getenv("TCPWATCH_LAB_EMULATED") == "1"
+
+func init() {
+	if emulated {
+		measureSlack = 50 * time.Millisecond
+	}
+}
 
 // checkAbort verifies every sample that carries a prediction: the window
 // contains the real abort, the best estimate is within tolerance (unless
@@ -369,6 +394,9 @@ const measureSlack = 20 * time.Millisecond
 // best estimate.
 func checkAbort(t *testing.T, name string, samples []sample, actual time.Time, wantReason, wantHealth string, minSamples int) (first sample, maxErr time.Duration) {
 	t.Helper()
+	if emulated && minSamples > 1 && len(samples) > 0 && samples[0].src == "json" {
+		minSamples = 1
+	}
 	n := 0
 	for _, s := range samples {
 		if !s.has || !s.t.Before(actual) {
@@ -507,6 +535,9 @@ type retransScenario struct {
 }
 
 func runRetrans(t *testing.T, sc retransScenario) {
+	for i := 0; i < len(sc.sysctls); i += 2 {
+		needSysctl(t, sc.sysctls[i])
+	}
 	l := newLab(t)
 	sysctl(t, l, sc.sysctls...)
 	p, err := l.Connect(sc.v6, net.Dialer{})
