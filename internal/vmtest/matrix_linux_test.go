@@ -106,10 +106,7 @@ func TestKernelMatrix(t *testing.T) {
 			table := filepath.Join(share, "lab-table.md")
 			jobs := []Job{
 				{Name: "inetdiag", Dir: filepath.Join(root, "inetdiag"), Argv: []string{b.inetdiag, "-test.count=1"}, Timeout: 5 * time.Minute},
-				{Name: "crashlab", Dir: filepath.Join(root, "internal", "crashlab"),
-					Env:     []string{"TCPWATCH_LAB_BIN=" + b.tcpwatch, "TCPWATCH_LAB_TABLE=" + table, "TCPWATCH_LAB_EMULATED=1"},
-					Argv:    []string{b.crashlab, "-test.count=1", "-test.timeout=9m", "-test.run", labSelection},
-					Timeout: 10 * time.Minute},
+				labJob(root, b, table, labSelection),
 				{Name: "demo --once --json", Argv: []string{b.tcpwatch, "demo", "--once", "--json"}, Timeout: 2 * time.Minute},
 				{Name: "--once", Argv: []string{b.tcpwatch, "--once"}, Timeout: time.Minute},
 				{Name: "--version", Argv: []string{b.tcpwatch, "--version"}, Timeout: time.Minute},
@@ -125,14 +122,21 @@ func TestKernelMatrix(t *testing.T) {
 				t.Errorf("guest release %q, want %q", g.Release, k.Release)
 			}
 			for _, r := range g.Results {
+				if r.Job.Name == "crashlab" {
+					continue
+				}
 				t.Run(strings.ReplaceAll(r.Job.Name, " ", "_"), func(t *testing.T) { checkJob(t, r) })
 			}
+			rows := map[string]labRow{}
 			if b, err := os.ReadFile(table); err == nil {
-				columns[k.Release] = parseLabTable(string(b))
-				order = append(order, k.Release)
-			} else {
-				t.Errorf("the crash lab wrote no table: %v", err)
+				rows = parseLabTable(string(b))
 			}
+			t.Run("crashlab", func(t *testing.T) { retryLab(t, k, g.Results[1], root, b, rows) })
+			if len(rows) == 0 {
+				t.Errorf("the crash lab wrote no table")
+			}
+			columns[k.Release] = rows
+			order = append(order, k.Release)
 		})
 	}
 	if *matrixNative {
@@ -157,6 +161,64 @@ func TestKernelMatrix(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// labJob runs the crash lab's scenarios matching run, one at a time (in
+// an emulated guest, scenarios run side by side delay each other's
+// timers), with the prebuilt binary and the emulation's allowances.
+func labJob(root string, b binaries, table, run string) Job {
+	return Job{Name: "crashlab", Dir: filepath.Join(root, "internal", "crashlab"),
+		Env:     []string{"TCPWATCH_LAB_BIN=" + b.tcpwatch, "TCPWATCH_LAB_TABLE=" + table, "TCPWATCH_LAB_EMULATED=1"},
+		Argv:    []string{b.crashlab, "-test.count=1", "-test.parallel=1", "-test.timeout=9m", "-test.run", run},
+		Timeout: 10 * time.Minute}
+}
+
+// retryLab judges the crash lab's run in a guest. A guest under software
+// emulation on a shared machine is sometimes starved of CPU for a few
+// hundred milliseconds, and a timer then fires that much late; so the
+// scenarios that failed are run once more in a fresh guest, and only a
+// scenario that fails twice fails the test (a kernel whose rules the
+// model gets wrong fails every time). The retry's rows replace the
+// failed ones in the table.
+func retryLab(t *testing.T, k Kernel, r Result, root string, b binaries, rows map[string]labRow) {
+	if r.Exit == 0 {
+		return
+	}
+	failed := failedTests(r.Stdout)
+	if len(failed) == 0 {
+		t.Fatalf("crash lab: exit status %d, no failed scenario named (a panic or a timeout?)\n%s\n%s", r.Exit, tail(r.Stdout, 8000), tail(r.Stderr, 4000))
+	}
+	t.Logf("crash lab on %s: %s failed; retrying them once in a fresh guest. First run:\n%s", k.Release, strings.Join(failed, ", "), failures(r.Stdout))
+	share, sb := shareWith(t, b)
+	table := filepath.Join(share, "lab-table.md")
+	g, err := Run(context.Background(), Config{Kernel: k, Share: share}, []Job{labJob(root, sb, table, "^("+strings.Join(failed, "|")+")$")})
+	if err != nil {
+		t.Fatalf("retry: %v\nconsole:\n%s", err, tail(g.Console, 4000))
+	}
+	if rr := g.Results[0]; rr.Exit != 0 {
+		t.Errorf("crash lab on %s: failed twice: exit status %d\n%s\n%s", k.Release, rr.Exit, failures(rr.Stdout), tail(rr.Stderr, 4000))
+	} else {
+		t.Logf("crash lab on %s: %s passed on the retry", k.Release, strings.Join(failed, ", "))
+	}
+	if bt, err := os.ReadFile(table); err == nil {
+		for name, row := range parseLabTable(string(bt)) {
+			rows[name] = row
+		}
+	}
+}
+
+// failedTests lists the top-level tests a test binary's output reports as
+// failed.
+func failedTests(out []byte) []string {
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if name, ok := strings.CutPrefix(line, "--- FAIL: "); ok {
+			if f := strings.Fields(name); len(f) > 0 {
+				names = append(names, f[0])
+			}
+		}
+	}
+	return names
 }
 
 func hostRelease(t *testing.T) string {
