@@ -34,6 +34,8 @@ func TestBadFlags(t *testing.T) {
 		{name: "metrics with --json", args: []string{"--metrics", "127.0.0.1:9469", "--json"}, names: []string{"metrics"}},
 		{name: "bad filter", args: []string{"-f", "port"}, names: []string{"-f", "filter"}},
 		{name: "stray argument", args: []string{"5432"}, names: []string{"5432"}},
+		{name: "all-netns with --netns", args: []string{"-A", "--netns", "blue"}, names: []string{"all-netns"}},
+		{name: "all-netns with demo", args: []string{"demo", "--all-netns"}, names: []string{"all-netns"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -93,7 +95,7 @@ func TestUsageNamesEveryFlag(t *testing.T) {
 	for _, name := range []string{
 		"p", "port", "sport", "dport", "src", "dst", "state", "f", "filter", "u", "unhealthy",
 		"i", "interval", "netns", "no-color", "allow-kill", "version", "once", "json",
-		"fail-on-dying", "metrics", "close-wait-after", "h", "help",
+		"fail-on-dying", "metrics", "close-wait-after", "h", "help", "A", "all-netns",
 	} {
 		t.Run(name, func(t *testing.T) {
 			dash := "--"
