@@ -15,7 +15,11 @@ func runMetrics(ctx context.Context, w *watch.Watcher, o *options, stderr io.Wri
 	st := startStream(ctx, w, o.interval, stderr)
 	defer st.Stop()
 	fmt.Fprintf(stderr, "tcpwatch: serving metrics on http://%s/metrics\n", o.metrics)
-	if err := metrics.New().Serve(ctx, o.metrics, st.C); err != nil {
+	exp := metrics.New()
+	if o.allNetNS {
+		exp = metrics.NewWithNetNS()
+	}
+	if err := exp.Serve(ctx, o.metrics, st.C); err != nil {
 		fmt.Fprintf(stderr, "tcpwatch: metrics: %v\n", err)
 		return 1
 	}
