@@ -136,7 +136,8 @@ func openNS(ns *netns.Namespace, hz int) (nsHandle, error) {
 		if err != nil {
 			return nsHandle{}, err
 		}
-		return nsHandle{dump: conn, ns: procNS{hz: hz}, conn: conn}, nil
+		probe := &nsProbe{procNS: procNS{hz: hz}}
+		return nsHandle{dump: sparseDump{conn, probe}, ns: probe, conn: conn}, nil
 	}
 	if ns.Path == "" {
 		return nsHandle{}, errors.New("no path to it")
@@ -160,7 +161,8 @@ func openNS(ns *netns.Namespace, hz int) (nsHandle, error) {
 		f.Close()
 		return nsHandle{}, err
 	}
-	return nsHandle{dump: conn, ns: procNS{path: path, hz: hz}, conn: conn, hold: f.Close}, nil
+	probe := &nsProbe{procNS: procNS{path: path, hz: hz}}
+	return nsHandle{dump: sparseDump{conn, probe}, ns: probe, conn: conn, hold: f.Close}, nil
 }
 
 // Destroy destroys the socket of a row (SOCK_DESTROY) through the
