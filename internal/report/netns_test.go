@@ -64,6 +64,9 @@ func TestNetNSFields(t *testing.T) {
 	if err := WriteTable(&table, snap); err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(table.String(), "host's tcp_retries2=15") {
+		t.Errorf("the table's header does not say its parameters are the host's:\n%s", table.String())
+	}
 	lines := strings.Split(strings.TrimSpace(table.String()), "\n")
 	var head []string
 	for _, l := range lines {

@@ -215,7 +215,11 @@ func WriteTable(w io.Writer, snap *model.Snapshot) error {
 		}
 	}
 	never, ports := snap.NeverExposure(3)
-	fmt.Fprintf(w, "# %d sockets, %d unhealthy; tcp_retries2=%d -> %s; ", counts.Total, unhealthy, snap.Params.Retries2, FormatDuration(snap.Params.RetransmitBudget()))
+	params := ""
+	if hasNetNS(snap) {
+		params = "host's " // each row's prediction uses its own namespace's
+	}
+	fmt.Fprintf(w, "# %d sockets, %d unhealthy; %stcp_retries2=%d -> %s; ", counts.Total, unhealthy, params, snap.Params.Retries2, FormatDuration(snap.Params.RetransmitBudget()))
 	fmt.Fprintf(w, "keepalive %s/%s/%d -> %s; %d would never notice a dead peer", FormatDuration(snap.Params.KeepaliveTime), FormatDuration(snap.Params.KeepaliveIntvl), snap.Params.KeepaliveProbes, FormatDuration(snap.Params.KeepaliveBudget()), never)
 	if len(ports) > 0 {
 		var ps []string
