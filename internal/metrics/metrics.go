@@ -219,14 +219,13 @@ func reduce(snap *model.Snapshot) *values {
 	var dying []*model.Row
 	// Count by enum value first: naming each of 10^5 rows costs more
 	// than the rest of the pass.
-	var byState, byHealth, byReason [256]int
+	counts := snap.Count()
+	var byReason [256]int
 	for i := range snap.Rows {
 		r := &snap.Rows[i]
 		if r.Sock == nil {
 			continue
 		}
-		byState[r.Sock.State]++
-		byHealth[r.Health]++
 		if p := r.Prediction; p != nil {
 			if p.Reason != model.ReasonNone {
 				byReason[p.Reason]++
@@ -246,13 +245,15 @@ func reduce(snap *model.Snapshot) *values {
 			dying = append(dying, r)
 		}
 	}
-	for i := range 256 {
-		if byState[i] > 0 {
-			v.byState[inetdiag.State(i).Name()] += byState[i]
+	for _, st := range counts.States() {
+		v.byState[st.Name()] += counts.ByState[st]
+	}
+	for h := range counts.ByHealth {
+		if n := counts.ByHealth[h]; n > 0 {
+			v.byHealth[model.Health(h).String()] += n
 		}
-		if byHealth[i] > 0 {
-			v.byHealth[model.Health(i).String()] += byHealth[i]
-		}
+	}
+	for i := range byReason {
 		if byReason[i] > 0 {
 			v.byReason[model.Reason(i).String()] += byReason[i]
 		}
