@@ -19,6 +19,7 @@ type options struct {
 	unhealthy             bool
 	interval              time.Duration
 	netns                 string
+	allNetNS              bool
 	noColor               bool
 	allowKill             bool
 	version               bool
@@ -66,6 +67,7 @@ Filters (pushed into the kernel where possible; repeat a flag for "or"):
 Output and behaviour:
   -i, --interval D            poll interval (default 1s)
       --netns NAME|PATH       watch another network namespace (/run/netns/NAME, /proc/PID/ns/net)
+  -A, --all-netns             watch every network namespace of the host (containers, pods), each with its own sysctls (root)
       --once                  print one snapshot and exit (0; 1 with --fail-on-dying if any is dying)
       --json                  NDJSON: one object per connection per poll, plus events
       --fail-on-dying         with --once: exit 1 when a connection is dying
@@ -104,6 +106,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.interval, "i", time.Second, "")
 	fs.DurationVar(&o.interval, "interval", time.Second, "")
 	fs.StringVar(&o.netns, "netns", "", "")
+	fs.BoolVar(&o.allNetNS, "A", false, "")
+	fs.BoolVar(&o.allNetNS, "all-netns", false, "")
 	fs.BoolVar(&o.noColor, "no-color", false, "")
 	fs.BoolVar(&o.allowKill, "allow-kill", false, "")
 	fs.BoolVar(&o.version, "version", false, "")
@@ -139,6 +143,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.failOnDying && !o.once {
 		return nil, errors.New("flag -fail-on-dying needs --once")
+	}
+	if o.allNetNS && o.netns != "" {
+		return nil, errors.New("flag --all-netns watches every namespace: it does not combine with --netns (filter the rows by namespace instead)")
+	}
+	if o.allNetNS && o.demo {
+		return nil, errors.New("flag --all-netns does not combine with demo (the demo watches its own lab)")
 	}
 	if o.metrics != "" && (o.once || o.json) {
 		return nil, errors.New("flag -metrics runs headless: it does not combine with --once or --json")

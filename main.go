@@ -84,6 +84,7 @@ func watchConfig(o *options, q query.Query) watch.Config {
 		cfg.NetNS = netns.Path(o.netns)
 		cfg.NetNSName = o.netns
 	}
+	cfg.AllNetNS = o.allNetNS
 	// A snapshot printed because stdout is not a terminal is --once:
 	// it gets every owner too.
 	if o.once || o.json || (o.metrics == "" && !isTerminal(os.Stdout)) {

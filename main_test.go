@@ -35,6 +35,8 @@ func TestBadFlags(t *testing.T) {
 		{name: "web config without metrics", args: []string{"--web.config.file", "web.yml"}, names: []string{"web.config.file", "metrics"}},
 		{name: "bad filter", args: []string{"-f", "port"}, names: []string{"-f", "filter"}},
 		{name: "stray argument", args: []string{"5432"}, names: []string{"5432"}},
+		{name: "all-netns with --netns", args: []string{"-A", "--netns", "blue"}, names: []string{"all-netns"}},
+		{name: "all-netns with demo", args: []string{"demo", "--all-netns"}, names: []string{"all-netns"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -94,7 +96,7 @@ func TestUsageNamesEveryFlag(t *testing.T) {
 	for _, name := range []string{
 		"p", "port", "sport", "dport", "src", "dst", "state", "f", "filter", "u", "unhealthy",
 		"i", "interval", "netns", "no-color", "allow-kill", "version", "once", "json",
-		"fail-on-dying", "metrics", "web.config.file", "close-wait-after", "h", "help",
+		"fail-on-dying", "metrics", "web.config.file", "close-wait-after", "h", "help", "A", "all-netns",
 	} {
 		t.Run(name, func(t *testing.T) {
 			dash := "--"

@@ -33,10 +33,14 @@ func runMetrics(ctx context.Context, w *watch.Watcher, o *options, stderr io.Wri
 	st := startStream(ctx, w, o.interval, stderr)
 	defer st.Stop()
 	fmt.Fprintf(stderr, "tcpwatch: serving metrics on %s://%s/metrics\n", scheme, ln.Addr())
+	exp := metrics.New()
+	if o.allNetNS {
+		exp = metrics.NewWithNetNS()
+	}
 	// The toolkit reports at Info that TLS is on (said above already) and
 	// at Error a web config file that became unreadable (worth a line).
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := metrics.New().ServeWeb(ctx, ln, st.C, metrics.WebOptions{ConfigFile: o.webConfig, Logger: logger}); err != nil {
+	if err := exp.ServeWeb(ctx, ln, st.C, metrics.WebOptions{ConfigFile: o.webConfig, Logger: logger}); err != nil {
 		return fail(err)
 	}
 	return 0

@@ -13,6 +13,9 @@ import (
 // source's dump and tracker update, the rows, their owners, the
 // user-space filter, the notices, the snapshot.
 func (w *Watcher) Poll() (*model.Snapshot, error) {
+	if w.all != nil {
+		return w.all.poll()
+	}
 	q := w.Query()
 	start := w.cfg.Clock()
 	sp, err := w.src.poll(start, q.Request(), !q.IsZero(), w.options)
