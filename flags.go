@@ -28,6 +28,11 @@ type options struct {
 	metrics               string
 	closeWaitAfter        time.Duration
 	demo                  bool
+	// The flight recorder (record_main.go) and replay (replay_main.go).
+	record    string
+	recordMax sizeFlag
+	replay    string
+	at        string
 }
 
 // listFlag is a repeatable flag; commas also separate values.
@@ -51,6 +56,7 @@ Usage:
   tcpwatch --json [flags]     NDJSON stream (with --once: one snapshot)
   tcpwatch --metrics ADDR     Prometheus exporter on ADDR, no interface
   tcpwatch demo               build a throw-away crash lab (root) and watch it
+  tcpwatch replay PATH        the interactive view over a recording (--json, --once --at TIME)
 
 Filters (pushed into the kernel where possible; repeat a flag for "or"):
   -p, --port N|LO-HI          local or remote port
@@ -71,6 +77,9 @@ Output and behaviour:
       --metrics ADDR          serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9469); off by default
       --close-wait-after D    flag CLOSE-WAIT connections older than D (default 5s)
       --no-color              no colours (also: NO_COLOR=1)
+      --record PATH           record every poll into the directory PATH (files 0600) for replay
+      --record-max SIZE       bound the recording to SIZE, oldest minutes dropped (default 256MiB)
+      --at TIME               replay: the moment to show (15:04:05 on the recording's day, or RFC 3339)
       --allow-kill            enable K (destroy the selected socket, after confirmation; needs CAP_NET_ADMIN)
       --version               print the version
   -h, --help                  this help
@@ -110,6 +119,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.failOnDying, "fail-on-dying", false, "")
 	fs.StringVar(&o.metrics, "metrics", "", "")
 	fs.DurationVar(&o.closeWaitAfter, "close-wait-after", 5*time.Second, "")
+	fs.StringVar(&o.record, "record", "", "")
+	o.recordMax = defaultRecordMax
+	fs.Var(&o.recordMax, "record-max", "")
+	fs.StringVar(&o.at, "at", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -117,6 +130,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	rest := fs.Args()
+	if len(rest) > 0 && rest[0] == "replay" {
+		var err error
+		if rest, err = parseReplayArgs(fs, o, rest[1:]); err != nil {
+			return nil, err
+		}
+	}
 	if len(rest) > 0 && rest[0] == "demo" {
 		o.demo = true
 		rest = rest[1:]
@@ -139,6 +158,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.metrics != "" && (o.once || o.json) {
 		return nil, errors.New("flag -metrics runs headless: it does not combine with --once or --json")
+	}
+	if err := checkRecordFlags(o); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
