@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/tcpwatch/tcpwatch/internal/report"
 	"github.com/tcpwatch/tcpwatch/model"
 	"github.com/tcpwatch/tcpwatch/query"
+	"github.com/tcpwatch/tcpwatch/tui"
 )
 
 // runReplay shows a recording (tcpwatch replay PATH): the interface over
@@ -82,7 +84,7 @@ func replayOnce(rp *replay.Replayer, o *options, stdout, stderr io.Writer) int {
 	t := last
 	if o.at != "" {
 		if t, err = parseAt(o.at, first, last); err != nil {
-			fmt.Fprintf(stderr, "tcpwatch: replay: %v\n", err)
+			fmt.Fprintf(stderr, "tcpwatch: replay: --at: %v\n", err)
 			return exitUsage
 		}
 	}
@@ -152,11 +154,62 @@ func parseAt(s string, first, last time.Time) (time.Time, error) {
 		}
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("--at %q: want a time of day (03:12:05) or RFC 3339 (%s)", s, strings.Replace(time.RFC3339, "Z07:00", "Z", 1))
+	return time.Time{}, fmt.Errorf("bad time %q: want a time of day (03:12:05) or RFC 3339 (%s)", s, strings.Replace(time.RFC3339, "Z07:00", "Z", 1))
 }
 
-// replayInteractive runs the interface over the recording.
+// replayInteractive runs the interface over the recording, fed by a
+// player instead of the poller.
 func replayInteractive(ctx context.Context, rp *replay.Replayer, o *options, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "tcpwatch: replay: the interactive view of a recording is not built yet: use --json or --once --at TIME")
-	return 1
+	if !isTerminal(os.Stdout) {
+		fmt.Fprintln(stderr, "tcpwatch: replay: standard output is not a terminal: use --json, or --once [--at TIME]")
+		return exitUsage
+	}
+	if err := runReplayTUI(ctx, rp, o); err != nil {
+		fmt.Fprintf(stderr, "tcpwatch: %v\n", err)
+		return 1
+	}
+	printNotes(stderr, rp)
+	return 0
+}
+
+// runReplayTUI runs the interface over a player of rp until the user
+// quits or ctx ends.
+func runReplayTUI(ctx context.Context, rp *replay.Replayer, o *options) error {
+	ctx, cancel := context.WithCancel(ctx)
+	pl := replay.NewPlayer(rp)
+	pl.ParseTime = parseAt
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pl.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		for range pl.Snapshots() {
+		}
+		<-done
+	}()
+	moves := map[tui.ReplayMove]replay.MoveKind{
+		tui.ReplayPlayPause: replay.MovePlayPause, tui.ReplayStepBack: replay.MoveStepBack,
+		tui.ReplayStepForward: replay.MoveStepForward, tui.ReplayJump: replay.MoveJump,
+		tui.ReplayGoTo: replay.MoveGoTo, tui.ReplaySpeed: replay.MoveSpeed,
+	}
+	cfg := tui.Config{
+		Snapshots: pl.Snapshots(),
+		Query:     rp.Query(),
+		SetQuery: func(q query.Query) error {
+			pl.Do(replay.Move{Kind: replay.MoveQuery, Query: q})
+			return nil
+		},
+		NoColor: o.noColor || os.Getenv("NO_COLOR") != "",
+		Now:     pl.Now,
+		Replay: &tui.Replay{
+			Do: func(c tui.ReplayCmd) { pl.Do(replay.Move{Kind: moves[c.Move], By: c.By, Text: c.Text}) },
+			State: func() tui.ReplayState {
+				s := pl.State()
+				return tui.ReplayState{Host: s.Host, At: s.At, First: s.First, Last: s.Last, Playing: s.Playing, Speed: s.Speed, Problem: s.Problem}
+			},
+		},
+	}
+	return tui.Run(ctx, cfg)
 }
