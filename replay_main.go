@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tcpwatch/tcpwatch/internal/record"
 	"github.com/tcpwatch/tcpwatch/internal/replay"
 	"github.com/tcpwatch/tcpwatch/internal/report"
 	"github.com/tcpwatch/tcpwatch/model"
@@ -49,13 +48,8 @@ func replayJSON(ctx context.Context, rp *replay.Replayer, stdout, stderr io.Writ
 			break
 		}
 		if err != nil {
+			// The reader goes on after the damage, at the next segment.
 			status = replayDamage(stderr, rp, err)
-			if status == 0 {
-				status = 1
-			}
-			if !canGoOn(err) {
-				break
-			}
 			continue
 		}
 		snap := rp.Snapshot(st)
@@ -116,14 +110,6 @@ func replayDamage(stderr io.Writer, rp *replay.Replayer, err error) int {
 	printNotes(stderr, rp)
 	fmt.Fprintf(stderr, "tcpwatch: replay: %v\n", err)
 	return 1
-}
-
-// canGoOn reports whether reading may go on after err: damage inside a
-// segment skips to the next one; a file that is no recording at all, or
-// one of a newer version, ends the replay.
-func canGoOn(err error) bool {
-	var e *record.Error
-	return errors.As(err, &e) && !errors.Is(err, record.ErrNotRecording) && !errors.Is(err, record.ErrNewerVersion)
 }
 
 // printNotes writes what the reader skipped without failing (torn tails).
