@@ -139,6 +139,7 @@ func TestReplayOfACrash(t *testing.T) {
 	t.Run("json is the live run", func(t *testing.T) { testReplayJSON(t, rl) })
 	t.Run("filters", func(t *testing.T) { testReplayFilters(t, rl) })
 	t.Run("once at", func(t *testing.T) { testReplayAt(t, rl) })
+	t.Run("interface", func(t *testing.T) { testReplayInterface(t, rl) })
 }
 
 // testReplayJSON: a real crash recorded with --json --record replays with
@@ -240,5 +241,51 @@ func testReplayAt(t *testing.T, rl *recordedLab) {
 	table, stderr, rc := replayOut(t, rl.dir, "--once")
 	if rc != 0 || !strings.Contains(table, "ESTAB ") || !strings.Contains(table, ":"+strconv.Itoa(rl.quiet)) {
 		t.Errorf("--once: status %d, stderr %q, table:\n%s", rc, stderr, table)
+	}
+}
+
+// testReplayInterface drives the interactive replay in a terminal: it
+// starts paused with REPLAY in the header, goes to the poll before the
+// abort, and the detail view of the dying connection gives the abort
+// time the live run printed at that poll; quitting restores the terminal.
+func testReplayInterface(t *testing.T, rl *recordedLab) {
+	lp := polls(t, string(rl.live))
+	var pollTime, abortAt time.Time
+	for i, p := range lp {
+		if !strings.Contains(strings.Join(p, "\n"), `"event":"aborted"`) || i == 0 {
+			continue
+		}
+		for _, l := range lp[i-1] {
+			var o struct {
+				Time    string
+				Remote  string
+				AbortAt *string `json:"abort_at"`
+			}
+			if err := json.Unmarshal([]byte(l), &o); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasSuffix(o.Remote, ":"+strconv.Itoa(rl.dying)) && o.AbortAt != nil {
+				pollTime, _ = time.Parse(time.RFC3339Nano, o.Time)
+				abortAt, _ = time.Parse(time.RFC3339Nano, *o.AbortAt)
+			}
+		}
+	}
+	if pollTime.IsZero() || abortAt.IsZero() {
+		t.Fatal("the live run has no prediction for the dying connection in the poll before its abort")
+	}
+	s := newTermShell(t, 160, 50)
+	s.clear()
+	cmdline := "NO_COLOR=1 " + binary(t, termBin) + " replay " + rl.dir
+	s.typeLine(cmdline)
+	s.waitText("REPLAY", "replay of", "paused ×1")
+	s.keys("t")
+	s.must("send-keys", "-t", s.name, "-l", pollTime.Add(time.Millisecond).Local().Format("15:04:05.000"))
+	s.keys("Enter")
+	s.waitText("recorded " + pollTime.Local().Format("2006-01-02 15:04:05.000"))
+	s.keys("Enter") // the dying connection is the first row (sorted by urgency)
+	s.waitText("retransmitting", "Schedule", abortAt.Local().Format("15:04:05.0"))
+	s.keys("q") // quits from the detail view too (an Escape right before it would read as alt+q)
+	if rc := s.afterExit(cmdline); rc != 0 {
+		t.Errorf("replay exited with %d", rc)
 	}
 }
