@@ -26,6 +26,7 @@ type options struct {
 	json                  bool
 	failOnDying           bool
 	metrics               string
+	webConfig             string
 	closeWaitAfter        time.Duration
 	demo                  bool
 	// The flight recorder (record_main.go) and replay (replay_main.go).
@@ -75,6 +76,7 @@ Output and behaviour:
       --json                  NDJSON: one object per connection per poll, plus events
       --fail-on-dying         with --once: exit 1 when a connection is dying
       --metrics ADDR          serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9469); off by default
+      --web.config.file FILE  with --metrics: TLS and basic auth, in the Prometheus exporters' web config format
       --close-wait-after D    flag CLOSE-WAIT connections older than D (default 5s)
       --no-color              no colours (also: NO_COLOR=1)
       --record PATH           record every poll into the directory PATH (files 0600) for replay
@@ -118,6 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.json, "json", false, "")
 	fs.BoolVar(&o.failOnDying, "fail-on-dying", false, "")
 	fs.StringVar(&o.metrics, "metrics", "", "")
+	fs.StringVar(&o.webConfig, "web.config.file", "", "")
 	fs.DurationVar(&o.closeWaitAfter, "close-wait-after", 5*time.Second, "")
 	fs.StringVar(&o.record, "record", "", "")
 	o.recordMax = defaultRecordMax
@@ -161,6 +164,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := checkRecordFlags(o); err != nil {
 		return nil, err
+	}
+	if o.webConfig != "" && o.metrics == "" {
+		return nil, errors.New("flag -web.config.file needs --metrics")
 	}
 	return o, nil
 }

@@ -32,6 +32,7 @@ func TestBadFlags(t *testing.T) {
 		{name: "fail-on-dying without --once", args: []string{"--fail-on-dying"}, names: []string{"fail-on-dying"}},
 		{name: "metrics with --once", args: []string{"--metrics", "127.0.0.1:9469", "--once"}, names: []string{"metrics"}},
 		{name: "metrics with --json", args: []string{"--metrics", "127.0.0.1:9469", "--json"}, names: []string{"metrics"}},
+		{name: "web config without metrics", args: []string{"--web.config.file", "web.yml"}, names: []string{"web.config.file", "metrics"}},
 		{name: "bad filter", args: []string{"-f", "port"}, names: []string{"-f", "filter"}},
 		{name: "stray argument", args: []string{"5432"}, names: []string{"5432"}},
 	} {
@@ -93,7 +94,7 @@ func TestUsageNamesEveryFlag(t *testing.T) {
 	for _, name := range []string{
 		"p", "port", "sport", "dport", "src", "dst", "state", "f", "filter", "u", "unhealthy",
 		"i", "interval", "netns", "no-color", "allow-kill", "version", "once", "json",
-		"fail-on-dying", "metrics", "close-wait-after", "h", "help",
+		"fail-on-dying", "metrics", "web.config.file", "close-wait-after", "h", "help",
 	} {
 		t.Run(name, func(t *testing.T) {
 			dash := "--"

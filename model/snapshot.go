@@ -109,16 +109,18 @@ func (s *Snapshot) Release() {
 	}
 }
 
-// Counts summarizes a snapshot by TCP state and by health.
+// Counts summarizes a snapshot by TCP state and by health. The tallies
+// are arrays indexed by the enums (both fit a byte): a map cost a few
+// milliseconds per 10^5 rows, and every view counts on every poll.
 type Counts struct {
 	Total    int
-	ByState  map[inetdiag.State]int
+	ByState  [256]int // indexed by inetdiag.State
 	ByHealth [healthCount]int
 }
 
-// Count tallies the rows.
+// Count tallies the rows that have a socket sample.
 func (s *Snapshot) Count() Counts {
-	c := Counts{ByState: map[inetdiag.State]int{}}
+	var c Counts
 	for i := range s.Rows {
 		r := &s.Rows[i]
 		if r.Sock == nil {
@@ -126,17 +128,30 @@ func (s *Snapshot) Count() Counts {
 		}
 		c.Total++
 		c.ByState[r.Sock.State]++
-		c.ByHealth[r.Health]++
+		if r.Health < healthCount {
+			c.ByHealth[r.Health]++
+		}
 	}
 	return c
 }
 
 // Health returns how many rows have health h.
-func (c Counts) Health(h Health) int {
+func (c *Counts) Health(h Health) int {
 	if h < healthCount {
 		return c.ByHealth[h]
 	}
 	return 0
+}
+
+// States returns the states that occur, in the kernel's order.
+func (c *Counts) States() []inetdiag.State {
+	var out []inetdiag.State
+	for st, n := range c.ByState {
+		if n > 0 {
+			out = append(out, inetdiag.State(st))
+		}
+	}
+	return out
 }
 
 // PortExposure counts connections of one service port that would never

@@ -69,8 +69,12 @@ func TestCountAndSoonest(t *testing.T) {
 		t.Errorf("total %d, want 6", c.Total)
 	}
 	wantStates := map[inetdiag.State]int{inetdiag.StateEstablished: 2, inetdiag.StateSynSent: 1, inetdiag.StateCloseWait: 1, inetdiag.StateFinWait1: 1, inetdiag.StateListen: 1}
-	if !reflect.DeepEqual(c.ByState, wantStates) {
-		t.Errorf("by state %v, want %v", c.ByState, wantStates)
+	gotStates := map[inetdiag.State]int{}
+	for _, st := range c.States() {
+		gotStates[st] = c.ByState[st]
+	}
+	if !reflect.DeepEqual(gotStates, wantStates) {
+		t.Errorf("by state %v, want %v", gotStates, wantStates)
 	}
 	wantHealth := map[Health]int{HealthRetransmitting: 1, HealthUnguarded: 1, HealthSynSent: 1, HealthCloseWait: 1, HealthOrphanRetrying: 1, HealthOK: 1}
 	for h := HealthOK; h < healthCount; h++ {
@@ -87,7 +91,7 @@ func TestCountAndSoonest(t *testing.T) {
 	if r := (&Snapshot{Rows: s.Rows[1:2]}).Soonest(); r != nil {
 		t.Errorf("Soonest without predictions = %+v, want nil", r)
 	}
-	if c := (&Snapshot{}).Count(); c.Total != 0 || len(c.ByState) != 0 {
+	if c := (&Snapshot{}).Count(); c.Total != 0 || len(c.States()) != 0 {
 		t.Errorf("empty snapshot counts %+v", c)
 	}
 }

@@ -4,6 +4,9 @@
 // addresses, states) compile to an inet_diag request, so that filtered-out
 // sockets never leave the kernel; health and process names are matched in
 // user space.
+//
+// It only parses and matches: it never reads the kernel or /proc itself
+// (the poller asks it what to request and which rows it must resolve).
 package query
 
 import (

@@ -163,8 +163,5 @@ func socketLine(s *inetdiag.Socket) string {
 		parts = append(parts, "expires in "+fmtDur(s.Expires), "idiag_retrans "+strconv.Itoa(int(s.Retrans)))
 	}
 	parts = append(parts, "send-q "+fmtBytesLong(uint64(s.SendQ)), "recv-q "+fmtBytesLong(uint64(s.RecvQ)), "uid "+strconv.FormatUint(uint64(s.UID), 10))
-	if s.Cong != "" {
-		parts = append(parts, "cc "+s.Cong)
-	}
 	return strings.Join(parts, " · ")
 }

@@ -43,23 +43,10 @@ func summarize(s *model.Snapshot) summary {
 	if s == nil {
 		return sum
 	}
-	// Counted here rather than with Snapshot.Count, whose map costs a
-	// few milliseconds per 10^5 rows: states and healths are small enums.
-	var byState [256]int
-	var byHealth [256]int
-	for i := range s.Rows {
-		r := &s.Rows[i]
-		if r.Sock == nil {
-			continue
-		}
-		byState[r.Sock.State]++
-		byHealth[r.Health]++
-		sum.total++
-	}
-	for st, n := range byState {
-		if n > 0 {
-			sum.states = append(sum.states, stateCount{inetdiag.State(st), n})
-		}
+	c := s.Count()
+	sum.total = c.Total
+	for _, st := range c.States() {
+		sum.states = append(sum.states, stateCount{st, c.ByState[st]})
 	}
 	slices.SortFunc(sum.states, func(a, b stateCount) int {
 		if r := cmp.Compare(b.n, a.n); r != 0 {
@@ -69,7 +56,7 @@ func summarize(s *model.Snapshot) summary {
 	})
 	sum.health = map[model.Health]int{}
 	for _, h := range healthOrder {
-		if n := byHealth[h]; n > 0 {
+		if n := c.Health(h); n > 0 {
 			sum.health[h] = n
 			if h.Dying() {
 				sum.dying += n

@@ -8,7 +8,8 @@
 //
 // It is used by the tests that prove tcpwatch's predictions against real
 // aborts, and by `tcpwatch demo`. Everything it creates is removed by Close.
-// It needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN).
+// It needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN), and must never change
+// the host's own namespace: its routes, sysctls and sockets stay as they were.
 package crashlab
 
 import (

@@ -144,6 +144,9 @@ type values struct {
 type connValues struct {
 	local, remote      string
 	reason, confidence string
+	// process is the owner's name ("" when unknown): the on-call's first
+	// question, answered in the alert itself.
+	process string
 	// abort is the time from the snapshot to the predicted abort;
 	// predicted is false for a dying connection the model could not
 	// predict (then it only has its retransmit and probe counts).
@@ -208,14 +211,13 @@ func reduce(snap *model.Snapshot) *values {
 	var dying []*model.Row
 	// Count by enum value first: naming each of 10^5 rows costs more
 	// than the rest of the pass.
-	var byState, byHealth, byReason [256]int
+	counts := snap.Count()
+	var byReason [256]int
 	for i := range snap.Rows {
 		r := &snap.Rows[i]
 		if r.Sock == nil {
 			continue
 		}
-		byState[r.Sock.State]++
-		byHealth[r.Health]++
 		if p := r.Prediction; p != nil {
 			if p.Reason != model.ReasonNone {
 				byReason[p.Reason]++
@@ -235,13 +237,15 @@ func reduce(snap *model.Snapshot) *values {
 			dying = append(dying, r)
 		}
 	}
-	for i := range 256 {
-		if byState[i] > 0 {
-			v.byState[inetdiag.State(i).Name()] += byState[i]
+	for _, st := range counts.States() {
+		v.byState[st.Name()] += counts.ByState[st]
+	}
+	for h := range counts.ByHealth {
+		if n := counts.ByHealth[h]; n > 0 {
+			v.byHealth[model.Health(h).String()] += n
 		}
-		if byHealth[i] > 0 {
-			v.byHealth[model.Health(i).String()] += byHealth[i]
-		}
+	}
+	for i := range byReason {
 		if byReason[i] > 0 {
 			v.byReason[model.Reason(i).String()] += byReason[i]
 		}
@@ -285,6 +289,7 @@ func connSeries(rows []*model.Row, now time.Time, n int) []connValues {
 			remote:      r.Remote(),
 			retransmits: r.Retransmits(),
 			probes:      r.Probes(),
+			process:     r.Comm,
 		}
 		if p := r.Prediction; p != nil {
 			c.predicted = true
@@ -351,8 +356,8 @@ var (
 		fmt.Sprintf("Connections that would never notice a dead peer, by service port (the local port if something listens on it, else the remote one); only the %d ports with the most.", MaxPortSeries),
 		[]string{"port"}, nil)
 	descConnAbort = prometheus.NewDesc("tcpwatch_connection_abort_seconds",
-		"Seconds from the last poll to the predicted abort of one dying connection (best estimate; negative when overdue). "+connBound,
-		[]string{"local", "remote", "reason", "confidence"}, nil)
+		"Seconds from the last poll to the predicted abort of one dying connection (best estimate; negative when overdue); process is its owner's name, empty when unknown. "+connBound,
+		[]string{"local", "remote", "reason", "confidence", "process"}, nil)
 	descConnRetrans = prometheus.NewDesc("tcpwatch_connection_retransmits",
 		"Unanswered RTO retransmissions in the current episode of one dying connection. "+connBound,
 		[]string{"local", "remote"}, nil)
@@ -437,7 +442,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for i := range v.conns {
 		cv := &v.conns[i]
 		if cv.predicted {
-			gauge(descConnAbort, cv.abort.Seconds(), cv.local, cv.remote, cv.reason, cv.confidence)
+			gauge(descConnAbort, cv.abort.Seconds(), cv.local, cv.remote, cv.reason, cv.confidence, cv.process)
 		}
 		gauge(descConnRetrans, float64(cv.retransmits), cv.local, cv.remote)
 		gauge(descConnProbes, float64(cv.probes), cv.local, cv.remote)

@@ -107,4 +107,8 @@
 //	func (s *Socket) SetAttrs(m uint32) // for recorders and tests
 //
 // would replace that with two assignments.
+//
+// The package stores and returns polls; it must not judge them: health,
+// predictions and events come from model.Tracker, live and in replay alike,
+// so that a replay cannot disagree with the run it recorded.
 package record

@@ -202,7 +202,18 @@ func FormatDuration(d time.Duration) string {
 
 // WriteTable writes the snapshot as an aligned table, unhealthy
 // connections first.
-func WriteTable(w io.Writer, snap *model.Snapshot) error {
+func WriteTable(out io.Writer, snap *model.Snapshot) error {
+	// tabwriter writes every cell and padding run on its own: unbuffered,
+	// that was ~21 write(2) calls per row (0.26 s of system time at 40k
+	// sockets, against the JSON writer's one per 64 KiB).
+	w := bufio.NewWriterSize(out, 64<<10)
+	if err := writeTable(w, snap); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func writeTable(w io.Writer, snap *model.Snapshot) error {
 	counts := snap.Count()
 	unhealthy := 0
 	for h := model.HealthOK; h <= model.HealthOrphanRetrying; h++ {

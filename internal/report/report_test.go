@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -246,5 +247,44 @@ func TestTableAndJSONAgree(t *testing.T) {
 	}
 	if got := int(lines[1]["retransmits"].(float64)); got != 3 {
 		t.Errorf("request socket: retransmits = %d, want 3 (idiag_retrans)", got)
+	}
+}
+
+// countingWriter counts the Write calls that would each be a write(2) on
+// an unbuffered stdout.
+type countingWriter struct {
+	calls int
+	bytes.Buffer
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.calls++
+	return c.Buffer.Write(p)
+}
+
+// The outputs must reach their writer in large blocks, not cell by cell:
+// at 10^5 rows one write per cell is millions of system calls.
+func TestOutputsAreBuffered(t *testing.T) {
+	snap := fixture()
+	for len(snap.Rows) < 1000 {
+		snap.Rows = append(snap.Rows, snap.Rows[:3]...)
+	}
+	for _, tc := range []struct {
+		name  string
+		write func(io.Writer, *model.Snapshot) error
+	}{
+		{"table", WriteTable},
+		{"json", WriteJSON},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w countingWriter
+			if err := tc.write(&w, snap); err != nil {
+				t.Fatal(err)
+			}
+			// One call per 64 KiB, and a few for the rest.
+			if limit := w.Len()/(64<<10) + 4; w.calls > limit {
+				t.Errorf("%d rows, %d bytes written in %d calls, want at most %d", len(snap.Rows), w.Len(), w.calls, limit)
+			}
+		})
 	}
 }

@@ -364,6 +364,11 @@ func TestRowFilter(t *testing.T) {
 			if got := d.calls[0].req; got.States != wantReq.States || got.Filter.String() != wantReq.Filter.String() {
 				t.Errorf("dump request %+v, want %+v", got, wantReq)
 			}
+			// tcp_info and nothing else: no view shows memory or
+			// congestion attributes, and the kernel pays for each.
+			if got := d.calls[0].req.Ext; got != inetdiag.ExtInfo {
+				t.Errorf("dump asks for extensions %#x, want tcp_info alone (%#x)", got, inetdiag.ExtInfo)
+			}
 		})
 	}
 }

@@ -77,6 +77,14 @@ type sourcePoll struct {
 // all (the namespace's socket count then says nothing of the dump's
 // size); opts reads the options of the connections the tracker
 // flags.
+// dumpExtensions is what the poller asks the kernel for besides the
+// inet_diag message: tcp_info, which every rule of the model reads, and
+// nothing else. The memory, socket-memory and congestion attributes that
+// inetdiag.ExtDefault adds are shown by no view, and cost the kernel's
+// dump a fifth of its time (86–92 ms against 71–73 ms at 40k sockets).
+// The shutdown state comes with every reply anyway.
+const dumpExtensions = inetdiag.ExtInfo
+
 func (s *source) poll(start time.Time, req inetdiag.Request, filtered bool, opts model.OptionSource) (sourcePoll, error) {
 	s.refreshParams(start)
 	counters, cerr := s.ns.Counters()
@@ -85,6 +93,7 @@ func (s *source) poll(start time.Time, req inetdiag.Request, filtered bool, opts
 	}
 	buf := s.takeBuffer(filtered)
 	dumpStart := s.clock()
+	req.Ext = dumpExtensions
 	socks, err := s.dump.Dump(req, buf.socks[:0])
 	end := s.clock()
 	if err != nil {

@@ -135,7 +135,9 @@ func newWatcher(cfg Config, d dumper, ns nsReader, hz int) (*Watcher, error) {
 		}
 		w.opts = sockowner.NewOptionsCache(sockowner.DefaultOptionsMaxAge)
 	}
-	if os.Geteuid() != 0 {
+	// A non-root process with both capabilities (the systemd unit's and
+	// the DaemonSet's set) reads other users' descriptors like root.
+	if os.Geteuid() != 0 && !hasOwnerCaps() {
 		w.notices.add("not root: process names only for your own processes, socket options assumed from sysctls (~)")
 	}
 	return w, nil
