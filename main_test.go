@@ -36,6 +36,7 @@ func TestBadFlags(t *testing.T) {
 		{name: "bad filter", args: []string{"-f", "port"}, names: []string{"-f", "filter"}},
 		{name: "stray argument", args: []string{"5432"}, names: []string{"5432"}},
 		{name: "all-netns with --netns", args: []string{"-A", "--netns", "blue"}, names: []string{"all-netns"}},
+		{name: "all-netns with record", args: []string{"-A", "--record", "/tmp/x"}, names: []string{"all-netns", "record"}},
 		{name: "all-netns with demo", args: []string{"demo", "--all-netns"}, names: []string{"all-netns"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

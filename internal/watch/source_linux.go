@@ -73,6 +73,8 @@ type sourcePoll struct {
 	time        time.Time
 	uncertainty time.Duration
 	poll        model.Poll
+	// counters and countersAfter are those given to the tracker.
+	counters, countersAfter *model.Counters
 }
 
 // poll takes one dump and feeds it to the tracker: the parameters are
@@ -115,7 +117,7 @@ func (s *source) poll(start time.Time, req inetdiag.Request, filtered bool, opts
 	// The kernel read each socket somewhere between dumpStart and end:
 	// take the middle as the sample time, half the span as its
 	// uncertainty.
-	sp := sourcePoll{buf: buf, time: dumpStart.Add(end.Sub(dumpStart) / 2), uncertainty: end.Sub(dumpStart) / 2}
+	sp := sourcePoll{buf: buf, time: dumpStart.Add(end.Sub(dumpStart) / 2), uncertainty: end.Sub(dumpStart) / 2, counters: counters, countersAfter: after}
 	sp.poll = s.tracker.Update(model.PollInput{
 		Time: sp.time, Uncertainty: sp.uncertainty, Socks: socks, Options: opts,
 		Counters: counters, CountersAfter: after,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/internal/netns"
+	"github.com/tcpwatch/tcpwatch/internal/record"
 	"github.com/tcpwatch/tcpwatch/model"
 	"github.com/tcpwatch/tcpwatch/query"
 	"github.com/tcpwatch/tcpwatch/sockowner"
@@ -56,6 +57,8 @@ type Config struct {
 	ProcRoot string
 	// Clock returns the current time (tests may inject one).
 	Clock func() time.Time
+	// Record, if set, receives every poll's input (see recorder).
+	Record *record.Writer
 }
 
 // Watcher polls one namespace. Poll and Loop must not run concurrently;
@@ -80,6 +83,7 @@ type Watcher struct {
 	wanted []uint32
 
 	notices notices
+	rec     *recorder // nil unless recording
 	// wait sleeps between the polls of Loop; tests replace it.
 	wait func(ctx context.Context, d time.Duration) bool
 }
@@ -128,8 +132,12 @@ func newBase(cfg Config, hz int) *Watcher {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	if cfg.Record != nil {
+		cfg.Clock = wallClock(cfg.Clock)
+	}
 	w := &Watcher{cfg: cfg, query: cfg.Query, wait: sleep}
 	w.host, _ = os.Hostname()
+	w.rec = newRecorder(cfg.Record)
 	if hz == 0 {
 		w.notices.add("kernel tick rate unknown (no /proc/config.gz): timer lateness assumes HZ=250")
 	}
