@@ -242,9 +242,9 @@ func (k EventKind) String() string {
 	case EventRecovered:
 		return "recovered"
 	case EventPeerUnresponsive:
-		return "peer-unresponsive"
+		return "peer_unresponsive"
 	case EventPeerAnswering:
-		return "peer-answering"
+		return "peer_answering"
 	}
 	return fmt.Sprintf("UNKNOWN_%d", uint8(k))
 }
