@@ -74,6 +74,7 @@ type Watcher struct {
 	wanted []uint32
 
 	notices notices
+	peers   *model.PeerTracker // remote hosts, judged over every row (peers_linux.go)
 	// wait sleeps between the polls of Loop; tests replace it.
 	wait func(ctx context.Context, d time.Duration) bool
 }
