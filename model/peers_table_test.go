@@ -220,3 +220,33 @@ func TestPeerProcesses(t *testing.T) {
 		t.Errorf("FindPeer: the mapped address is not its IPv4 host")
 	}
 }
+
+// TestPeerKeepaliveScheduleWithPast: a schedule that lists the probes
+// already sent dates the stall at the first of them.
+func TestPeerKeepaliveScheduleWithPast(t *testing.T) {
+	now := base.Add(3 * time.Hour)
+	first := now.Add(-150 * time.Second)
+	var sched []Firing
+	for n := 1; n <= 4; n++ {
+		at := first.Add(time.Duration(n-1) * 75 * time.Second)
+		sched = append(sched, Firing{N: n, Kind: FireProbe, At: at, Earliest: at, Latest: at, Interval: 75 * time.Second, Past: n <= 3})
+	}
+	ka := keepaliveProbing(peerRow(1, "10.0.0.5:5432", HealthOK, 2*time.Hour), 3, now.Add(75*time.Second), 75*time.Second, now.Add(9*time.Minute))
+	ka.Prediction.Schedule = sched
+	for _, tt := range []struct {
+		name string
+		rx   time.Duration
+		want PeerStatus
+	}{
+		{"neighbour heard from before the first probe", 3 * time.Minute, PeerUnresponsive},
+		{"neighbour heard from after it", 2 * time.Minute, PeerPartial},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rows := []Row{ka, unguarded(peerRow(2, "10.0.0.5:5433", HealthOK, tt.rx))}
+			peers, _ := NewPeerTracker(PeerConfig{}).Update(now, time.Millisecond, 4*time.Millisecond, rows)
+			if peers[0].Status != tt.want || !peers[0].StalledSince.Equal(first) {
+				t.Errorf("%v stalled since %v, want %v since %v", peers[0].Status, peers[0].StalledSince, tt.want, first)
+			}
+		})
+	}
+}

@@ -143,12 +143,10 @@ func stallStart(r *Row, now time.Time) (best, latest time.Time, ok bool) {
 		}
 		return r.HealthSince, r.HealthSince, true
 	case HealthKeepaliveProbing:
-		if pr != nil && len(pr.Schedule) > 0 {
-			// The pending firing was armed one interval after the last
-			// probe; the probes before it went out an interval apart.
-			f := pr.Schedule[0]
-			back := -time.Duration(r.Probes()) * f.Interval
-			return f.At.Add(back), f.Latest.Add(back), true
+		if pr != nil {
+			if at, latest, ok := firstProbe(pr.Schedule, r.Probes()); ok {
+				return at, latest, true
+			}
 		}
 		return r.HealthSince, r.HealthSince, true
 	case HealthZeroWindow:
@@ -177,4 +175,22 @@ func neverNotices(r *Row, d time.Duration) bool {
 		return false
 	}
 	return e.Never || e.After > d
+}
+
+// firstProbe is when the first unanswered keepalive probe went out, from
+// a schedule: the first probe itself if the schedule lists it, else
+// reckoned back from the pending one (probe probes+1, armed one interval
+// after the last, the probes before it an interval apart).
+func firstProbe(sched []Firing, probes int) (at, latest time.Time, ok bool) {
+	for _, f := range sched {
+		switch {
+		case f.Kind != FireProbe:
+		case f.N == 1:
+			return f.At, f.Latest, true
+		case f.N == probes+1:
+			back := -time.Duration(probes) * f.Interval
+			return f.At.Add(back), f.Latest.Add(back), true
+		}
+	}
+	return time.Time{}, time.Time{}, false
 }

@@ -116,6 +116,7 @@ func (m *Model) headerBlocks(w int) []headerBlock {
 		add(3, lines...)
 	}
 	add(0, m.titleLine(w))
+	add(1, m.peerBanners(w)...)
 	if m.snap != nil {
 		add(6, indent(flow(m.paramChips(), "   ", w-1))...)
 		add(1, indent(flow(m.healthChips(), "  ", w-1))...)

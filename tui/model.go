@@ -63,6 +63,7 @@ const (
 	screenTable screen = iota
 	screenDetail
 	screenHelp
+	screenPeers
 )
 
 // prompt is an input line that replaces the footer.
@@ -92,6 +93,7 @@ type Model struct {
 
 	table  connTable
 	detail detailView
+	peers  peersView
 
 	width, height int
 
@@ -133,6 +135,7 @@ func New(cfg Config) *Model {
 	m.styles = newStyles(colorprofile.ANSI, cfg.NoColor)
 	m.table = newConnTable(&m.shared)
 	m.detail = newDetailView(&m.shared)
+	m.peers = newPeersView(&m.shared)
 	m.help.Styles = m.styles.helpStyles()
 	m.help.ShortSeparator = "  "
 	m.input.Prompt = "/ "
@@ -241,6 +244,8 @@ func (m *Model) render() string {
 		return m.renderHelp()
 	case screenDetail:
 		return m.renderDetail()
+	case screenPeers:
+		return m.renderPeers()
 	}
 	return m.renderMain()
 }
