@@ -96,11 +96,18 @@ type Peer struct {
 	// Groups is the blast radius by process, remote port and health, the
 	// largest first.
 	Groups []PeerGroup
-	// NeverNoticeIDs identify the never-noticing connections of an
+	// NeverNoticeConns are the never-noticing connections of an
 	// unresponsive host (nil for the others): the ones worth destroying,
-	// so that their applications see an error and reconnect. The cookie
-	// in each makes a destroy miss a socket that reused the four-tuple.
-	NeverNoticeIDs []EventID
+	// so that their applications see an error and reconnect.
+	NeverNoticeConns []ConnRef
+}
+
+// ConnRef is what destroying a socket needs: its family and identity.
+// The cookie in ID makes a destroy miss a socket that reused the
+// four-tuple since.
+type ConnRef struct {
+	Family inetdiag.Family
+	ID     inetdiag.SockID
 }
 
 // Health returns how many of the peer's connections have health h.

@@ -55,7 +55,7 @@ func TestPeerVerdictTable(t *testing.T) {
 		conns       int
 		never       int
 		silentSince time.Time // zero: not checked
-		neverIDs    int       // want len(NeverNoticeIDs)
+		neverIDs    int       // want len(NeverNoticeConns)
 	}{
 		{name: "one retransmitting connection, nothing heard since", rows: []Row{rtx(1, "10.0.0.7:5432", 21*time.Second)},
 			addr: "10.0.0.7", want: PeerUnresponsive, conns: 1, silentSince: now.Add(-21 * time.Second)},
@@ -95,8 +95,8 @@ func TestPeerVerdictTable(t *testing.T) {
 			if p.Status != tt.want {
 				t.Errorf("status %v (%v), want %v", p.Status, p.Reasons, tt.want)
 			}
-			if p.Conns != tt.conns || p.NeverNotice != tt.never || len(p.NeverNoticeIDs) != tt.neverIDs {
-				t.Errorf("%d connections, %d never notice (%d ids); want %d, %d (%d)", p.Conns, p.NeverNotice, len(p.NeverNoticeIDs), tt.conns, tt.never, tt.neverIDs)
+			if p.Conns != tt.conns || p.NeverNotice != tt.never || len(p.NeverNoticeConns) != tt.neverIDs {
+				t.Errorf("%d connections, %d never notice (%d ids); want %d, %d (%d)", p.Conns, p.NeverNotice, len(p.NeverNoticeConns), tt.conns, tt.never, tt.neverIDs)
 			}
 			if !tt.silentSince.IsZero() && !p.SilentSince.Equal(tt.silentSince) {
 				t.Errorf("silent since %v, want %v", p.SilentSince, tt.silentSince)
@@ -111,8 +111,8 @@ func TestPeerVerdictTable(t *testing.T) {
 			if len(events) != wantEvents {
 				t.Errorf("events %+v, want %d", events, wantEvents)
 			}
-			for _, id := range p.NeverNoticeIDs {
-				if id.Cookie == 1 {
+			for _, id := range p.NeverNoticeConns {
+				if id.ID.Cookie == 1 {
 					t.Errorf("the stalled connection is among those that never notice")
 				}
 			}

@@ -98,9 +98,9 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 		return
 	}
 	p.Status = PeerUnresponsive
-	p.NeverNoticeIDs = make([]EventID, len(never))
+	p.NeverNoticeConns = make([]ConnRef, len(never))
 	for k, i := range never {
-		p.NeverNoticeIDs[k] = idOf(rows[i].Sock)
+		p.NeverNoticeConns[k] = ConnRef{Family: rows[i].Sock.Family, ID: rows[i].Sock.ID}
 	}
 	p.Reasons = append(p.Reasons,
 		plural(len(stalled), "connection")+" wait for answers that never came, the first since "+p.StalledSince.Format("15:04:05.000")+

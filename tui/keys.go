@@ -82,6 +82,8 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.filterKey(k)
 	case promptKill:
 		return m.killKey(k)
+	case promptKillPeer:
+		return m.killPeerKey(k)
 	}
 	switch {
 	case key.Matches(k, m.keys.Quit):

@@ -73,6 +73,7 @@ const (
 	promptNone prompt = iota
 	promptFilter
 	promptKill
+	promptKillPeer
 )
 
 // Model is the interface's state: a tea.Model (Bubble Tea v2). It is
@@ -108,6 +109,7 @@ type Model struct {
 	prompt     prompt
 	showEvents bool
 	killRow    *heldRow // awaiting confirmation
+	killPeer   *heldPeer
 
 	status    string
 	statusErr bool

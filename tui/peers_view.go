@@ -29,7 +29,7 @@ type peersView struct {
 // and quit).
 type peersKeyMap struct {
 	Up, Down, Home, End key.Binding
-	Show                key.Binding
+	Show, Kill          key.Binding
 }
 
 func defaultPeersKeyMap() peersKeyMap {
@@ -39,6 +39,8 @@ func defaultPeersKeyMap() peersKeyMap {
 		Home: key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("home/g", "first")),
 		End:  key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("end/G", "last")),
 		Show: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "its connections")),
+		// Always enabled: without --allow-kill it says what it needs.
+		Kill: key.NewBinding(key.WithKeys("K"), key.WithHelp("K", "kill stuck")),
 	}
 }
 
@@ -114,11 +116,11 @@ func (v *peersView) counts() string {
 		fmtCount(n[model.PeerAlive]) + " alive · the most urgent first"
 }
 
-// View renders the list and, below it, the selected host's blast radius
+// View renders (below the counts line the parent draws) the list and, below it, the selected host's blast radius
 // and reasons, in w×h cells.
 func (v peersView) View(w, h int) string {
 	st := &v.ctx.styles
-	lines := []string{" " + st.bold.Render(v.counts()), ""}
+	lines := []string{""}
 	ps := v.peers()
 	if len(ps) == 0 {
 		lines = append(lines, st.dim.Render(" no remote hosts: no connections"))
