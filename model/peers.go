@@ -157,6 +157,13 @@ type PeerConfig struct {
 	Forget time.Duration
 	// EventLimit bounds the peer events kept (default 100).
 	EventLimit int
+	// Settle is how long the earliest stall must have lasted, with
+	// nothing heard from the host since, before the host is judged
+	// unresponsive (default 1 s): a live host's other connections hear
+	// from it within a round trip, a delayed ACK or their application's
+	// rhythm, and a verdict of death must not flicker on a host that is
+	// merely between two of those.
+	Settle time.Duration
 }
 
 // PeerTracker follows remote hosts across polls: what each last said and
@@ -183,6 +190,9 @@ func NewPeerTracker(cfg PeerConfig) *PeerTracker {
 	}
 	if cfg.EventLimit == 0 {
 		cfg.EventLimit = 100
+	}
+	if cfg.Settle == 0 {
+		cfg.Settle = time.Second
 	}
 	return &PeerTracker{cfg: cfg, hosts: map[netip.Addr]*peerMemory{}}
 }

@@ -56,6 +56,7 @@ func TestPeerVerdictTable(t *testing.T) {
 		never       int
 		silentSince time.Time // zero: not checked
 		neverIDs    int       // want len(NeverNoticeConns)
+		reasons     bool      // an alive verdict with reasons
 	}{
 		{name: "one retransmitting connection, nothing heard since", rows: []Row{rtx(1, "10.0.0.7:5432", 21*time.Second)},
 			addr: "10.0.0.7", want: PeerUnresponsive, conns: 1, silentSince: now.Add(-21 * time.Second)},
@@ -83,6 +84,10 @@ func TestPeerVerdictTable(t *testing.T) {
 			addr: "2001:db8::7", want: PeerUnresponsive, conns: 2, never: 1, neverIDs: 1},
 		{name: "IPv4-mapped and IPv4 connections are one host", rows: []Row{rtx(1, "10.0.0.7:5432", 21*time.Second), peerRow(2, "[::ffff:10.0.0.7]:8080", HealthOK, time.Second)},
 			addr: "10.0.0.7", want: PeerPartial, conns: 2},
+		{name: "a stall younger than Settle: not judged yet", rows: []Row{retransmitting(peerRow(1, "10.0.0.7:5432", HealthOK, 2*time.Second), now.Add(-900*time.Millisecond), abort)},
+			addr: "10.0.0.7", want: PeerAlive, conns: 1, reasons: true},
+		{name: "a stall younger than Settle, a neighbour heard after it: partial at once", rows: []Row{retransmitting(peerRow(1, "10.0.0.7:5432", HealthOK, 2*time.Second), now.Add(-900*time.Millisecond), abort), peerRow(2, "10.0.0.7:80", HealthOK, 100*time.Millisecond)},
+			addr: "10.0.0.7", want: PeerPartial, conns: 2},
 		{name: "loopback", rows: []Row{rtx(1, "127.0.0.1:9000", 21*time.Second)},
 			addr: "127.0.0.1", want: PeerUnresponsive, conns: 1},
 	} {
@@ -101,7 +106,7 @@ func TestPeerVerdictTable(t *testing.T) {
 			if !tt.silentSince.IsZero() && !p.SilentSince.Equal(tt.silentSince) {
 				t.Errorf("silent since %v, want %v", p.SilentSince, tt.silentSince)
 			}
-			if p.Status != PeerAlive && len(p.Reasons) == 0 {
+			if (p.Status != PeerAlive || tt.reasons) && len(p.Reasons) == 0 {
 				t.Errorf("a %v verdict without reasons", p.Status)
 			}
 			wantEvents := 0
@@ -151,7 +156,7 @@ func TestPeerVanishes(t *testing.T) {
 // TestPeerEventLimit: the events kept are bounded, the newest kept.
 func TestPeerEventLimit(t *testing.T) {
 	now := base.Add(time.Hour)
-	pt := NewPeerTracker(PeerConfig{EventLimit: 3})
+	pt := NewPeerTracker(PeerConfig{EventLimit: 3, Settle: 100 * time.Millisecond})
 	for i := 0; i < 10; i++ {
 		at := now.Add(time.Duration(i) * time.Second)
 		// A stall that began after the last answer: the host alternates

@@ -87,14 +87,21 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 	// after it.
 	if mem.lastRx.Add(-p.SilentUncertainty).After(stallLatest) {
 		p.Status = PeerPartial
-		who := "a connection"
-		if heardRow >= 0 {
+		who := "a connection since gone"
+		if heardRow >= 0 && heard.Equal(mem.lastRx) {
 			who = rows[heardRow].Local() + " → " + rows[heardRow].Remote()
 		}
 		p.Reasons = append(p.Reasons,
-			plural(len(stalled), "connection")+" stall, but "+who+" heard from it at "+mem.lastRx.Format("15:04:05.000")+
+			plural(len(stalled), "connection")+verb(len(stalled), " stalls", " stall")+", but "+who+" heard from it at "+mem.lastRx.Format("15:04:05.000")+
 				", after "+rows[first].Local()+" → "+rows[first].Remote()+" began waiting at "+p.StalledSince.Format("15:04:05.000")+
 				": the host is up; an application or one path is stuck")
+		return
+	}
+	if waited := now.Sub(stallLatest); waited < pt.cfg.Settle {
+		// Too early: a live host's other connections may not have had
+		// the time to hear from it yet.
+		p.Reasons = append(p.Reasons, plural(len(stalled), "connection")+verb(len(stalled), " waits", " wait")+" for an answer since "+
+			p.StalledSince.Format("15:04:05.000")+", nothing heard since: judged after "+pt.cfg.Settle.String()+" of this")
 		return
 	}
 	p.Status = PeerUnresponsive
@@ -103,11 +110,18 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 		p.NeverNoticeConns[k] = ConnRef{Family: rows[i].Sock.Family, ID: rows[i].Sock.ID}
 	}
 	p.Reasons = append(p.Reasons,
-		plural(len(stalled), "connection")+" wait for answers that never came, the first since "+p.StalledSince.Format("15:04:05.000")+
+		plural(len(stalled), "connection")+verb(len(stalled), " waits", " wait")+" for answers that never came, the first since "+p.StalledSince.Format("15:04:05.000")+
 			", and none of its "+plural(p.Conns, "connection")+" has received anything since")
 	if !p.SilentSince.IsZero() {
 		p.Reasons = append(p.Reasons, "last heard from at "+p.SilentSince.Format("15:04:05.000"))
 	}
+}
+
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func plural(n int, noun string) string {

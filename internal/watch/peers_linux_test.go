@@ -9,11 +9,13 @@ import (
 	"github.com/tcpwatch/tcpwatch/model"
 )
 
-// deadHostSock is a connection to 10.0.0.9 in RTO backoff that has heard
-// nothing from its peer for silent.
+// deadHostSock is a connection to 10.0.0.9 in RTO backoff for 3 s (longer
+// than the tracker waits before judging) that has heard nothing from its
+// peer for silent.
 func deadHostSock(cookie uint64, silent time.Duration) inetdiag.Socket {
 	s := retransSock(cookie)
 	s.ID.Dst = netip.MustParseAddrPort("10.0.0.9:5432")
+	s.Info.TotalRTOTime = 3 * time.Second
 	s.Info.LastAckRecv, s.Info.LastDataRecv = silent, silent
 	return s
 }
@@ -46,7 +48,7 @@ func TestPollPeers(t *testing.T) {
 			clock := newFakeClock()
 			poll := 0
 			d := &fakeDumper{socks: func(int) []inetdiag.Socket {
-				silent := 2*time.Second + time.Duration(poll)*time.Second
+				silent := 4*time.Second + time.Duration(poll)*time.Second
 				poll++
 				return []inetdiag.Socket{okSock(1), okSock(2), deadHostSock(3, silent), deadHostIdle(4, silent+10*time.Second)}
 			}}
