@@ -10,9 +10,11 @@ package crashlab
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -410,5 +412,62 @@ func TestLabPeerPartial(t *testing.T) {
 		if h := peerOf(p, host); h == nil || h.Status != model.PeerPartial {
 			t.Errorf("poll %d: %+v, want partial", i, h)
 		}
+	}
+}
+
+// TestLabPeerKill: destroying a dead host's never-noticing connections,
+// as K in the hosts view does through the watcher's socket, gives their
+// owners an error at once and touches nothing else.
+func TestLabPeerKill(t *testing.T) {
+	l := newLab(t)
+	dead, alive := l.SrvAddr4, netip.MustParseAddr("192.168.77.3")
+	addHost(t, l, alive)
+	sending := connectTo(t, l, dead, net.Dialer{})
+	idle := []*Pair{connectTo(t, l, dead, net.Dialer{}), inboundDualStack(t, l, dead)}
+	other := connectTo(t, l, alive, net.Dialer{})
+	for _, p := range append([]*Pair{sending, other}, idle...) {
+		exchange(t, p)
+	}
+	defer killHost(t, l, dead)()
+	if _, err := sending.Client.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	pw := newPeerWatcher(t, l)
+	got := pw.until(15*time.Second, "two never-noticing connections", nil, func(p peerPoll) bool {
+		d := peerOf(p, dead)
+		return d != nil && d.Status == model.PeerUnresponsive && len(d.NeverNoticeConns) == 2
+	})
+	// The owners are blocked reading, as an application waiting for an
+	// answer that will never come.
+	errs := make(chan error, len(idle))
+	for _, p := range idle {
+		go func() {
+			p.Client.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, err := p.Client.Read(make([]byte, 16))
+			errs <- err
+		}()
+	}
+	start := time.Now()
+	for _, c := range peerOf(got, dead).NeverNoticeConns {
+		if err := pw.w.Conn().Destroy(c.Family, c.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range idle {
+		err := <-errs
+		if !errors.Is(err, syscall.ECONNABORTED) {
+			t.Errorf("owner got %v, want ECONNABORTED", err)
+		}
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("the owners got their errors after %v, want at once", el)
+	}
+	after := pw.poll()
+	d := peerOf(after, dead)
+	if d == nil || d.Conns != 1 || d.Health(model.HealthRetransmitting) != 1 {
+		t.Errorf("after the kill the dead host has %+v, want its retransmitting connection alone", d)
+	}
+	if a := peerOf(after, alive); a == nil || a.Conns != 1 {
+		t.Errorf("the live host's connection was touched: %+v", a)
 	}
 }
