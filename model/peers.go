@@ -17,7 +17,9 @@ import (
 //   - unresponsive: at least one connection to it waits for an answer
 //     that never came (an unanswered retransmission, keepalive probe,
 //     window probe or SYN), and no connection to it has received anything
-//     since the earliest of those waits began;
+//     since the earliest of those waits began — which also means that
+//     every waiting connection has heard nothing since its own wait
+//     began, since none began before the earliest;
 //   - partial: some connections to it stall while another one still hears
 //     from it — a stuck application or one path, not a dead host: never
 //     reported as dead;
@@ -27,7 +29,7 @@ import (
 // (tcpi_last_data_recv and tcpi_last_ack_recv, jiffy resolution), and the
 // tracker remembers it across polls, also for connections that have
 // vanished since, so that a host's silence outlives its aborted
-// connections.
+// connections. peers_verdict.go weighs the evidence.
 
 // PeerStatus is the verdict on a remote host.
 type PeerStatus uint8
@@ -79,20 +81,69 @@ type Peer struct {
 	// StalledSince is when the earliest unanswered transmission among its
 	// connections was sent (zero when none stalls).
 	StalledSince time.Time
-	// Conns counts its connections, Dying those the kernel counts down,
-	// and NeverNotice those that would not notice the host's death within
-	// PeerConfig.NoticeWithin: idle without keepalive, or with a keepalive
-	// that takes longer — the ones that leave applications hanging.
+	// Conns counts its connections (TIME-WAIT ones are closed already and
+	// not counted), Dying those the kernel counts down, and NeverNotice
+	// those that would not notice the host's death within
+	// PeerConfig.NoticeWithin: idle without keepalive, or with a
+	// keepalive that takes longer — the ones that leave applications
+	// hanging.
 	Conns, Dying, NeverNotice int
+	// ByHealth counts its connections by health.
+	ByHealth [healthCount]int
 	// FirstAbort and LastAbort are the earliest and latest predicted
 	// aborts among its connections (zero when none is predicted).
 	FirstAbort, LastAbort time.Time
 	// Groups is the blast radius by process, remote port and health, the
 	// largest first.
 	Groups []PeerGroup
-	// Rows are the indices of its connections in the rows given to
-	// Update.
-	Rows []int
+	// NeverNoticeConns are the never-noticing connections of an
+	// unresponsive host (nil for the others): the ones worth destroying,
+	// so that their applications see an error and reconnect.
+	NeverNoticeConns []ConnRef
+}
+
+// ConnRef is what destroying a socket needs: its family and identity.
+// The cookie in ID makes a destroy miss a socket that reused the
+// four-tuple since.
+type ConnRef struct {
+	Family inetdiag.Family
+	ID     inetdiag.SockID
+}
+
+// Health returns how many of the peer's connections have health h.
+func (p *Peer) Health(h Health) int {
+	if h < healthCount {
+		return p.ByHealth[h]
+	}
+	return 0
+}
+
+// Processes names the local processes with connections to the peer
+// ("comm[pid]", "?" when unknown), those with the most connections first.
+func (p *Peer) Processes() []string {
+	type proc struct {
+		pid  int
+		comm string
+	}
+	count := map[proc]int{}
+	var order []proc
+	for _, g := range p.Groups {
+		k := proc{g.PID, g.Comm}
+		if _, ok := count[k]; !ok {
+			order = append(order, k)
+		}
+		count[k] += g.Count
+	}
+	slices.SortStableFunc(order, func(a, b proc) int { return cmp.Compare(count[b], count[a]) })
+	out := make([]string, len(order))
+	for i, k := range order {
+		if k.pid == 0 {
+			out[i] = "?"
+		} else {
+			out[i] = k.comm + "[" + strconv.Itoa(k.pid) + "]"
+		}
+	}
+	return out
 }
 
 // PeerConfig tunes a PeerTracker.
@@ -104,13 +155,28 @@ type PeerConfig struct {
 	// Forget drops what is remembered of a host after it has had no
 	// connection for this long (default 15 min).
 	Forget time.Duration
+	// EventLimit bounds the peer events kept (default 100).
+	EventLimit int
+	// Settle is how long the earliest stall must have lasted, with
+	// nothing heard from the host since, before the host is judged
+	// unresponsive (default 1 s): a live host's other connections hear
+	// from it within a round trip, a delayed ACK or their application's
+	// rhythm, and a verdict of death must not flicker on a host that is
+	// merely between two of those.
+	Settle time.Duration
+	// SkipLoopback leaves out connections to a loopback address: with
+	// rows from many network namespaces a remote address is taken as one
+	// host across them (as on a cluster network, where addresses are
+	// unique), but every namespace has its own 127.0.0.1.
+	SkipLoopback bool
 }
 
 // PeerTracker follows remote hosts across polls: what each last said and
 // what it was judged.
 type PeerTracker struct {
-	cfg   PeerConfig
-	hosts map[netip.Addr]*peerMemory
+	cfg    PeerConfig
+	hosts  map[netip.Addr]*peerMemory
+	events []Event
 }
 
 type peerMemory struct {
@@ -127,54 +193,78 @@ func NewPeerTracker(cfg PeerConfig) *PeerTracker {
 	if cfg.Forget == 0 {
 		cfg.Forget = 15 * time.Minute
 	}
+	if cfg.EventLimit == 0 {
+		cfg.EventLimit = 100
+	}
+	if cfg.Settle == 0 {
+		cfg.Settle = time.Second
+	}
 	return &PeerTracker{cfg: cfg, hosts: map[netip.Addr]*peerMemory{}}
 }
 
 // PeerAddr is the host a row's connection goes to.
 func PeerAddr(r *Row) netip.Addr { return r.Sock.ID.Dst.Addr().Unmap() }
 
+// hasPeer reports whether a row is a connection to a remote host that
+// counts: listeners and unconnected sockets have none, and a TIME-WAIT
+// socket is a connection already closed.
+func hasPeer(r *Row) bool {
+	if r.Sock == nil || !r.Sock.ID.Dst.Addr().IsValid() || r.Sock.ID.Dst.Port() == 0 {
+		return false
+	}
+	switch r.Sock.State {
+	case inetdiag.StateListen, inetdiag.StateTimeWait, inetdiag.StateClose:
+		return false
+	}
+	return true
+}
+
 // Update judges the hosts of one poll's rows at time now (the poll's
 // sample time); u is how far the kernel's readings may be from now (the
-// poll's uncertainty). It returns every host, the most urgent first, and
-// an event for each host that became unresponsive or answered again.
+// poll's uncertainty) and jiffy their resolution. It returns every host,
+// the most urgent first, and an event for each host that became
+// unresponsive or answered again. rows must be every connection of the
+// poll, not a filtered view: a verdict rests on all of a host's
+// connections.
 func (pt *PeerTracker) Update(now time.Time, u time.Duration, jiffy time.Duration, rows []Row) ([]Peer, []Event) {
-	byAddr := map[netip.Addr]*Peer{}
-	var order []*Peer
+	members := map[netip.Addr][]int{}
+	var order []netip.Addr
 	for i := range rows {
 		r := &rows[i]
-		if r.Sock == nil || !r.Sock.ID.Dst.Addr().IsValid() || r.Sock.ID.Dst.Port() == 0 {
-			continue // listeners and unconnected sockets have no peer
+		if !hasPeer(r) {
+			continue
 		}
 		a := PeerAddr(r)
-		p := byAddr[a]
-		if p == nil {
-			p = &Peer{Addr: a}
-			byAddr[a] = p
-			order = append(order, p)
+		if pt.cfg.SkipLoopback && a.IsLoopback() {
+			continue
 		}
-		p.Rows = append(p.Rows, i)
+		if _, ok := members[a]; !ok {
+			order = append(order, a)
+		}
+		members[a] = append(members[a], i)
 	}
 	var events []Event
 	peers := make([]Peer, 0, len(order))
-	for _, p := range order {
-		mem := pt.hosts[p.Addr]
+	for _, a := range order {
+		mem := pt.hosts[a]
 		if mem == nil {
 			mem = &peerMemory{}
-			pt.hosts[p.Addr] = mem
+			pt.hosts[a] = mem
 		}
-		pt.judge(p, mem, now, u, jiffy, rows)
+		p := Peer{Addr: a}
+		pt.judge(&p, mem, now, u, jiffy, rows, members[a])
 		if p.Status != mem.status && (p.Status == PeerUnresponsive || mem.status == PeerUnresponsive) {
 			kind := EventPeerUnresponsive
 			if p.Status != PeerUnresponsive {
 				kind = EventPeerAnswering
 			}
-			events = append(events, Event{Time: now, Kind: kind, Peer: p.Addr, LastSeen: p.SilentSince})
+			events = append(events, Event{Time: now, Kind: kind, Peer: a, LastSeen: p.SilentSince})
 		}
 		mem.status, mem.lastSeen = p.Status, now
-		peers = append(peers, *p)
+		peers = append(peers, p)
 	}
 	for a, mem := range pt.hosts {
-		if _, ok := byAddr[a]; ok {
+		if _, ok := members[a]; ok {
 			continue
 		}
 		if mem.status == PeerUnresponsive {
@@ -187,7 +277,40 @@ func (pt *PeerTracker) Update(now time.Time, u time.Duration, jiffy time.Duratio
 		}
 	}
 	slices.SortStableFunc(peers, comparePeers)
+	pt.keep(events)
 	return peers, events
+}
+
+// keep adds a poll's events to those kept, dropping the oldest beyond the
+// limit.
+func (pt *PeerTracker) keep(events []Event) {
+	pt.events = append(pt.events, events...)
+	if over := len(pt.events) - pt.cfg.EventLimit; over > 0 {
+		pt.events = append(pt.events[:0], pt.events[over:]...)
+	}
+}
+
+// Events returns the peer events kept, oldest first. The slice is reused
+// by the next Update: copy it to keep it.
+func (pt *PeerTracker) Events() []Event { return pt.events }
+
+// MergeEvents returns the events of a and b, each oldest first, as one
+// list oldest first (a's first among events of the same time): the
+// connection events and the peer events of a display's history.
+func MergeEvents(a, b []Event) []Event {
+	out := make([]Event, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if b[j].Time.Before(a[i].Time) {
+			out = append(out, b[j])
+			j++
+		} else {
+			out = append(out, a[i])
+			i++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
 }
 
 // comparePeers orders hosts by urgency: unresponsive before partial before
@@ -210,153 +333,13 @@ func comparePeers(a, b Peer) int {
 	return a.Addr.Compare(b.Addr)
 }
 
-// judge fills in a host's verdict, silence and blast radius.
-func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy time.Duration, rows []Row) {
-	p.SilentUncertainty = u + jiffy
-	var stalled []int
-	var heard time.Time // the latest receive on this poll's connections
-	heardRow := -1
-	groups := map[PeerGroup]int{}
-	for _, i := range p.Rows {
-		r := &rows[i]
-		p.Conns++
-		if r.Health.Dying() {
-			p.Dying++
-		}
-		if at, ok := lastReceived(r, now); ok && at.After(heard) {
-			heard, heardRow = at, i
-		}
-		if _, _, ok := stallStart(r, now); ok {
-			stalled = append(stalled, i)
-		}
-		if pr := r.Prediction; pr != nil {
-			if p.FirstAbort.IsZero() || pr.At.Before(p.FirstAbort) {
-				p.FirstAbort = pr.At
-			}
-			if pr.At.After(p.LastAbort) {
-				p.LastAbort = pr.At
-			}
-		}
-		if neverNotices(r, pt.cfg.NoticeWithin) {
-			p.NeverNotice++
-		}
-		groups[PeerGroup{PID: r.PID, Comm: r.Comm, RemotePort: r.Sock.ID.Dst.Port(), Health: r.Health}]++
-	}
-	for g, n := range groups {
-		g.Count = n
-		p.Groups = append(p.Groups, g)
-	}
-	slices.SortFunc(p.Groups, func(a, b PeerGroup) int {
-		if c := cmp.Compare(b.Count, a.Count); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.Health, b.Health); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.RemotePort, b.RemotePort); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.PID, b.PID)
-	})
-	if heard.After(mem.lastRx) {
-		mem.lastRx = heard
-	}
-	p.SilentSince = mem.lastRx
-	if len(stalled) == 0 {
-		p.Status = PeerAlive
-		return
-	}
-	first := -1
-	var stallLatest time.Time
-	for _, i := range stalled {
-		at, latest, _ := stallStart(&rows[i], now)
-		if first < 0 || at.Before(p.StalledSince) {
-			p.StalledSince, stallLatest, first = at, latest, i
+// FindPeer returns the peer with address a among peers, or nil.
+func FindPeer(peers []Peer, a netip.Addr) *Peer {
+	a = a.Unmap()
+	for i := range peers {
+		if peers[i].Addr == a {
+			return &peers[i]
 		}
 	}
-	// A receive that, even read as early as the readings' resolution
-	// allows, comes after the earliest stall shows the host was alive
-	// after it.
-	if mem.lastRx.Add(-p.SilentUncertainty).After(stallLatest) {
-		p.Status = PeerPartial
-		who := "a connection"
-		if heardRow >= 0 {
-			who = rows[heardRow].Local() + " → " + rows[heardRow].Remote()
-		}
-		p.Reasons = append(p.Reasons,
-			plural(len(stalled), "connection")+" stall, but "+who+" heard from it at "+mem.lastRx.Format("15:04:05.000")+
-				", after "+rows[first].Local()+" → "+rows[first].Remote()+" began waiting at "+p.StalledSince.Format("15:04:05.000")+
-				": the host is up; an application or one path is stuck")
-		return
-	}
-	p.Status = PeerUnresponsive
-	p.Reasons = append(p.Reasons,
-		plural(len(stalled), "connection")+" wait for answers that never came, the first since "+p.StalledSince.Format("15:04:05.000")+
-			", and none of its "+plural(p.Conns, "connection")+" has received anything since")
-	if !p.SilentSince.IsZero() {
-		p.Reasons = append(p.Reasons, "last heard from at "+p.SilentSince.Format("15:04:05.000"))
-	}
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
-}
-
-// lastReceived is when the connection last received a segment from its
-// peer (keepalive_time_elapsed: the later of the last data and the last
-// ACK), if the kernel says so.
-func lastReceived(r *Row, now time.Time) (time.Time, bool) {
-	if !r.HasInfo() || !isSynchronized(r.Sock.State) && r.Sock.State != inetdiag.StateFinWait2 {
-		// A SYN never answered has received nothing.
-		return time.Time{}, false
-	}
-	return lastRx(r.Sock, now), true
-}
-
-// stallStart is when a stalled connection sent the first transmission
-// that its peer never answered — the first retransmission (retrans_stamp)
-// of an RTO episode or a SYN, the first unanswered keepalive probe, or for
-// zero-window probes the last answer — as a best estimate and the latest
-// it can be. It reports false for a connection that is not waiting for an
-// answer.
-func stallStart(r *Row, now time.Time) (best, latest time.Time, ok bool) {
-	pr := r.Prediction
-	switch r.Health {
-	case HealthRetransmitting, HealthOrphanRetrying, HealthSynSent:
-		if pr != nil {
-			return pr.Clock, pr.ClockLatest, true
-		}
-		return r.HealthSince, r.HealthSince, true
-	case HealthKeepaliveProbing:
-		if pr != nil && len(pr.Schedule) > 0 {
-			// The pending firing was armed one interval after the last
-			// probe; the probes before it went out an interval apart.
-			f := pr.Schedule[0]
-			back := -time.Duration(r.Probes()) * f.Interval
-			return f.At.Add(back), f.Latest.Add(back), true
-		}
-		return r.HealthSince, r.HealthSince, true
-	case HealthZeroWindow:
-		if pr == nil || pr.Reason != ReasonZeroWindowProbes {
-			return time.Time{}, time.Time{}, false // probes answered: alive
-		}
-		if at, ok := lastReceived(r, now); ok {
-			return at, at, true
-		}
-		return r.HealthSince, r.HealthSince, true
-	}
-	return time.Time{}, time.Time{}, false
-}
-
-// neverNotices reports whether a connection would not notice its peer's
-// death within d: idle without keepalive, or with one slower than d.
-func neverNotices(r *Row, d time.Duration) bool {
-	e := r.Exposure
-	if e == nil || r.Prediction != nil {
-		return false
-	}
-	return e.Never || e.After > d
+	return nil
 }

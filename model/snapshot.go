@@ -91,6 +91,10 @@ type Snapshot struct {
 	// Listening is the set of local ports with a listener, to tell
 	// services from clients.
 	Listening map[uint16]bool
+	// Peers are the remote hosts of every connection of the poll, the
+	// most urgent first, judged before any user-space filter (see
+	// PeerTracker).
+	Peers []Peer
 	// Paused is set by displays that froze the view.
 	Paused bool
 

@@ -246,11 +246,11 @@ func (k EventKind) String() string {
 	case EventRecovered:
 		return "recovered"
 	case EventPeerUnresponsive:
-		return "peer-unresponsive"
+		return "peer_unresponsive"
 	case EventPeerAnswering:
-		return "peer-answering"
+		return "peer_answering"
 	case EventNetNSGone:
-		return "netns-gone"
+		return "netns_gone"
 	}
 	return fmt.Sprintf("UNKNOWN_%d", uint8(k))
 }

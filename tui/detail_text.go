@@ -46,6 +46,9 @@ func (d *detailView) lines(r *model.Row) []string {
 		status = append(status, d.ctx.styles.bold.Render(c))
 	}
 	add(indent(flow(status, " · ", w))...)
+	if v := d.ctx.peerVerdict(r); v != "" {
+		add(indent(wrap(v, w-1, "  "))...)
+	}
 	if d.gone {
 		add("", " "+d.ctx.styles.err.Render(truncate(d.goneLine(r), w)))
 	}
@@ -101,7 +104,7 @@ func (d *detailView) goneLine(r *model.Row) string {
 	key := r.Key()
 	for i := range d.ctx.events.shown {
 		e := &d.ctx.events.shown[i]
-		if e.Key() == key {
+		if e.Key() == key && !e.Peer.IsValid() {
 			_, name := eventLook(e.Kind)
 			return "✗ gone from the latest poll: " + name + " at " + clock(e.Time) + ", " + eventDetail(e)
 		}

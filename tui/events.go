@@ -26,7 +26,7 @@ type eventList struct {
 // eventShown reports whether an event deserves a line.
 func eventShown(e *model.Event) bool {
 	switch e.Kind {
-	case model.EventAborted, model.EventReset, model.EventRecovered:
+	case model.EventAborted, model.EventReset, model.EventRecovered, model.EventPeerUnresponsive, model.EventPeerAnswering:
 		return true
 	case model.EventClosed:
 		return e.Health.Unhealthy()
@@ -77,6 +77,10 @@ func eventLook(k model.EventKind) (symbol, name string) {
 		return "↺", "recovered"
 	case model.EventClosed:
 		return "·", "closed"
+	case model.EventPeerUnresponsive:
+		return "⊘", "host down"
+	case model.EventPeerAnswering:
+		return "↺", "host back"
 	}
 	return "?", k.String()
 }
@@ -122,14 +126,22 @@ func (m *Model) eventLine(e *model.Event) string {
 	sym, name := eventLook(e.Kind)
 	head := sym + " " + fit(name, 9, false)
 	switch e.Kind {
-	case model.EventAborted:
+	case model.EventAborted, model.EventPeerUnresponsive:
 		head = m.styles.eventAborted.Render(head)
 	case model.EventReset:
 		head = m.styles.eventReset.Render(head)
-	case model.EventRecovered:
+	case model.EventRecovered, model.EventPeerAnswering:
 		head = m.styles.eventRecovered.Render(head)
 	default:
 		head = m.styles.dim.Render(head)
+	}
+	if e.Peer.IsValid() {
+		// A host, not a connection.
+		silent := "never heard from"
+		if !e.LastSeen.IsZero() {
+			silent = "last heard from at " + clockTenth(e.LastSeen)
+		}
+		return " " + clock(e.Time) + " " + head + " " + e.Peer.String() + "  " + silent
 	}
 	conn := model.Endpoint(e.ID.Local) + " → " + model.Endpoint(e.ID.Remote)
 	return " " + clock(e.Time) + " " + head + " " + conn + "  " + eventDetail(e)

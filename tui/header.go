@@ -104,6 +104,7 @@ func (m *Model) headerBlocks(w int) []headerBlock {
 	}
 	add(0, m.replayLines(w)...)
 	add(0, m.titleLine(w))
+	add(1, m.peerBanners(w)...)
 	if m.snap != nil {
 		add(6, indent(flow(m.paramChips(), "   ", w-1))...)
 		add(1, indent(flow(m.healthChips(), "  ", w-1))...)

@@ -19,6 +19,8 @@ func (m *Model) renderHelp() string {
 	}
 	lines = append(lines, "", " "+m.styles.bold.Render("Keys in the detail view"), "")
 	lines = append(lines, m.helpColumns(m.detail.keys.FullHelp())...)
+	lines = append(lines, "", " "+m.styles.bold.Render("Keys in the hosts view (H)"), "")
+	lines = append(lines, m.helpColumns(m.peersHelp())...)
 	lines = append(lines, "", " "+m.styles.bold.Render("Health"), "")
 	for _, hl := range healthOrder {
 		l := look(hl)
@@ -33,6 +35,8 @@ func (m *Model) renderHelp() string {
 		"   "+fit("—", 20, false)+"no abort expected",
 		"   "+fit("5/15", 20, false)+"retransmissions (or probes) so far / before the kernel gives up",
 		"   "+fit("✗ ↯ ↺ ·", 20, false)+"events: aborted, reset, recovered, closed",
+		"   "+fit("⊘ ↺", 20, false)+"events: a host became unresponsive, was heard from again",
+		"   "+fit("✗ ≈", 20, false)+"hosts: unresponsive (nothing heard since its connections stalled), partial (some stall, another hears)",
 		"   "+fit("PAUSED", 20, false)+"rows frozen (p); countdowns still follow the clock",
 	)
 	lines = append(lines, "")

@@ -15,6 +15,7 @@ import (
 type keyMap struct {
 	Detail, Back, Events, Help key.Binding
 	Filter, Pause, Kill, Quit  key.Binding
+	Peers                      key.Binding
 }
 
 // defaultKeyMap returns the bindings; kill is enabled only when the caller
@@ -29,6 +30,7 @@ func defaultKeyMap(kill bool) keyMap {
 		Pause:  key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause")),
 		Kill:   key.NewBinding(key.WithKeys("K"), key.WithHelp("K", "kill")),
 		Quit:   key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Peers:  key.NewBinding(key.WithKeys("H"), key.WithHelp("H", "hosts")),
 	}
 	k.Kill.SetEnabled(kill)
 	return k
@@ -44,7 +46,7 @@ func withDesc(b key.Binding, desc string) key.Binding {
 func (m *Model) tableFooter() []key.Binding {
 	k := m.keys
 	return append(append([]key.Binding{k.Detail, k.Filter}, m.table.keys.ShortHelp()...),
-		k.Pause, k.Kill, k.Events, k.Help, k.Quit)
+		k.Pause, k.Kill, k.Peers, k.Events, k.Help, k.Quit)
 }
 
 // detailFooter is the reminder at the bottom of the detail view.
@@ -62,6 +64,7 @@ func (m *Model) tableHelp() [][]key.Binding {
 	return [][]key.Binding{
 		t[0],
 		{withDesc(k.Detail, "explain the connection"), withDesc(k.Back, "back, cancel"), withDesc(k.Events, "show/hide events"),
+			withDesc(k.Peers, "remote hosts and their verdicts"),
 			withDesc(k.Help, "this help"), withDesc(k.Quit, "quit (also ctrl+c)")},
 		append(append([]key.Binding{withDesc(k.Filter, "filter: port 5432, dying…")}, t[1]...),
 			withDesc(k.Pause, "freeze the rows"), withDesc(k.Kill, "kill the connection")),
@@ -79,6 +82,8 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.filterKey(k)
 	case promptKill:
 		return m.killKey(k)
+	case promptKillPeer:
+		return m.killPeerKey(k)
 	}
 	if cmd, ok := m.replayKey(k); ok {
 		return cmd
@@ -98,6 +103,8 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case screenDetail:
 		return m.detailScreenKey(k)
+	case screenPeers:
+		return m.peersScreenKey(k)
 	}
 	return m.tableScreenKey(k)
 }
@@ -110,6 +117,8 @@ func (m *Model) tableScreenKey(k tea.KeyPressMsg) tea.Cmd {
 		m.openHelp()
 	case key.Matches(k, m.keys.Detail):
 		m.openDetail()
+	case key.Matches(k, m.keys.Peers):
+		m.openPeers()
 	case key.Matches(k, m.keys.Events):
 		m.showEvents = !m.showEvents
 		m.fitTable()

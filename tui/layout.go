@@ -118,6 +118,8 @@ func (m *Model) footer(bindings []key.Binding) string {
 		return spread(m.input.View(), m.styles.dim.Render("enter applies · esc cancels "), m.width)
 	case promptKill:
 		return m.killPrompt()
+	case promptKillPeer:
+		return m.killPeerPrompt()
 	}
 	return " " + m.fitHelp(bindings)
 }

@@ -65,6 +65,7 @@ const (
 	screenTable screen = iota
 	screenDetail
 	screenHelp
+	screenPeers
 )
 
 // prompt is an input line that replaces the footer.
@@ -74,6 +75,7 @@ const (
 	promptNone prompt = iota
 	promptFilter
 	promptKill
+	promptKillPeer
 )
 
 // Model is the interface's state: a tea.Model (Bubble Tea v2). It is
@@ -94,6 +96,7 @@ type Model struct {
 
 	table  connTable
 	detail detailView
+	peers  peersView
 
 	width, height int
 
@@ -108,6 +111,7 @@ type Model struct {
 	prompt     prompt
 	showEvents bool
 	killRow    *heldRow // awaiting confirmation
+	killPeer   *heldPeer
 
 	status    string
 	statusErr bool
@@ -137,6 +141,7 @@ func New(cfg Config) *Model {
 	m.styles = newStyles(colorprofile.ANSI, cfg.NoColor)
 	m.table = newConnTable(&m.shared)
 	m.detail = newDetailView(&m.shared)
+	m.peers = newPeersView(&m.shared)
 	m.help.Styles = m.styles.helpStyles()
 	m.help.ShortSeparator = "  "
 	m.input.Prompt = "/ "
@@ -246,6 +251,8 @@ func (m *Model) render() string {
 		return m.renderHelp()
 	case screenDetail:
 		return m.renderDetail()
+	case screenPeers:
+		return m.renderPeers()
 	}
 	return m.renderMain()
 }

@@ -105,6 +105,7 @@ func (m *Model) ingest() {
 	m.table.setHeight(m.tableRows())
 	m.table.rebuild()
 	m.detail.follow()
+	m.peers.follow()
 }
 
 func (m *Model) onTick() tea.Cmd {

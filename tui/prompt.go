@@ -46,6 +46,7 @@ func (m *Model) closePrompt() {
 	m.prompt = promptNone
 	m.input.Blur()
 	m.killRow = nil
+	m.killPeer = nil
 }
 
 // applyQuery hands a new filter to the caller, from a command: SetQuery

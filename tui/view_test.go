@@ -37,7 +37,7 @@ func TestViews(t *testing.T) {
 		{name: "detail_close_wait", w: 80, h: 40, rows: mixedRows, keys: []string{"j", "j", "j", "enter"}},
 		{name: "detail_zero_window", w: 80, h: 24, rows: mixedRows, keys: []string{"j", "j", "enter"}},
 		{name: "detail_unguarded", w: 80, h: 24, rows: mixedRows, keys: []string{"end", "up", "up", "up", "up", "enter"}},
-		{name: "help", w: 100, h: 40, rows: mixedRows, keys: []string{"?"}},
+		{name: "help", w: 100, h: 52, rows: mixedRows, keys: []string{"?"}},
 		{name: "filter_prompt", w: 80, h: 24, rows: mixedRows, keys: []string{"/", "p", "o", "r", "t", "space", "5", "4", "3", "2"}},
 		{name: "kill_prompt", w: 100, h: 24, rows: mixedRows, keys: []string{"j", "K"}},
 		{name: "minimum_60x12", w: 60, h: 12, rows: mixedRows},

@@ -219,7 +219,7 @@ func TestLabAllNetNS(t *testing.T) {
 }
 
 // TestLabAllNetNSGone: a namespace deleted while the watcher runs ends
-// its connections with netns-gone, within a few seconds and without an
+// its connections with netns_gone, within a few seconds and without an
 // abort or a reset, even for a connection that was dying; the watcher
 // lets go of the namespace.
 func TestLabAllNetNSGone(t *testing.T) {
@@ -265,13 +265,13 @@ func TestLabAllNetNSGone(t *testing.T) {
 		}
 		return false
 	}) {
-		t.Fatalf("no netns-gone event within 10 s; events: %+v", aw.eventsOf(l.Cli, p.Client))
+		t.Fatalf("no netns_gone event within 10 s; events: %+v", aw.eventsOf(l.Cli, p.Client))
 	}
 	if d := gone.Time.Sub(deleted); d > 3*time.Second {
-		t.Errorf("netns-gone %v after the deletion, want within the 2 s of rediscovery plus a poll", d)
+		t.Errorf("netns_gone %v after the deletion, want within the 2 s of rediscovery plus a poll", d)
 	}
 	if gone.Predicted == nil || gone.Health != model.HealthRetransmitting {
-		t.Errorf("netns-gone event lost the connection's last state: health %v prediction %v", gone.Health, gone.Predicted)
+		t.Errorf("netns_gone event lost the connection's last state: health %v prediction %v", gone.Health, gone.Predicted)
 	}
 	time.Sleep(time.Second)
 	aw.stop()
@@ -279,12 +279,12 @@ func TestLabAllNetNSGone(t *testing.T) {
 	for _, e := range aw.eventsOf(l.Cli, p.Client) {
 		kinds = append(kinds, e.Kind.String())
 	}
-	if strings.Join(kinds, ",") != "netns-gone" {
-		t.Errorf("events of the connection %v, want only netns-gone", kinds)
+	if strings.Join(kinds, ",") != "netns_gone" {
+		t.Errorf("events of the connection %v, want only netns_gone", kinds)
 	}
 	s := aw.of(l.Cli, p.Client)
 	if last := s[len(s)-1]; last.t.After(gone.Time) {
 		t.Errorf("the connection was still shown at %s, after its namespace went at %s", last.t.Format("15:04:05.000"), gone.Time.Format("15:04:05.000"))
 	}
-	results.addOutcome("all-netns: client namespace deleted while dying", fmt.Sprintf("netns-gone %.1f s after ip netns del", gone.Time.Sub(deleted).Seconds()))
+	results.addOutcome("all-netns: client namespace deleted while dying", fmt.Sprintf("netns_gone %.1f s after ip netns del", gone.Time.Sub(deleted).Seconds()))
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,9 @@ var maxTCPWatchSeries = len(stateNames) + len(healthNames) + len(reasonNames) + 
 	1 + MaxPortSeries + // never-noticing, and by port
 	3*MaxConnSeries + // abort, retransmits, probes
 	4 + // poll duration, interval, slowed, last poll
-	3 // kernel tcp_retries2 and budgets
+	3 + // kernel tcp_retries2 and budgets
+	len(peerStatuses) + 1 + // peers by verdict, unresponsive peers
+	MaxPeerSeries*(4+len(healthNames)) // per host: unresponsive, silent, never noticing, first abort, connections by health
 
 // TestCardinalityAt100kSockets scrapes a snapshot of 10^5 sockets in which
 // every bound is exceeded many times over (5,000 dying connections, 3,000
@@ -48,6 +51,14 @@ func TestCardinalityAt100kSockets(t *testing.T) {
 	}
 	snap, _ := snapshot(t0, rows)
 	snap.Events = []model.Event{{Kind: model.EventAborted}, {Kind: model.EventReset}}
+	// 1,000 unresponsive hosts, each heard from and with an abort ahead:
+	// every per-host series is there for the most urgent ones.
+	for i := range 1000 {
+		snap.Peers = append(snap.Peers, model.Peer{
+			Addr: netip.AddrFrom4([4]byte{10, 200, byte(i / 250), byte(i%250 + 1)}), Status: model.PeerUnresponsive, Conns: 5,
+			SilentSince: t0.Add(-time.Minute), FirstAbort: t0.Add(time.Minute),
+		})
+	}
 	e := New()
 	e.Update(snap)
 	snap.Release()

@@ -146,6 +146,8 @@ type values struct {
 
 	retries2                          int
 	retransmitBudget, keepaliveBudget time.Duration
+
+	peers peerSummary
 }
 
 // connValues are the series of one dying connection.
@@ -266,6 +268,7 @@ func reduce(snap *model.Snapshot) *values {
 	}
 	v.neverByPort = topPorts(byPort, MaxPortSeries)
 	v.conns = connSeries(dying, snap.Time, MaxConnSeries)
+	v.peers = reducePeers(snap)
 	return v
 }
 
@@ -419,6 +422,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	for _, d := range peerDescs {
+		ch <- d
+	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -477,4 +483,5 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRetries2, float64(v.retries2))
 	gauge(descRetransmitBudget, v.retransmitBudget.Seconds())
 	gauge(descKeepaliveBudget, v.keepaliveBudget.Seconds())
+	collectPeers(&v.peers, gauge)
 }

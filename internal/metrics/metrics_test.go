@@ -232,6 +232,9 @@ func TestScrapeValues(t *testing.T) {
 		{"tcpwatch_kernel_retransmit_budget_seconds", map[string]float64{`{}`: 102.2}},
 		// 600 s idle + 3 probes × 10 s.
 		{"tcpwatch_kernel_keepalive_budget_seconds", map[string]float64{`{}`: 630}},
+		// No peers on this snapshot (peers_test.go has them).
+		{"tcpwatch_peers", map[string]float64{`{status="alive"}`: 0, `{status="partial"}`: 0, `{status="unresponsive"}`: 0}},
+		{"tcpwatch_unresponsive_peers", map[string]float64{`{}`: 0}},
 	}
 	seen := map[string]bool{}
 	for _, tc := range tests {

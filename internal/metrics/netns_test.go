@@ -12,7 +12,7 @@ import (
 
 // TestNetNSLabel: with --all-netns the per-connection series carry the
 // namespace, so that the same four-tuple in two pods is two series (not a
-// duplicate that one would hide), and netns-gone events are counted;
+// duplicate that one would hide), and netns_gone events are counted;
 // without it the label sets are as before (the other tests).
 func TestNetNSLabel(t *testing.T) {
 	pod := &model.NetNS{Inode: 4026532890, Name: "payments/api-7f9c"}
@@ -41,14 +41,14 @@ func TestNetNSLabel(t *testing.T) {
 	if diff := cmp.Diff(wantRetr, series(mfs, "tcpwatch_connection_retransmits")); diff != "" {
 		t.Errorf("retransmits (-want +got):\n%s", diff)
 	}
-	if got := series(mfs, "tcpwatch_events_total")[`{event="netns-gone"}`]; got != 1 {
-		t.Errorf("netns-gone events = %v, want 1", got)
+	if got := series(mfs, "tcpwatch_events_total")[`{event="netns_gone"}`]; got != 1 {
+		t.Errorf("netns_gone events = %v, want 1", got)
 	}
 
 	// The exporter of one namespace has no such event series.
 	e = New()
 	e.Update(snap)
-	if _, ok := series(scrape(t, e.Handler()), "tcpwatch_events_total")[`{event="netns-gone"}`]; ok {
-		t.Errorf("a netns-gone series without --all-netns")
+	if _, ok := series(scrape(t, e.Handler()), "tcpwatch_events_total")[`{event="netns_gone"}`]; ok {
+		t.Errorf("a netns_gone series without --all-netns")
 	}
 }

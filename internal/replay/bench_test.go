@@ -81,7 +81,7 @@ func BenchmarkSeekHour(b *testing.B) {
 		p := &record.Poll{Time: now, Interval: time.Second, Parts: []record.Part{{Socks: socks, Params: tr.Params()}}}
 		tr.Update(model.PollInput{Time: now, Socks: socks, Options: p.Parts[0].RecordOptions(nil)})
 		if w.KeyframeDue(now) {
-			p.State = tr.MarshalState(now)
+			p.State = record.JoinState(tr.MarshalState(now))
 		}
 		if err := w.Append(p); err != nil {
 			b.Fatal(err)

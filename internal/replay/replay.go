@@ -38,8 +38,12 @@ type Replayer struct {
 	kf  inetdiag.Filter
 	ks  inetdiag.StateMask
 
-	cur     *record.Cursor
-	tr      *model.Tracker
+	cur *record.Cursor
+	tr  *model.Tracker
+	// peers judges the remote hosts over each poll's rows, as the live
+	// poller does; it is restored with the tracker from a keyframe (its
+	// kept events are not: the events pane after a seek starts there).
+	peers   *model.PeerTracker
 	fresh   bool // the next poll starts the tracker (after a seek or damage)
 	host    string
 	seg     int          // the segment whose header host holds
@@ -143,6 +147,10 @@ type Step struct {
 	Poll    *record.Poll
 	Segment int
 	Result  model.Poll
+	// Peers and PeerEvents are the hosts' verdicts at this poll, judged
+	// over every row before any filter, as live.
+	Peers      []model.Peer
+	PeerEvents []model.Event
 }
 
 // Next replays the next poll. It returns io.EOF after the last. Damage is
@@ -159,6 +167,15 @@ func (rp *Replayer) Next() (Step, error) {
 		rp.fresh = true
 		return Step{}, err
 	}
+	if rp.peers == nil {
+		rp.peers = model.NewPeerTracker(model.PeerConfig{})
+	}
+	pt := &st.Poll.Parts[0]
+	rows := st.Result.Rows(func(s *inetdiag.Socket) (int, string) {
+		o := pt.Owners[s.Inode]
+		return o.PID, o.Comm
+	})
+	st.Peers, st.PeerEvents = rp.peers.Update(st.Poll.Time, st.Poll.Uncertainty, rp.tr.Params().Jiffy(), rows)
 	return st, nil
 }
 
@@ -195,10 +212,23 @@ func (rp *Replayer) feed(p *record.Poll) (model.Poll, error) {
 	pt := &p.Parts[0]
 	if rp.fresh {
 		rp.fresh = false
+		rp.peers = model.NewPeerTracker(model.PeerConfig{})
 		if p.State != nil {
-			tr, poll, err := model.RestoreTracker(p.State, pt.Socks)
-			if err != nil {
+			fail := func(err error) (model.Poll, error) {
 				return model.Poll{}, fmt.Errorf("replay: poll at %s: %w", p.Time.Format(time.RFC3339Nano), err)
+			}
+			parts, err := record.SplitState(p.State)
+			if err != nil || len(parts) == 0 {
+				return fail(fmt.Errorf("keyframe state: %v", err))
+			}
+			tr, poll, err := model.RestoreTracker(parts[0], pt.Socks)
+			if err != nil {
+				return fail(err)
+			}
+			if len(parts) > 1 && len(parts[1]) > 0 {
+				if rp.peers, err = model.RestorePeerTracker(model.PeerConfig{}, parts[1], p.Time); err != nil {
+					return fail(err)
+				}
 			}
 			rp.tr = tr
 			poll.Events = eventsAt(tr.Events(), p.Time)
@@ -265,7 +295,12 @@ func (rp *Replayer) Snapshot(st Step) *model.Snapshot {
 			snap.Events = append(snap.Events, e)
 		}
 	}
+	snap.Events = append(snap.Events, st.PeerEvents...)
+	snap.Peers = st.Peers
 	snap.AllEvents = append([]model.Event(nil), rp.tr.Events()...)
+	if rp.peers != nil && len(rp.peers.Events()) > 0 {
+		snap.AllEvents = model.MergeEvents(snap.AllEvents, rp.peers.Events())
+	}
 	snap.Host = rp.Host(st.Segment)
 	snap.NetNS = pt.Name
 	snap.Notices = p.Notices

@@ -60,7 +60,9 @@ func recordRun(t *testing.T, polls int) (string, map[int64]string, []time.Time) 
 	}
 	defer w.Close()
 	tr := model.NewTracker(model.Config{Params: model.DefaultParams()})
-	rp := &Replayer{}
+	// The live poller judges hosts over every row, with the owners.
+	peers := model.NewPeerTracker(model.PeerConfig{})
+	rp := &Replayer{peers: peers}
 	live := map[int64]string{}
 	var times []time.Time
 	t0 := time.Date(2026, 3, 4, 3, 10, 0, 0, time.UTC)
@@ -78,13 +80,19 @@ func recordRun(t *testing.T, polls int) (string, map[int64]string, []time.Time) 
 		in.Options = p.Parts[0].RecordOptions(nil)
 		res := tr.Update(in)
 		if w.KeyframeDue(now) {
-			p.State = tr.MarshalState(now)
+			// As the poller: the tracker after this poll, the peers
+			// before it (they are judged after recording).
+			p.State = record.JoinState(tr.MarshalState(now), peers.MarshalState(now))
 		}
 		if err := w.Append(p); err != nil {
 			t.Fatal(err)
 		}
 		rp.tr = tr
-		live[now.UnixNano()] = jsonOf(t, rp.Snapshot(Step{Poll: p, Result: res}))
+		owners := p.Parts[0].Owners
+		rows := res.Rows(func(s *inetdiag.Socket) (int, string) { o := owners[s.Inode]; return o.PID, o.Comm })
+		st := Step{Poll: p, Result: res}
+		st.Peers, st.PeerEvents = peers.Update(now, p.Uncertainty, tr.Params().Jiffy(), rows)
+		live[now.UnixNano()] = jsonOf(t, rp.Snapshot(st))
 		times = append(times, now)
 	}
 	return dir, live, times

@@ -156,8 +156,8 @@ func NewEvent(e *model.Event) Event {
 	return out
 }
 
-// WriteJSON writes one NDJSON object per connection, then one per event
-// of this poll.
+// WriteJSON writes one NDJSON object per connection, then one per host
+// that is not alive, then one per event of this poll.
 func WriteJSON(w io.Writer, snap *model.Snapshot) error {
 	// Buffered: an Encoder writes each object on its own, and at 10^5
 	// connections a write(2) per line was half the cost of the stream.
@@ -168,8 +168,17 @@ func WriteJSON(w io.Writer, snap *model.Snapshot) error {
 			return fmt.Errorf("report: %w", err)
 		}
 	}
+	for _, p := range troubledPeers(snap) {
+		if err := enc.Encode(NewPeer(p, snap.Time)); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
 	for i := range snap.Events {
-		if err := enc.Encode(NewEvent(&snap.Events[i])); err != nil {
+		var v any = NewEvent(&snap.Events[i])
+		if isPeerEvent(&snap.Events[i]) {
+			v = NewPeerEvent(&snap.Events[i])
+		}
+		if err := enc.Encode(v); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 	}
@@ -242,6 +251,9 @@ func writeTable(w io.Writer, snap *model.Snapshot) error {
 	fmt.Fprintln(w)
 	for _, n := range snap.Notices {
 		fmt.Fprintf(w, "# note: %s\n", n)
+	}
+	if err := writePeerTable(w, snap); err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	netnsCol := hasNetNS(snap)

@@ -178,6 +178,8 @@ func (a *allNS) poll() (*model.Snapshot, error) {
 	bufs := make([]*buffer, 0, len(a.order))
 	listen := map[uint16]bool{}
 	var sampled time.Time
+	var uncertainty time.Duration // the widest of the namespaces' readings
+	var earliest time.Time        // the earliest moment any of them read
 	var firstErr error
 	for _, m := range a.order {
 		if m.err != nil {
@@ -208,6 +210,10 @@ func (a *allNS) poll() (*model.Snapshot, error) {
 		if sp.time.After(sampled) {
 			sampled = sp.time
 		}
+		uncertainty = max(uncertainty, sp.uncertainty)
+		if first := sp.time.Add(-sp.uncertainty); earliest.IsZero() || first.Before(earliest) {
+			earliest = first
+		}
 	}
 	release := func() {
 		for _, b := range bufs {
@@ -223,6 +229,12 @@ func (a *allNS) poll() (*model.Snapshot, error) {
 		sampled = start
 	}
 	w.resolveOwners(rows, sampled, q)
+	// The peers are judged at the latest sample time: the rows read
+	// earlier, in other namespaces, are within sampled-earliest of it.
+	if !earliest.IsZero() {
+		uncertainty = max(uncertainty, sampled.Sub(earliest))
+	}
+	peers, peerEvents := w.judgeAllPeers(sampled, uncertainty, a.hostParams().Jiffy(), rows)
 	rows = filterRows(rows, q)
 	rb.rows = rows
 	w.noticeLimits()
@@ -239,7 +251,7 @@ func (a *allNS) poll() (*model.Snapshot, error) {
 	snap.NetNS = fmt.Sprintf("all (%d)", len(a.order))
 	snap.Notices = w.notices.all()
 	snap.Listening = listen
-	return snap, nil
+	return w.withPeers(snap, peers, peerEvents), nil
 }
 
 // pollMembers polls every namespace, at most a.parallel at once; each

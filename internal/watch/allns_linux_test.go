@@ -234,11 +234,11 @@ func TestAllNSGone(t *testing.T) {
 			var gone []uint64
 			for _, e := range snap.Events {
 				if e.Kind != model.EventNetNSGone {
-					t.Errorf("event %v for cookie %d, want only netns-gone", e.Kind, e.ID.Cookie)
+					t.Errorf("event %v for cookie %d, want only netns_gone", e.Kind, e.ID.Cookie)
 					continue
 				}
 				if e.NetNS == nil || e.NetNS.Name != "pod" || e.NetNS.Inode != 200 {
-					t.Errorf("netns-gone event names namespace %+v", e.NetNS)
+					t.Errorf("netns_gone event names namespace %+v", e.NetNS)
 				}
 				if e.ID.Cookie == 1 && (e.Predicted == nil || !e.Health.Dying()) {
 					t.Errorf("the dying connection's event lost its prediction or health: %+v", e)
@@ -247,10 +247,10 @@ func TestAllNSGone(t *testing.T) {
 			}
 			slices.Sort(gone)
 			if !slices.Equal(gone, []uint64{1, 7}) {
-				t.Errorf("netns-gone for cookies %v, want [1 7]", gone)
+				t.Errorf("netns_gone for cookies %v, want [1 7]", gone)
 			}
 			if n := len(snap.AllEvents); n != 2 {
-				t.Errorf("%d events kept, want the 2 netns-gone", n)
+				t.Errorf("%d events kept, want the 2 netns_gone", n)
 			}
 			if len(snap.Rows) != 1 || snap.Rows[0].NetNS.Name != "host" {
 				t.Errorf("rows after the namespace went: %v", keys(rowsByNS(snap)))

@@ -10,8 +10,8 @@ import (
 )
 
 // Poll dumps the sockets once and returns the snapshot. Its steps: the
-// source's dump and tracker update, the rows, their owners, the
-// user-space filter, the notices, the snapshot.
+// source's dump and tracker update, the rows, their owners, the peers'
+// verdicts, the user-space filter, the notices, the snapshot.
 func (w *Watcher) Poll() (*model.Snapshot, error) {
 	if w.all != nil {
 		return w.all.poll()
@@ -24,11 +24,15 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	}
 	rows := sp.poll.AppendRows(sp.buf.rows[:0], nil)
 	w.resolveOwners(rows, sp.time, q)
+	// The recorder runs before the peers are judged: a keyframe holds the
+	// peer tracker's memory from before this poll, which replay restores
+	// and then feeds this poll, as live.
 	w.rec.append(w, sp, rows, start)
+	peers, peerEvents := w.judgePeers(sp, rows)
 	rows = filterRows(rows, q)
 	sp.buf.rows = rows
 	w.noticeLimits()
-	return w.snapshot(start, sp, rows), nil
+	return w.withPeers(w.snapshot(start, sp, rows), peers, peerEvents), nil
 }
 
 // filterRows keeps, in place, the rows that pass the user-space part of

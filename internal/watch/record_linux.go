@@ -84,7 +84,15 @@ func (r *recorder) append(w *Watcher, sp sourcePoll, rows []model.Row, start tim
 		Cost: w.cfg.Clock().Sub(start), Notices: w.notices.all(), Parts: r.parts[:],
 	}
 	if r.w.KeyframeDue(sp.time) {
-		r.poll.State = w.src.tracker.MarshalState(sp.time)
+		// The peer tracker's memory (from before this poll: Poll judges
+		// the peers after recording) joins the tracker's (after this
+		// poll's Update), so that a replay from this keyframe judges hosts
+		// as the run did.
+		var peers []byte
+		if w.peers != nil {
+			peers = w.peers.MarshalState(sp.time)
+		}
+		r.poll.State = record.JoinState(w.src.tracker.MarshalState(sp.time), peers)
 	}
 	if err := r.w.Append(&r.poll); err != nil {
 		w.notices.add("recording: " + err.Error())

@@ -83,7 +83,8 @@ type Watcher struct {
 	wanted []uint32
 
 	notices notices
-	rec     *recorder // nil unless recording
+	rec     *recorder          // nil unless recording
+	peers   *model.PeerTracker // remote hosts, judged over every row (peers_linux.go)
 	// wait sleeps between the polls of Loop; tests replace it.
 	wait func(ctx context.Context, d time.Duration) bool
 }
