@@ -45,8 +45,12 @@ func withDesc(b key.Binding, desc string) key.Binding {
 // tableFooter is the one-line reminder at the bottom of the table.
 func (m *Model) tableFooter() []key.Binding {
 	k := m.keys
+	peers := k.Peers
+	// The reminder names the hosts view when a host is in trouble; the
+	// key works, and the help lists it, always.
+	peers.SetEnabled(m.hostsInTrouble())
 	return append(append([]key.Binding{k.Detail, k.Filter}, m.table.keys.ShortHelp()...),
-		k.Pause, k.Kill, k.Peers, k.Events, k.Help, k.Quit)
+		k.Pause, k.Kill, peers, k.Events, k.Help, k.Quit)
 }
 
 // detailFooter is the reminder at the bottom of the detail view.

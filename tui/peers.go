@@ -132,3 +132,17 @@ func (s *shared) peerVerdict(r *model.Row) string {
 	}
 	return text
 }
+
+// hostsInTrouble reports whether a host of the snapshot on screen is not
+// alive.
+func (s *shared) hostsInTrouble() bool {
+	if s.snap == nil {
+		return false
+	}
+	for i := range s.snap.Peers {
+		if s.snap.Peers[i].Status != model.PeerAlive {
+			return true
+		}
+	}
+	return false
+}
