@@ -16,8 +16,10 @@ import (
 // answer a datagram of its own queued on the socket, so a batch must fit
 // the socket's receive buffer (net.core.rmem_default, 208 KiB by
 // default): an answer that does not is dropped and the next receive fails
-// with ENOBUFS. See BenchmarkLookupBatch for what batching saves.
-const defaultLookupBatch = 64
+// with ENOBUFS, which a batch of 256 gets. BenchmarkLookupBatch (1,000
+// sockets, 2 shared vCPUs): 8.0–9.2 µs per look-up one per system call,
+// 5.2–6.4 µs in batches of 8 or 32, no better beyond.
+const defaultLookupBatch = 32
 
 // Lookup asks the kernel for each socket of targets by its id, without
 // a dump: one SOCK_DIAG_BY_FAMILY request per socket (no NLM_F_DUMP),
