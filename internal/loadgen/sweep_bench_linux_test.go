@@ -7,7 +7,7 @@ package loadgen_test
 // it (the inet_diag message alone: state, timer, expiry, retransmits or
 // probes, queues) and exact look-ups, with tcp_info, of the few sockets
 // that are or may be dying. Needs root; one size per process (see
-// bench_linux_test.go):
+// bench_linux_test.go; the one-shots' memory needs /usr/bin/time):
 //
 //	go test -run '^$' -bench 'Sweep/conns=50000$' -count 5 -timeout 60m ./internal/loadgen
 //	go test -run '^$' -bench 'Sweep/conns=500000$' -count 3 -timeout 120m ./internal/loadgen
@@ -20,6 +20,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
@@ -29,7 +32,8 @@ var sweepSizes = []int{50000, 500000}
 
 // BenchmarkSweep: the bare dump (the kernel's bytes, discarded) without
 // extensions and with tcp_info; inetdiag's Dump of both; ss with and
-// without -i; and look-ups of 1 % and 0.1 % of the sockets (their
+// without -i; tcpwatch's one-shots and ss with their peak memory; and
+// look-ups of 1 % and 0.1 % of the sockets (their
 // "sockets" are the look-ups, and the per-socket figures per look-up).
 func BenchmarkSweep(b *testing.B) {
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
@@ -83,7 +87,7 @@ func BenchmarkSweep(b *testing.B) {
 				})
 			}
 			for _, args := range [][]string{{"ss", "-tinoHn"}, {"ss", "-tnoHn"}} {
-				b.Run(args[1], func(b *testing.B) {
+				b.Run("ss"+args[1], func(b *testing.B) {
 					before := takeUsage(b, true)
 					for b.Loop() {
 						cmd := exec.Command("ip", append([]string{"netns", "exec", f.NetNS()}, args...)...)
@@ -95,6 +99,44 @@ func BenchmarkSweep(b *testing.B) {
 						}
 					}
 					reportPerSocket(b, len(all), before)
+				})
+			}
+			// One-shots: wall time and peak RSS, the largest of the
+			// iterations. The RSS is measured by GNU time (Debian's
+			// "time"): the ru_maxrss of a child started from here would
+			// count this process's memory, which the child shares until
+			// it executes its program.
+			bin := buildBinary(b)
+			timeOut := filepath.Join(b.TempDir(), "rss")
+			for _, oc := range []struct {
+				name string
+				args []string
+			}{
+				{"once-json", []string{bin, "--once", "--json", "--netns", f.NetNS()}},
+				{"once-table", []string{bin, "--once", "--netns", f.NetNS()}},
+				{"ss-tinoHn-rss", []string{"ip", "netns", "exec", f.NetNS(), "ss", "-tinoHn"}},
+			} {
+				b.Run(oc.name, func(b *testing.B) {
+					var peak int64
+					for b.Loop() {
+						cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M", "-o", timeOut}, oc.args...)...)
+						cmd.Stdout = devnull
+						var stderr bytes.Buffer
+						cmd.Stderr = &stderr
+						if err := cmd.Run(); err != nil {
+							b.Fatalf("%v: %v: %s", cmd.Args, err, stderr.Bytes())
+						}
+						out, err := os.ReadFile(timeOut)
+						if err != nil {
+							b.Fatal(err)
+						}
+						kib, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+						if err != nil {
+							b.Fatalf("GNU time wrote %q: %v", out, err)
+						}
+						peak = max(peak, kib)
+					}
+					b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
 				})
 			}
 			for _, per := range []int{100, 1000} { // 1 %, 0.1 %
