@@ -19,6 +19,7 @@ type options struct {
 	unhealthy             bool
 	interval              time.Duration
 	netns                 string
+	allNetNS              bool
 	noColor               bool
 	allowKill             bool
 	version               bool
@@ -26,8 +27,14 @@ type options struct {
 	json                  bool
 	failOnDying           bool
 	metrics               string
+	webConfig             string
 	closeWaitAfter        time.Duration
 	demo                  bool
+	// The flight recorder (record_main.go) and replay (replay_main.go).
+	record    string
+	recordMax sizeFlag
+	replay    string
+	at        string
 }
 
 // listFlag is a repeatable flag; commas also separate values.
@@ -51,6 +58,7 @@ Usage:
   tcpwatch --json [flags]     NDJSON stream (with --once: one snapshot)
   tcpwatch --metrics ADDR     Prometheus exporter on ADDR, no interface
   tcpwatch demo               build a throw-away crash lab (root) and watch it
+  tcpwatch replay PATH        the interactive view over a recording (--json, --once --at TIME)
 
 Filters (pushed into the kernel where possible; repeat a flag for "or"):
   -p, --port N|LO-HI          local or remote port
@@ -65,12 +73,17 @@ Filters (pushed into the kernel where possible; repeat a flag for "or"):
 Output and behaviour:
   -i, --interval D            poll interval (default 1s)
       --netns NAME|PATH       watch another network namespace (/run/netns/NAME, /proc/PID/ns/net)
+  -A, --all-netns             watch every network namespace of the host (containers, pods), each with its own sysctls (root)
       --once                  print one snapshot and exit (0; 1 with --fail-on-dying if any is dying)
       --json                  NDJSON: one object per connection per poll, plus events
       --fail-on-dying         with --once: exit 1 when a connection is dying
       --metrics ADDR          serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9469); off by default
+      --web.config.file FILE  with --metrics: TLS and basic auth, in the Prometheus exporters' web config format
       --close-wait-after D    flag CLOSE-WAIT connections older than D (default 5s)
       --no-color              no colours (also: NO_COLOR=1)
+      --record PATH           record every poll into the directory PATH (files 0600) for replay
+      --record-max SIZE       bound the recording to SIZE, oldest minutes dropped (default 256MiB)
+      --at TIME               replay: the moment to show (15:04:05 on the recording's day, or RFC 3339)
       --allow-kill            enable K (destroy the selected socket, after confirmation; needs CAP_NET_ADMIN)
       --version               print the version
   -h, --help                  this help
@@ -102,6 +115,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.interval, "i", time.Second, "")
 	fs.DurationVar(&o.interval, "interval", time.Second, "")
 	fs.StringVar(&o.netns, "netns", "", "")
+	fs.BoolVar(&o.allNetNS, "A", false, "")
+	fs.BoolVar(&o.allNetNS, "all-netns", false, "")
 	fs.BoolVar(&o.noColor, "no-color", false, "")
 	fs.BoolVar(&o.allowKill, "allow-kill", false, "")
 	fs.BoolVar(&o.version, "version", false, "")
@@ -109,7 +124,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.json, "json", false, "")
 	fs.BoolVar(&o.failOnDying, "fail-on-dying", false, "")
 	fs.StringVar(&o.metrics, "metrics", "", "")
+	fs.StringVar(&o.webConfig, "web.config.file", "", "")
 	fs.DurationVar(&o.closeWaitAfter, "close-wait-after", 5*time.Second, "")
+	fs.StringVar(&o.record, "record", "", "")
+	o.recordMax = defaultRecordMax
+	fs.Var(&o.recordMax, "record-max", "")
+	fs.StringVar(&o.at, "at", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -117,6 +137,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, err
 	}
 	rest := fs.Args()
+	if len(rest) > 0 && rest[0] == "replay" {
+		var err error
+		if rest, err = parseReplayArgs(fs, o, rest[1:]); err != nil {
+			return nil, err
+		}
+	}
 	if len(rest) > 0 && rest[0] == "demo" {
 		o.demo = true
 		rest = rest[1:]
@@ -137,8 +163,26 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.failOnDying && !o.once {
 		return nil, errors.New("flag -fail-on-dying needs --once")
 	}
+	if o.allNetNS && o.netns != "" {
+		return nil, errors.New("flag --all-netns watches every namespace: it does not combine with --netns")
+	}
+	if o.allNetNS && o.record != "" {
+		// The recording format holds namespaces, but the poller of every
+		// namespace does not feed the recorder yet: refuse rather than
+		// write a recording that misses them.
+		return nil, errors.New("flag --record does not combine with --all-netns yet: record one namespace (--netns) at a time")
+	}
+	if o.allNetNS && o.demo {
+		return nil, errors.New("flag --all-netns does not combine with demo (the demo watches its own lab)")
+	}
 	if o.metrics != "" && (o.once || o.json) {
 		return nil, errors.New("flag -metrics runs headless: it does not combine with --once or --json")
+	}
+	if err := checkRecordFlags(o); err != nil {
+		return nil, err
+	}
+	if o.webConfig != "" && o.metrics == "" {
+		return nil, errors.New("flag -web.config.file needs --metrics")
 	}
 	return o, nil
 }

@@ -74,6 +74,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.demo {
 		return runDemo(ctx, o, q, stdout, stderr)
 	}
+	if o.replay != "" {
+		return runReplay(ctx, o, q, stdout, stderr)
+	}
 	cfg := watchConfig(o, q)
 	return watchAndShow(ctx, o, cfg, stdout, stderr, "")
 }
@@ -84,6 +87,7 @@ func watchConfig(o *options, q query.Query) watch.Config {
 		cfg.NetNS = netns.Path(o.netns)
 		cfg.NetNSName = o.netns
 	}
+	cfg.AllNetNS = o.allNetNS
 	// A snapshot printed because stdout is not a terminal is --once:
 	// it gets every owner too.
 	if o.once || o.json || (o.metrics == "" && !isTerminal(os.Stdout)) {
@@ -94,6 +98,15 @@ func watchConfig(o *options, q query.Query) watch.Config {
 
 // watchAndShow runs the chosen output over a watcher.
 func watchAndShow(ctx context.Context, o *options, cfg watch.Config, stdout, stderr io.Writer, banner string) int {
+	rec, err := createRecording(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpwatch: %v\n", err)
+		return 1
+	}
+	if rec != nil {
+		defer rec.Close() // after the watcher's loop has stopped
+		cfg.Record = rec
+	}
 	w, err := watch.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "tcpwatch: %v\n", err)

@@ -32,8 +32,12 @@ func TestBadFlags(t *testing.T) {
 		{name: "fail-on-dying without --once", args: []string{"--fail-on-dying"}, names: []string{"fail-on-dying"}},
 		{name: "metrics with --once", args: []string{"--metrics", "127.0.0.1:9469", "--once"}, names: []string{"metrics"}},
 		{name: "metrics with --json", args: []string{"--metrics", "127.0.0.1:9469", "--json"}, names: []string{"metrics"}},
+		{name: "web config without metrics", args: []string{"--web.config.file", "web.yml"}, names: []string{"web.config.file", "metrics"}},
 		{name: "bad filter", args: []string{"-f", "port"}, names: []string{"-f", "filter"}},
 		{name: "stray argument", args: []string{"5432"}, names: []string{"5432"}},
+		{name: "all-netns with --netns", args: []string{"-A", "--netns", "blue"}, names: []string{"all-netns"}},
+		{name: "all-netns with record", args: []string{"-A", "--record", "/tmp/x"}, names: []string{"all-netns", "record"}},
+		{name: "all-netns with demo", args: []string{"demo", "--all-netns"}, names: []string{"all-netns"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -93,7 +97,7 @@ func TestUsageNamesEveryFlag(t *testing.T) {
 	for _, name := range []string{
 		"p", "port", "sport", "dport", "src", "dst", "state", "f", "filter", "u", "unhealthy",
 		"i", "interval", "netns", "no-color", "allow-kill", "version", "once", "json",
-		"fail-on-dying", "metrics", "close-wait-after", "h", "help",
+		"fail-on-dying", "metrics", "web.config.file", "close-wait-after", "h", "help", "A", "all-netns",
 	} {
 		t.Run(name, func(t *testing.T) {
 			dash := "--"

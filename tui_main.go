@@ -23,7 +23,7 @@ func runInteractive(ctx context.Context, w *watch.Watcher, o *options, banner st
 	}
 	if o.allowKill {
 		cfg.Kill = func(r model.Row) error {
-			if err := w.Conn().Destroy(r.Sock.Family, r.Sock.ID); err != nil {
+			if err := w.Destroy(&r); err != nil {
 				return fmt.Errorf("destroy %s -> %s: %w", model.Endpoint(r.Sock.ID.Src), model.Endpoint(r.Sock.ID.Dst), err)
 			}
 			return nil

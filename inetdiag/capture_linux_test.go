@@ -3,6 +3,7 @@ package inetdiag
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -90,7 +91,25 @@ func TestCaptureRealReplies(t *testing.T) {
 		}
 	}
 	t.Logf("captured %v", count)
-	checkRealReplies(t, sockDir)
+	checkRealReplies(t, sockDir, runningInfoLen(t))
+}
+
+// runningInfoLen is the size of the running kernel's tcp_info, as
+// getsockopt(TCP_INFO) gives it: what a dump of this kernel must carry
+// (232 bytes on 6.1, 280 on 6.18).
+func runningInfoLen(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return tcpInfoLenOf(t, c.(*net.TCPConn))
 }
 
 // captureLab builds a private namespace holding the sockets of both

@@ -40,11 +40,13 @@ func readCorpus(t testing.TB, path string) []byte {
 // state of both families and decode as what they are. It needs no
 // privilege.
 func TestSeedCorpusRealReplies(t *testing.T) {
-	checkRealReplies(t, filepath.Join("testdata", "fuzz", "FuzzDecodeSocket"))
+	checkRealReplies(t, filepath.Join("testdata", "fuzz", "FuzzDecodeSocket"), TCPInfoLen6_18) // the capture kernel's size
 }
 
-// checkRealReplies checks the real-* reply files of a corpus directory.
-func checkRealReplies(t *testing.T, dir string) {
+// checkRealReplies checks the real-* reply files of a corpus directory;
+// infoLen is the size of the capturing kernel's tcp_info (the files named
+// -infoN are resized to N).
+func checkRealReplies(t *testing.T, dir string, infoLen int) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "real-*"))
 	if err != nil {
@@ -80,7 +82,7 @@ func checkRealReplies(t *testing.T, dir string) {
 			if s.Inode == 0 || !s.Has(AttrInfo) || !s.Has(AttrShutdown) || s.Cong == "" {
 				t.Errorf("full socket: inode %d, info %v, shutdown %v, cong %q", s.Inode, s.Has(AttrInfo), s.Has(AttrShutdown), s.Cong)
 			}
-			want := TCPInfoLen6_18 // the capture kernel's size
+			want := infoLen
 			if _, l, ok := strings.Cut(name, "-info"); ok {
 				want, _ = strconv.Atoi(l)
 			}

@@ -91,6 +91,13 @@ func ParseParams(read func(name string) ([]byte, error), hz int) (Params, error)
 		b, err := read(name)
 		if errors.Is(err, fs.ErrNotExist) {
 			p.Missing = append(p.Missing, name)
+			// A kernel without the sysctl (before 6.5) has no linear SYN
+			// timeouts at all: its SYN RTO doubles from the first one.
+			// The other missing sysctls tune constants whose values the
+			// defaults already are.
+			if name == "tcp_syn_linear_timeouts" {
+				p.SynLinearTimeouts = 0
+			}
 			continue
 		}
 		if err != nil {

@@ -270,8 +270,18 @@ func TestParseParams(t *testing.T) {
 				p.RTOMax, p.RTOMinSysctl, p.HZ = 120*time.Second, 200*time.Millisecond, 250
 				return &p
 			}(), wantMiss: []string{"tcp_rto_min_us", "tcp_rto_max_ms"}},
+		// 6.1: the SYN RTO doubles from the first timeout (no linear
+		// ones), whatever the default of the kernels that have the knob.
+		{name: "6.12 kernel, linear timeouts", files: with("tcp_syn_linear_timeouts", "4"), hz: 250,
+			want: func() *Params { p := fullWant; p.SynLinearTimeouts, p.HZ = 4, 250; return &p }()},
+		{name: "6.1 kernel", files: without("tcp_syn_linear_timeouts", "tcp_rto_max_ms", "tcp_rto_min_us"), hz: 250,
+			want: func() *Params {
+				p := fullWant
+				p.SynLinearTimeouts, p.RTOMax, p.RTOMinSysctl, p.HZ = 0, 120*time.Second, 200*time.Millisecond, 250
+				return &p
+			}(), wantMiss: []string{"tcp_syn_linear_timeouts", "tcp_rto_min_us", "tcp_rto_max_ms"}},
 		{name: "nothing readable", files: map[string]string{}, hz: 0,
-			want: func() *Params { p := DefaultParams(); return &p }(), wantMiss: Sysctls},
+			want: func() *Params { p := DefaultParams(); p.SynLinearTimeouts = 0; return &p }(), wantMiss: Sysctls},
 		{name: "garbage", files: with("tcp_retries2", "fifteen"), wantErr: []string{"tcp_retries2", "fifteen"}},
 		{name: "negative", files: with("tcp_keepalive_probes", "-1"), wantErr: []string{"tcp_keepalive_probes"}},
 		{name: "empty", files: with("tcp_syn_retries", ""), wantErr: []string{"tcp_syn_retries"}},

@@ -28,6 +28,9 @@ type Row struct {
 	// History is a copy of the connection's recent samples (troubled
 	// connections only).
 	History []Sample
+	// NetNS is the row's namespace when several are watched (nil when
+	// one is); the connection is then identified by Key.
+	NetNS *NetNS
 }
 
 // HasInfo reports whether the kernel sent tcp_info with the sample (it

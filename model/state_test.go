@@ -24,7 +24,9 @@ func TestStateCoversTheTracker(t *testing.T) {
 		{keepaliveEpisode{}, []string{"since", "pending", "probes", "intvl"}},
 		{zeroWindowEpisode{}, []string{"since", "calm"}},
 		{Prediction{}, []string{"Reason", "Confidence", "At", "Earliest", "Latest", "MaySlip", "Clock", "ClockEarliest", "ClockLatest", "Budget", "Count", "Schedule", "Inputs", "Notes", "Made"}},
-		{Event{}, []string{"Time", "Kind", "ID", "State", "Health", "LastSeen", "Predicted", "Peer"}},
+		// A tracker never sets an event's NetNS: the poller of several
+		// namespaces tags its copies of the events.
+		{Event{}, []string{"Time", "Kind", "ID", "State", "Health", "LastSeen", "Predicted", "Peer", "NetNS"}},
 		{SockOpts{}, []string{"Known", "KeepAlive", "KeepIdle", "KeepIntvl", "KeepCnt", "UserTimeout", "RTOMax", "SynCnt"}},
 		{Config{}, []string{"Params", "CloseWaitAfter", "IdleAfter", "HistoryLen", "EventLimit"}},
 	} {

@@ -159,6 +159,8 @@ type Event struct {
 	// Peer is the remote host a peer event is about (its ID is zero);
 	// for those events LastSeen is when the host was last heard from.
 	Peer netip.Addr
+	// NetNS is the connection's namespace when several are watched.
+	NetNS *NetNS
 }
 
 // Tracker follows connections across polls.

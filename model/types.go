@@ -228,6 +228,10 @@ const (
 	EventPeerUnresponsive
 	// EventPeerAnswering: an unresponsive host was heard from again.
 	EventPeerAnswering
+	// EventNetNSGone: the connection's network namespace disappeared
+	// (its last process exited, its bind mount was removed): whatever
+	// became of the connection, the kernel did not abort it on a timer.
+	EventNetNSGone
 )
 
 // String returns the JSON name of the event.
@@ -245,6 +249,8 @@ func (k EventKind) String() string {
 		return "peer-unresponsive"
 	case EventPeerAnswering:
 		return "peer-answering"
+	case EventNetNSGone:
+		return "netns-gone"
 	}
 	return fmt.Sprintf("UNKNOWN_%d", uint8(k))
 }

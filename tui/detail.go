@@ -70,10 +70,10 @@ func (d *detailView) follow() {
 	if d.row == nil || s == nil {
 		return
 	}
-	cookie := d.row.row.Sock.ID.Cookie
+	key := d.row.row.Key()
 	found := false
 	for i := range s.Rows {
-		if r := &s.Rows[i]; r.Sock != nil && r.Sock.ID.Cookie == cookie {
+		if r := &s.Rows[i]; r.Sock != nil && r.Key() == key {
 			d.row = holdRow(r)
 			found = true
 			break

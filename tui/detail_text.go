@@ -30,6 +30,7 @@ func (d *detailView) lines(r *model.Row) []string {
 	if s.Inode == 0 {
 		ids[len(ids)-1] = "no inode (orphaned)"
 	}
+	ids = append(ids, netnsIDs(r)...)
 	add(indent(flow(ids, "   ", w))...)
 
 	l := look(r.Health)
@@ -97,10 +98,10 @@ func (d *detailView) since(t time.Time) string {
 
 // goneLine says that the connection left and, from the events, how.
 func (d *detailView) goneLine(r *model.Row) string {
-	cookie := r.Sock.ID.Cookie
+	key := r.Key()
 	for i := range d.ctx.events.shown {
 		e := &d.ctx.events.shown[i]
-		if e.ID.Cookie == cookie {
+		if e.Key() == key {
 			_, name := eventLook(e.Kind)
 			return "✗ gone from the latest poll: " + name + " at " + clock(e.Time) + ", " + eventDetail(e)
 		}
@@ -127,7 +128,7 @@ func (d *detailView) explain(r *model.Row) []string {
 	switch p.Reason {
 	case model.ReasonRetries2:
 		text = silent + "The kernel retransmits with backoff and will give up " + when + " after " + strconv.Itoa(p.Count) +
-			" retransmissions: tcp_retries2=" + inputOr(p, model.InputRetries2, d.ctx.params().Retries2) + " → " + fmtSecs(p.Budget) +
+			" retransmissions: tcp_retries2=" + inputOr(p, model.InputRetries2, d.params(r).Retries2) + " → " + fmtSecs(p.Budget) +
 			", counted from the first timeout at " + clockStart + ". To fail faster: TCP_USER_TIMEOUT on the socket, or lower net.ipv4.tcp_retries2."
 	case model.ReasonUserTimeout:
 		if probeSchedule(p) {
@@ -145,18 +146,18 @@ func (d *detailView) explain(r *model.Row) []string {
 	case model.ReasonZeroWindowProbes:
 		text = "The peer advertised a zero receive window and has answered none of the " + strconv.Itoa(r.Probes()) +
 			" window probes sent so far: it is probably gone. The kernel will give up " + when + " after " + strconv.Itoa(p.Count) +
-			" unanswered probes (tcp_retries2=" + inputOr(p, model.InputRetries2, d.ctx.params().Retries2) + "). To fail faster: TCP_USER_TIMEOUT on the socket."
+			" unanswered probes (tcp_retries2=" + inputOr(p, model.InputRetries2, d.params(r).Retries2) + "). To fail faster: TCP_USER_TIMEOUT on the socket."
 	case model.ReasonOrphanRetries:
 		pending := "its FIN is"
 		if s.SendQ > 1 {
 			pending = fmtBytesLong(uint64(s.SendQ)) + " of data or its FIN are"
 		}
 		text = "The application has closed this socket, but " + pending + " still unacknowledged, and the kernel keeps retransmitting on its own. It will give up " +
-			when + " after " + strconv.Itoa(p.Count) + " retransmissions: tcp_orphan_retries=" + inputOr(p, model.InputOrphanRetries, d.ctx.params().OrphanRetries) +
+			when + " after " + strconv.Itoa(p.Count) + " retransmissions: tcp_orphan_retries=" + inputOr(p, model.InputOrphanRetries, d.params(r).OrphanRetries) +
 			" → " + fmtSecs(p.Budget) + ", counted from " + clockStart + ". To fail faster: lower net.ipv4.tcp_orphan_retries."
 	case model.ReasonSynRetries:
 		text = "The connection attempt is unanswered: the SYN has been retransmitted " + strconv.Itoa(r.Retransmits()) + " times. The kernel will give up " +
-			when + " after " + strconv.Itoa(p.Count) + " SYN retransmissions (tcp_syn_retries=" + inputOr(p, model.InputSynRetries, d.ctx.params().SynRetries) +
+			when + " after " + strconv.Itoa(p.Count) + " SYN retransmissions (tcp_syn_retries=" + inputOr(p, model.InputSynRetries, d.params(r).SynRetries) +
 			" → " + fmtSecs(p.Budget) + "). To fail faster: TCP_SYNCNT or a connect timeout in the application, or lower net.ipv4.tcp_syn_retries."
 	default:
 		text = silent + "The kernel will give up " + when + " (" + p.Reason.String() + ")."

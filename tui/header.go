@@ -102,6 +102,7 @@ func (m *Model) headerBlocks(w int) []headerBlock {
 		}
 		add(3, lines...)
 	}
+	add(0, m.replayLines(w)...)
 	add(0, m.titleLine(w))
 	if m.snap != nil {
 		add(6, indent(flow(m.paramChips(), "   ", w-1))...)
@@ -131,6 +132,9 @@ func wrapStyled(s string, w int) []string {
 func (m *Model) titleLine(w int) string {
 	left := " " + m.styles.title.Render("tcpwatch")
 	var right []string
+	if m.cfg.Replay != nil {
+		right = append(right, m.styles.paused.Render(" REPLAY "))
+	}
 	if m.paused {
 		right = append(right, m.styles.paused.Render(" PAUSED "))
 	}

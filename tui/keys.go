@@ -80,6 +80,9 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 	case promptKill:
 		return m.killKey(k)
 	}
+	if cmd, ok := m.replayKey(k); ok {
+		return cmd
+	}
 	switch {
 	case key.Matches(k, m.keys.Quit):
 		return tea.Quit

@@ -110,6 +110,9 @@ func (m *Model) renderDetail() string {
 
 // footer is the bottom line: the open prompt, or a reminder of the keys.
 func (m *Model) footer(bindings []key.Binding) string {
+	if f := m.replayFooter(); f != "" {
+		return f
+	}
 	switch m.prompt {
 	case promptFilter:
 		return spread(m.input.View(), m.styles.dim.Render("enter applies · esc cancels "), m.width)

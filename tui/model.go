@@ -48,6 +48,8 @@ type Config struct {
 	Banner string
 	// Now is the clock; nil means time.Now. Tests inject a fixed one.
 	Now func() time.Time
+	// Replay, if set, makes the interface a replay's (see replay.go).
+	Replay *Replay
 }
 
 // Minimum terminal size: below it the screen shows one line saying so.
@@ -110,6 +112,8 @@ type Model struct {
 	status    string
 	statusErr bool
 	statusAt  time.Time
+
+	replay replayUI
 }
 
 // New returns the interface's model. It does nothing until Init's command
@@ -139,6 +143,7 @@ func New(cfg Config) *Model {
 	m.input.Placeholder = "port 5432 · dying · comm nginx · state close-wait · src 10.0.0.0/8"
 	m.input.CharLimit = 256
 	m.setQuery(cfg.Query)
+	m.initReplay()
 	return m
 }
 

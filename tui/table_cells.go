@@ -89,6 +89,11 @@ func (t *connTable) cell(c column, r *model.Row, w int) string {
 		return r.Remote()
 	case colState:
 		return s.State.String()
+	case colNetNS:
+		if r.NetNS == nil {
+			return ""
+		}
+		return r.NetNS.Name
 	case colProcess:
 		return process(r)
 	case colSendQ:

@@ -30,6 +30,10 @@ const (
 	colUnacked
 	colLastAck
 	colAbort
+	// colNetNS is shown only when the rows carry namespaces
+	// (--all-netns); last, so that the sort cycle of the other columns
+	// stays as it was.
+	colNetNS
 	numColumns
 )
 
@@ -50,6 +54,7 @@ var colSpecs = [numColumns]colSpec{
 	colLocal:   {"LOCAL", "local address", 0, 0, 3, false, false},
 	colRemote:  {"REMOTE", "remote address", 0, 0, 2, false, false},
 	colState:   {"STATE", "state", 10, 10, 9, false, false},
+	colNetNS:   {"NETNS", "namespace", 0, 0, 4, false, false},
 	colProcess: {"PROCESS", "process", 0, 0, 4, false, false},
 	colSendQ:   {"SEND-Q", "send-q", 6, 6, 5, true, true},
 	colRecvQ:   {"RECV-Q", "recv-q", 6, 6, 11, true, true},
@@ -75,6 +80,7 @@ const maxEndpointW = 47
 // rows shown, measured once per rebuild so that frames do not.
 type naturalWidths struct {
 	local, remote, proc int
+	netns               int // 0: no row has a namespace (the column is not shown)
 }
 
 // measure widens the natural widths to fit row r.
@@ -83,6 +89,9 @@ func (n *naturalWidths) measure(r *model.Row) {
 	n.remote = max(n.remote, endpointWidth(r.Sock.ID.Dst))
 	if r.Comm != "" {
 		n.proc = max(n.proc, len(r.Comm)+2+digits(uint64(r.PID)))
+	}
+	if r.NetNS != nil {
+		n.netns = max(n.netns, len(r.NetNS.Name), len("NETNS"))
 	}
 }
 
@@ -102,6 +111,8 @@ func (n naturalWidths) layout(w int) []placed {
 	minW[colRemote], maxW[colRemote] = endpoint(n.remote)
 	pw := min(max(n.proc, len("PROCESS")), 24)
 	minW[colProcess], maxW[colProcess] = min(pw, 12), pw
+	nw := min(n.netns, 24)
+	minW[colNetNS], maxW[colNetNS] = min(nw, 10), nw
 
 	order := make([]column, 0, numColumns)
 	for c := range numColumns {
@@ -112,6 +123,9 @@ func (n naturalWidths) layout(w int) []placed {
 	used := 1 // the cursor marker
 	for _, c := range order {
 		need := minW[c]
+		if need == 0 && c == colNetNS {
+			continue // one namespace: no column
+		}
 		if used > 1 {
 			need++
 		}
@@ -123,7 +137,7 @@ func (n naturalWidths) layout(w int) []placed {
 	width := minW
 	// Leftover space goes first to the endpoints (a cut address is worse
 	// than a short health name), then to the process and the health.
-	for _, c := range []column{colRemote, colLocal, colProcess, colHealth} {
+	for _, c := range []column{colRemote, colLocal, colNetNS, colProcess, colHealth} {
 		if !chosen[c] {
 			continue
 		}

@@ -10,10 +10,11 @@ import "github.com/tcpwatch/tcpwatch/model"
 type selection struct {
 	cursor int // position in vis
 	offset int // first row of the window
-	// cookie follows the selected connection across polls, once the
-	// user has moved the cursor (follow); until then, and after Home,
-	// the cursor stays on the first row, the most urgent one.
-	cookie uint64
+	// key follows the selected connection across polls (its namespace
+	// and cookie), once the user has moved the cursor (follow); until
+	// then, and after Home, the cursor stays on the first row, the most
+	// urgent one.
+	key    model.Key
 	valid  bool
 	follow bool
 }
@@ -24,7 +25,7 @@ func (t *connTable) reselect(rows []model.Row) {
 	pos := -1
 	if t.sel.valid && t.sel.follow {
 		for i, idx := range t.vis {
-			if rows[idx].Sock.ID.Cookie == t.sel.cookie {
+			if rows[idx].Key() == t.sel.key {
 				pos = i
 				break
 			}
@@ -47,7 +48,7 @@ func (t *connTable) moveTo(i int) {
 	}
 	t.sel.cursor = i
 	if r := t.selected(); r != nil {
-		t.sel.cookie = r.Sock.ID.Cookie
+		t.sel.key = r.Key()
 		t.sel.valid = true
 	}
 	t.scrollTo(i)

@@ -117,6 +117,8 @@ func compareText(c column, a, b *model.Row) int {
 		return a.Sock.ID.Src.Compare(b.Sock.ID.Src)
 	case colRemote:
 		return a.Sock.ID.Dst.Compare(b.Sock.ID.Dst)
+	case colNetNS:
+		return compareNetNS(a.NetNS, b.NetNS)
 	case colProcess:
 		r := strings.Compare(a.Comm, b.Comm)
 		if r == 0 {
@@ -133,7 +135,7 @@ func compareText(c column, a, b *model.Row) int {
 func (t *connTable) sortVisible(rows []model.Row) {
 	rev := colSpecs[t.order.col].desc != t.order.rev
 	switch c := t.order.col; c {
-	case colLocal, colRemote, colProcess:
+	case colLocal, colRemote, colNetNS, colProcess:
 		slices.SortFunc(t.vis, func(x, y int32) int {
 			a, b := &rows[x], &rows[y]
 			if c == colProcess && (a.Comm == "") != (b.Comm == "") {

@@ -47,7 +47,11 @@ var (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := func() int {
-		if os.Geteuid() == 0 {
+		// A prebuilt binary lets the lab run where the source cannot be
+		// built (a guest with a read-only root, ten times slower).
+		if bin := os.Getenv("TCPWATCH_LAB_BIN"); bin != "" && os.Geteuid() == 0 {
+			tcpwatchBin = bin
+		} else if os.Geteuid() == 0 {
 			dir, err := os.MkdirTemp("", "tcpwatch-lab-bin")
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
@@ -93,6 +97,16 @@ func newLab(t *testing.T) *Lab {
 		}
 	})
 	return l
+}
+
+// needSysctl skips the test on a kernel without the sysctl (dotted name):
+// tcp_rto_max_ms exists from 6.15 on, and an older kernel has no such
+// rule to test.
+func needSysctl(t *testing.T, name string) {
+	t.Helper()
+	if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(name, ".", "/")); errors.Is(err, os.ErrNotExist) {
+		t.Skipf("kernel has no %s", name)
+	}
 }
 
 func sysctl(t *testing.T, l *Lab, kv ...string) {
@@ -356,7 +370,24 @@ func tolerance(s sample, actual time.Time) time.Duration {
 
 // measureSlack covers the distance between the kernel's abort and the
 // moment the blocked reader saw it, and the millisecond rounding of JSON.
-const measureSlack = 20 * time.Millisecond
+var measureSlack = 20 * time.Millisecond
+
+// emulated is set (TCPWATCH_LAB_EMULATED=1) when the lab runs in a guest
+// under software emulation, ten times slower than a host: a `tcpwatch
+// --once` takes 0.7 s to over 2 s there instead of ~0.05, so no JSON
+// sample with a prediction may fit between the evidence (two unanswered
+// probes) and an abort a few seconds away: none is required (every JSON
+// sample taken is still judged, the in-process watcher must still give
+// two, and the guest's smoke tests check the JSON), and the blocked reader wakes
+// up to 30 ms after the kernel's abort (measured on 6.1 and 6.12 guests),
+// so the slack is 50 ms. The predictions' tolerance is not widened.
+var emulated = os.Getenv("TCPWATCH_LAB_EMULATED") == "1"
+
+func init() {
+	if emulated {
+		measureSlack = 50 * time.Millisecond
+	}
+}
 
 // checkAbort verifies every sample that carries a prediction: the window
 // contains the real abort, the best estimate is within tolerance (unless
@@ -365,6 +396,9 @@ const measureSlack = 20 * time.Millisecond
 // best estimate.
 func checkAbort(t *testing.T, name string, samples []sample, actual time.Time, wantReason, wantHealth string, minSamples int) (first sample, maxErr time.Duration) {
 	t.Helper()
+	if emulated && strings.HasSuffix(name, " json") {
+		minSamples = 0
+	}
 	n := 0
 	for _, s := range samples {
 		if !s.has || !s.t.Before(actual) {
@@ -421,6 +455,12 @@ type resultTable struct {
 func (r *resultTable) add(scenario string, predicted, actual time.Duration, maxErr time.Duration, note string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if predicted < -time.Hour {
+		// No JSON sample came before the abort (an emulated guest): the
+		// first sample is the zero one.
+		r.rows = append(r.rows, fmt.Sprintf("| %s | no JSON sample in time | %.2f s | — | %.3f s | %s |", scenario, actual.Seconds(), maxErr.Seconds(), note))
+		return
+	}
 	r.rows = append(r.rows, fmt.Sprintf("| %s | %.2f s | %.2f s | %+.2f s | %.3f s | %s |", scenario, predicted.Seconds(), actual.Seconds(), (predicted-actual).Seconds(), maxErr.Seconds(), note))
 }
 
@@ -503,6 +543,9 @@ type retransScenario struct {
 }
 
 func runRetrans(t *testing.T, sc retransScenario) {
+	for i := 0; i < len(sc.sysctls); i += 2 {
+		needSysctl(t, sc.sysctls[i])
+	}
 	l := newLab(t)
 	sysctl(t, l, sc.sysctls...)
 	p, err := l.Connect(sc.v6, net.Dialer{})
@@ -539,7 +582,7 @@ func runRetrans(t *testing.T, sc retransScenario) {
 		results.add(sc.name, first.best.Sub(trigger), o.at.Sub(trigger), max(e1, e2), unixErrName(o.err))
 	}
 	checkAbortedEvent(t, lw, p.Client, o.at)
-	if first.confidence != "exact" {
+	if (first.has || !emulated) && first.confidence != "exact" {
 		t.Errorf("confidence %q, want exact (the lab runs as root and reads the socket's options)", first.confidence)
 	}
 }

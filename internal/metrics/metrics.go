@@ -58,13 +58,21 @@ type Exporter struct {
 	events map[string]uint64
 
 	handler http.Handler
+	// The per-connection families, with a netns label or without.
+	connAbort, connRetrans, connProbes connFamily
 }
 
 // New returns an exporter with its own registry, which also holds the
 // standard Go runtime and process collectors, so that tcpwatch's own cost
 // can be watched with the same scrape.
-func New() *Exporter {
+func New() *Exporter { return newExporter(false) }
+
+func newExporter(withNetNS bool) *Exporter {
 	e := &Exporter{events: map[string]uint64{}}
+	e.connAbort, e.connRetrans, e.connProbes = connFamilies(withNetNS)
+	if withNetNS {
+		e.events[model.EventNetNSGone.String()] = 0
+	}
 	for _, k := range eventKinds {
 		e.events[k.String()] = 0
 	}
@@ -106,7 +114,7 @@ func (e *Exporter) Update(snap *model.Snapshot) {
 	defer e.mu.Unlock()
 	for i := range snap.Events {
 		k := snap.Events[i].Kind
-		if validEvent(k) {
+		if validEvent(k) || k == model.EventNetNSGone && e.connAbort.netns {
 			e.events[k.String()]++
 		}
 	}
@@ -142,8 +150,14 @@ type values struct {
 
 // connValues are the series of one dying connection.
 type connValues struct {
+	// netns is the connection's namespace's label with --all-netns ("":
+	// absent, as Prometheus reads an empty label).
+	netns              string
 	local, remote      string
 	reason, confidence string
+	// process is the owner's name ("" when unknown): the on-call's first
+	// question, answered in the alert itself.
+	process string
 	// abort is the time from the snapshot to the predicted abort;
 	// predicted is false for a dying connection the model could not
 	// predict (then it only has its retransmit and probe counts).
@@ -286,6 +300,10 @@ func connSeries(rows []*model.Row, now time.Time, n int) []connValues {
 			remote:      r.Remote(),
 			retransmits: r.Retransmits(),
 			probes:      r.Probes(),
+			process:     r.Comm,
+		}
+		if r.NetNS != nil {
+			c.netns = r.NetNS.Name
 		}
 		if p := r.Prediction; p != nil {
 			c.predicted = true
@@ -309,15 +327,18 @@ func connSeries(rows []*model.Row, now time.Time, n int) []connValues {
 		if c := strings.Compare(a.local, b.local); c != 0 {
 			return c
 		}
-		return strings.Compare(a.remote, b.remote)
+		if c := strings.Compare(a.remote, b.remote); c != 0 {
+			return c
+		}
+		return strings.Compare(a.netns, b.netns)
 	})
-	seen := make(map[[2]string]bool, min(n, len(all)))
+	seen := make(map[[3]string]bool, min(n, len(all)))
 	out := make([]connValues, 0, min(n, len(all)))
 	for _, c := range all {
 		if len(out) == n {
 			break
 		}
-		k := [2]string{c.local, c.remote}
+		k := [3]string{c.netns, c.local, c.remote}
 		if seen[k] {
 			continue
 		}
@@ -352,8 +373,8 @@ var (
 		fmt.Sprintf("Connections that would never notice a dead peer, by service port (the local port if something listens on it, else the remote one); only the %d ports with the most.", MaxPortSeries),
 		[]string{"port"}, nil)
 	descConnAbort = prometheus.NewDesc("tcpwatch_connection_abort_seconds",
-		"Seconds from the last poll to the predicted abort of one dying connection (best estimate; negative when overdue). "+connBound,
-		[]string{"local", "remote", "reason", "confidence"}, nil)
+		"Seconds from the last poll to the predicted abort of one dying connection (best estimate; negative when overdue); process is its owner's name, empty when unknown. "+connBound,
+		[]string{"local", "remote", "reason", "confidence", "process"}, nil)
 	descConnRetrans = prometheus.NewDesc("tcpwatch_connection_retransmits",
 		"Unanswered RTO retransmissions in the current episode of one dying connection. "+connBound,
 		[]string{"local", "remote"}, nil)
@@ -390,10 +411,10 @@ var (
 // label sets that vanish from a snapshot vanish from the next scrape.
 type collector struct{ e *Exporter }
 
-func (collector) Describe(ch chan<- *prometheus.Desc) {
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descConnections, descByHealth, descDying, descSoonest, descNever, descNeverByPort,
-		descConnAbort, descConnRetrans, descConnProbes, descPollDuration, descPollInterval,
+		c.e.connAbort.desc, c.e.connRetrans.desc, c.e.connProbes.desc, descPollDuration, descPollInterval,
 		descPollSlowed, descLastPoll, descEvents, descRetries2, descRetransmitBudget, descKeepaliveBudget,
 	} {
 		ch <- d
@@ -438,10 +459,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for i := range v.conns {
 		cv := &v.conns[i]
 		if cv.predicted {
-			gauge(descConnAbort, cv.abort.Seconds(), cv.local, cv.remote, cv.reason, cv.confidence)
+			c.e.connAbort.gauge(ch, cv.abort.Seconds(), cv, cv.reason, cv.confidence, cv.process)
 		}
-		gauge(descConnRetrans, float64(cv.retransmits), cv.local, cv.remote)
-		gauge(descConnProbes, float64(cv.probes), cv.local, cv.remote)
+		c.e.connRetrans.gauge(ch, float64(cv.retransmits), cv)
+		c.e.connProbes.gauge(ch, float64(cv.probes), cv)
 	}
 	gauge(descPollDuration, v.pollCost.Seconds())
 	gauge(descPollInterval, v.interval.Seconds())

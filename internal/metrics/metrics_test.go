@@ -205,11 +205,11 @@ func TestScrapeValues(t *testing.T) {
 		{"tcpwatch_never_detect_dead_peer_connections", map[string]float64{`{}`: 3}},
 		{"tcpwatch_never_detect_dead_peer_connections_by_port", map[string]float64{`{port="5432"}`: 2, `{port="6379"}`: 1}},
 		{"tcpwatch_connection_abort_seconds", map[string]float64{
-			`{confidence="exact",local="10.0.0.1:40000",reason="tcp_retries2",remote="10.0.0.2:5432"}`:       30,
-			`{confidence="assumed",local="[fd00::1]:40001",reason="syn_retries",remote="[fd00::2]:443"}`:     10,
-			`{confidence="exact",local="10.0.0.1:40002",reason="keepalive",remote="10.0.0.3:6379"}`:          100,
-			`{confidence="assumed",local="10.0.0.1:40004",reason="zero_window_probes",remote="10.0.0.5:80"}`: 50,
-			`{confidence="exact",local="10.0.0.1:40007",reason="tcp_retries2",remote="10.0.0.8:443"}`:        -2,
+			`{confidence="exact",local="10.0.0.1:40000",process="",reason="tcp_retries2",remote="10.0.0.2:5432"}`:       30,
+			`{confidence="assumed",local="[fd00::1]:40001",process="",reason="syn_retries",remote="[fd00::2]:443"}`:     10,
+			`{confidence="exact",local="10.0.0.1:40002",process="",reason="keepalive",remote="10.0.0.3:6379"}`:          100,
+			`{confidence="assumed",local="10.0.0.1:40004",process="",reason="zero_window_probes",remote="10.0.0.5:80"}`: 50,
+			`{confidence="exact",local="10.0.0.1:40007",process="",reason="tcp_retries2",remote="10.0.0.8:443"}`:        -2,
 		}},
 		{"tcpwatch_connection_retransmits", map[string]float64{
 			`{local="10.0.0.1:40000",remote="10.0.0.2:5432"}`: 5, `{local="[fd00::1]:40001",remote="[fd00::2]:443"}`: 2,
@@ -376,8 +376,8 @@ func TestSeriesDisappear(t *testing.T) {
 			name: "both dying", at: t0,
 			rows: []model.Row{dying("10.0.0.1:40000", 20*time.Second), dying("10.0.0.1:40001", 40*time.Second), exposed("10.0.0.3:6379"), exposed("10.0.0.4:11211")},
 			wantAbort: map[string]float64{
-				`{confidence="exact",local="10.0.0.1:40000",reason="tcp_retries2",remote="10.0.0.2:5432"}`: 20,
-				`{confidence="exact",local="10.0.0.1:40001",reason="tcp_retries2",remote="10.0.0.2:5432"}`: 40,
+				`{confidence="exact",local="10.0.0.1:40000",process="",reason="tcp_retries2",remote="10.0.0.2:5432"}`: 20,
+				`{confidence="exact",local="10.0.0.1:40001",process="",reason="tcp_retries2",remote="10.0.0.2:5432"}`: 40,
 			},
 			wantPorts: map[string]float64{`{port="6379"}`: 1, `{port="11211"}`: 1},
 			wantDying: 2, wantSoon: map[string]float64{`{}`: 20}, wantStates: 4,
@@ -386,7 +386,7 @@ func TestSeriesDisappear(t *testing.T) {
 			name: "one gone", at: t0.Add(time.Second),
 			rows: []model.Row{dying("10.0.0.1:40001", 40*time.Second), exposed("10.0.0.4:11211")},
 			wantAbort: map[string]float64{
-				`{confidence="exact",local="10.0.0.1:40001",reason="tcp_retries2",remote="10.0.0.2:5432"}`: 39,
+				`{confidence="exact",local="10.0.0.1:40001",process="",reason="tcp_retries2",remote="10.0.0.2:5432"}`: 39,
 			},
 			wantPorts: map[string]float64{`{port="11211"}`: 1},
 			wantDying: 1, wantSoon: map[string]float64{`{}`: 39}, wantStates: 2,
@@ -505,7 +505,7 @@ func TestDuplicateEndpoints(t *testing.T) {
 	e := New()
 	e.Update(snap)
 	mfs := scrape(t, e.Handler())
-	wantAbort := map[string]float64{`{confidence="exact",local="10.0.0.1:40000",reason="tcp_retries2",remote="10.0.0.2:5432"}`: 12}
+	wantAbort := map[string]float64{`{confidence="exact",local="10.0.0.1:40000",process="",reason="tcp_retries2",remote="10.0.0.2:5432"}`: 12}
 	if diff := cmp.Diff(wantAbort, series(mfs, "tcpwatch_connection_abort_seconds")); diff != "" {
 		t.Errorf("abort (-want +got):\n%s", diff)
 	}
@@ -627,5 +627,26 @@ func BenchmarkScrape(b *testing.B) {
 	for b.Loop() {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	}
+}
+
+// TestConnectionProcess: the abort series of a dying connection names the
+// process that owns it, so that an alert can say who will get the error.
+func TestConnectionProcess(t *testing.T) {
+	s := sk(inetdiag.StateEstablished, "10.0.0.1:40000", "10.0.0.2:5432", inetdiag.TCPInfoLen2_6)
+	rows := []model.Row{
+		{Sock: s, Health: model.HealthRetransmitting, Prediction: pred(t0.Add(20*time.Second), model.ReasonRetries2, model.Exact), PID: 4242, Comm: "psql"},
+		{Sock: sk(inetdiag.StateEstablished, "10.0.0.1:40001", "10.0.0.2:5432", inetdiag.TCPInfoLen2_6), Health: model.HealthRetransmitting,
+			Prediction: pred(t0.Add(30*time.Second), model.ReasonRetries2, model.Exact)},
+	}
+	snap, _ := snapshot(t0, rows)
+	e := New()
+	e.Update(snap)
+	want := map[string]float64{
+		`{confidence="exact",local="10.0.0.1:40000",process="psql",reason="tcp_retries2",remote="10.0.0.2:5432"}`: 20,
+		`{confidence="exact",local="10.0.0.1:40001",process="",reason="tcp_retries2",remote="10.0.0.2:5432"}`:     30,
+	}
+	if diff := cmp.Diff(want, series(scrape(t, e.Handler()), "tcpwatch_connection_abort_seconds"), approx); diff != "" {
+		t.Errorf("abort series (-want +got):\n%s", diff)
 	}
 }

@@ -21,19 +21,40 @@ const ShutdownTimeout = 5 * time.Second
 // operator did not choose.
 var errEmptyAddr = errors.New("metrics: empty listen address (want host:port, e.g. 127.0.0.1:9469)")
 
-// Serve listens on addr exactly as given (host:port; ":9469" means every
-// interface) and serves the metrics until ctx is done or snaps is closed;
-// see ServeListener. An empty addr is refused. When listening fails, Serve
-// returns at once without reading snaps: the caller should cancel the
-// producer.
-func (e *Exporter) Serve(ctx context.Context, addr string, snaps <-chan *model.Snapshot) error {
+// Listen binds addr exactly as given (host:port; ":9469" means every
+// interface). It exists apart from Serve so that a caller can bind before
+// it says where it serves: an address that is not on the host must fail
+// before anything claims the exporter is up. An empty addr is refused.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
 	if addr == "" {
-		return errEmptyAddr
+		return nil, errEmptyAddr
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("metrics: listen on %s: %w", addr, err)
+		// net's error already names the address ("listen tcp 1.2.3.4:99:
+		// bind: …"); keep only its cause so that the address is said once.
+		var op *net.OpError
+		if errors.As(err, &op) && op.Err != nil {
+			err = op.Err
+		}
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Serve listens on addr (see Listen) and serves the metrics until ctx is
+// done or snaps is closed; see ServeListener. When listening fails, Serve
+// returns at once without reading snaps: the caller should cancel the
+// producer.
+func (e *Exporter) Serve(ctx context.Context, addr string, snaps <-chan *model.Snapshot) error {
+	ln, err := Listen(ctx, addr)
+	if err != nil {
+		return err
 	}
 	return e.ServeListener(ctx, ln, snaps)
 }
@@ -46,6 +67,12 @@ func (e *Exporter) Serve(ctx context.Context, addr string, snaps <-chan *model.S
 // snapshots still buffered in snaps. It returns nil after a requested
 // stop, and an error if the server fails on its own.
 func (e *Exporter) ServeListener(ctx context.Context, ln net.Listener, snaps <-chan *model.Snapshot) error {
+	return e.ServeWeb(ctx, ln, snaps, WebOptions{})
+}
+
+// ServeWeb is ServeListener with TLS and basic auth as o's web
+// configuration file says (see WebOptions).
+func (e *Exporter) ServeWeb(ctx context.Context, ln net.Listener, snaps <-chan *model.Snapshot, o WebOptions) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", e.Handler())
 	mux.HandleFunc("GET /{$}", index)
@@ -57,7 +84,7 @@ func (e *Exporter) ServeListener(ctx context.Context, ln net.Listener, snaps <-c
 		IdleTimeout:       2 * time.Minute,
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- serveWeb(srv, ln, o) }()
 
 	var failed error
 loop:

@@ -154,6 +154,7 @@ func TestServeAddress(t *testing.T) {
 		{"empty", "", "empty listen address"},
 		{"no port", "127.0.0.1", "listen on 127.0.0.1"},
 		{"bad port", "127.0.0.1:http-metrics-nope", "listen on 127.0.0.1:http-metrics-nope"},
+		{"not on this host", "1.2.3.4:99", "metrics: listen on 1.2.3.4:99: bind: cannot assign requested address"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +164,9 @@ func TestServeAddress(t *testing.T) {
 			err := New().Serve(context.Background(), tc.addr, snaps)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Serve(%q) = %v, want an error containing %q", tc.addr, err, tc.want)
+			}
+			if tc.addr != "" && strings.Count(err.Error(), tc.addr) != 1 {
+				t.Errorf("Serve(%q) = %v: the address should appear once", tc.addr, err)
 			}
 			if *released != 0 {
 				t.Errorf("Serve read the channel although it could not listen")

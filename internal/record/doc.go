@@ -9,10 +9,9 @@
 // counters, the socket options it asked for) and what the program showed
 // beside it (owners, notices, the interval). Replay is exact when the
 // program records a Poll for every Update and replays them in order from
-// a keyframe whose State it restores: the tracker is deterministic (but
-// for the order of the events of connections that vanish in the same
-// poll, which follows Go's map order), and everything it reads comes back
-// equal, each socket == to the one dumped.
+// a keyframe whose State it restores: the tracker is deterministic (it
+// reports the connections that vanish in one poll in cookie order), and
+// everything it reads comes back equal, each socket == to the one dumped.
 //
 // # Writing
 //
@@ -21,11 +20,11 @@
 //	// per poll, once the dump is in and before the tracker's Update:
 //	p := &record.Poll{Time: now, Uncertainty: unc, Interval: iv, Parts: []record.Part{{
 //		NS: id, Name: name, Socks: socks, Params: tracker.Params(), Counters: c, CountersAfter: ca}}}
-//	if w.KeyframeDue(now) {
-//		p.State = serializedTracker // taken before this Update
-//	}
 //	in.Options = p.Parts[0].RecordOptions(in.Options) // records the answers the tracker gets
 //	tracker.Update(in)
+//	if w.KeyframeDue(now) {
+//		p.State = tracker.MarshalState(now) // taken after this Update
+//	}
 //	// once owners are resolved: p.Parts[0].Owners, p.Notices, p.Cost, p.Slowed
 //	err = w.Append(p) // copies what it needs: socks may be reused at once
 //
@@ -54,11 +53,14 @@
 //
 //	r, err := record.Open(path) // a directory, or one segment file
 //	c, err := r.Seek(t)         // at the keyframe of the segment holding t
-//	tracker := newTrackerFrom(firstPoll.State) // when the keyframe has one
 //	for {
 //		p, err := c.Next() // io.EOF at the end
 //		...
 //		pt := &p.Parts[0]
+//		if tracker == nil && p.State != nil { // the keyframe, taken after its Update
+//			tracker, _, err = model.RestoreTracker(p.State, pt.Socks)
+//			continue
+//		}
 //		tracker.SetParams(pt.Params)
 //		tracker.Update(pt.Input(p)) // the recorded option answers included
 //	}

@@ -32,9 +32,10 @@ type Poll struct {
 	// State is an opaque blob for replay to start from, stored with
 	// keyframes only. Given to Writer.Append, a non-nil State makes the
 	// poll a keyframe: the program puts the tracker's serialized state
-	// there, taken before this poll's Update, so that replay can restore
-	// it and go on from this poll exactly. Decoded, it is set on the
-	// keyframes that had one.
+	// there, taken after this poll's Update (model.Tracker.MarshalState),
+	// so that replay can restore it with this poll's sockets and go on
+	// from the next poll exactly. Decoded, it is set on the keyframes that
+	// had one.
 	State []byte
 	// Keyframe is set on decoded polls that start a segment (every socket
 	// stored whole). Writer.Append ignores it.

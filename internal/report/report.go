@@ -53,6 +53,7 @@ type Conn struct {
 	PID            *int     `json:"pid"`
 	Comm           *string  `json:"comm"`
 	Cookie         string   `json:"cookie"`
+	NetNSFields
 }
 
 // Event is one event in the JSON output.
@@ -67,6 +68,7 @@ type Event struct {
 	LastSeen string `json:"last_seen"`
 	// Cookie identifies the connection, as in the connection objects.
 	Cookie string `json:"cookie"`
+	NetNSFields
 }
 
 // TimeFormat is RFC 3339 with milliseconds.
@@ -133,6 +135,7 @@ func NewConn(r *model.Row, now time.Time) Conn {
 	if r.PID != 0 {
 		c.PID, c.Comm = ptr(r.PID), ptr(r.Comm)
 	}
+	c.NetNSFields = netnsFields(r.NetNS)
 	return c
 }
 
@@ -149,6 +152,7 @@ func NewEvent(e *model.Event) Event {
 	if e.Predicted != nil {
 		out.PredictedAbortAt = ptr(e.Predicted.At.Format(TimeFormat))
 	}
+	out.NetNSFields = netnsFields(e.NetNS)
 	return out
 }
 
@@ -222,7 +226,11 @@ func writeTable(w io.Writer, snap *model.Snapshot) error {
 		}
 	}
 	never, ports := snap.NeverExposure(3)
-	fmt.Fprintf(w, "# %d sockets, %d unhealthy; tcp_retries2=%d -> %s; ", counts.Total, unhealthy, snap.Params.Retries2, FormatDuration(snap.Params.RetransmitBudget()))
+	params := ""
+	if hasNetNS(snap) {
+		params = "host's " // each row's prediction uses its own namespace's
+	}
+	fmt.Fprintf(w, "# %d sockets, %d unhealthy; %stcp_retries2=%d -> %s; ", counts.Total, unhealthy, params, snap.Params.Retries2, FormatDuration(snap.Params.RetransmitBudget()))
 	fmt.Fprintf(w, "keepalive %s/%s/%d -> %s; %d would never notice a dead peer", FormatDuration(snap.Params.KeepaliveTime), FormatDuration(snap.Params.KeepaliveIntvl), snap.Params.KeepaliveProbes, FormatDuration(snap.Params.KeepaliveBudget()), never)
 	if len(ports) > 0 {
 		var ps []string
@@ -236,6 +244,10 @@ func writeTable(w io.Writer, snap *model.Snapshot) error {
 		fmt.Fprintf(w, "# note: %s\n", n)
 	}
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	netnsCol := hasNetNS(snap)
+	if netnsCol {
+		fmt.Fprint(tw, "NetNS\t")
+	}
 	fmt.Fprintln(tw, "State\tRecv-Q\tSend-Q\tLocal\tPeer\tHealth\tRetr\tRTO\tAbort-in\tProcess")
 	order := make([]int, len(snap.Rows))
 	for i := range order {
@@ -275,6 +287,9 @@ func writeTable(w io.Writer, snap *model.Snapshot) error {
 		proc := "-"
 		if r.PID != 0 {
 			proc = fmt.Sprintf("%s[%d]", r.Comm, r.PID)
+		}
+		if netnsCol {
+			fmt.Fprintf(tw, "%s\t", netnsName(r.NetNS))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.State, s.RecvQ, s.SendQ,
 			r.Local(), r.Remote(), r.Health, r.Retransmits(), rto, abort, proc)

@@ -64,3 +64,10 @@ func hasCap(c uint) bool {
 // HasNetAdmin reports whether the process may destroy sockets
 // (CAP_NET_ADMIN).
 func HasNetAdmin() bool { return hasCap(unix.CAP_NET_ADMIN) }
+
+// hasOwnerCaps reports whether the process may read other users' socket
+// owners and options: CAP_DAC_READ_SEARCH lists their /proc/PID/fd,
+// CAP_SYS_PTRACE lets pidfd_getfd copy a descriptor to read its options.
+func hasOwnerCaps() bool {
+	return hasCap(unix.CAP_SYS_PTRACE) && hasCap(unix.CAP_DAC_READ_SEARCH)
+}

@@ -41,6 +41,7 @@ func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *
 			// After a failed poll the interval in force stays.
 			effective = p.next(snap.PollCost)
 			snap.Interval, snap.Slowed = effective, effective > interval
+			w.rec.paced(snap.Interval, snap.Slowed)
 			select {
 			case out <- snap:
 			case <-ctx.Done():

@@ -13,14 +13,18 @@ import (
 // source's dump and tracker update, the rows, their owners, the
 // user-space filter, the notices, the snapshot.
 func (w *Watcher) Poll() (*model.Snapshot, error) {
+	if w.all != nil {
+		return w.all.poll()
+	}
 	q := w.Query()
 	start := w.cfg.Clock()
-	sp, err := w.src.poll(start, q.Request(), !q.IsZero(), w.options)
+	sp, err := w.src.poll(start, q.Request(), !q.IsZero(), w.rec.wrap(w.options))
 	if err != nil {
 		return nil, err
 	}
 	rows := sp.poll.AppendRows(sp.buf.rows[:0], nil)
 	w.resolveOwners(rows, sp.time, q)
+	w.rec.append(w, sp, rows, start)
 	rows = filterRows(rows, q)
 	sp.buf.rows = rows
 	w.noticeLimits()

@@ -39,6 +39,9 @@ type source struct {
 	bufs      bufPool
 	prev      *buffer // the last dump, which the tracker's connections point into
 	lastLen   int     // sockets in the last dump
+	// infoLenSaid: the kernel notice already said that tcp_info has no
+	// tcpi_total_rto_time.
+	infoLenSaid bool
 }
 
 // newSource reads the namespace's parameters once (a namespace whose
@@ -48,11 +51,15 @@ func newSource(d dumper, ns nsReader, tcfg model.Config, clock func() time.Time,
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range p.Missing {
-		notice(fmt.Sprintf("kernel has no %s: using the built-in default", m))
+	// One line about the kernel, once: what it predates and how that is
+	// modelled (the short tcp_info of a kernel before 6.7 included).
+	rel := kernelRelease()
+	if n := model.KernelNotice(rel, p.Missing); n != "" {
+		notice(n)
 	}
 	tcfg.Params = p
-	return &source{dump: d, ns: ns, tracker: model.NewTracker(tcfg), clock: clock, notice: notice, lastParam: clock()}, nil
+	return &source{dump: d, ns: ns, tracker: model.NewTracker(tcfg), clock: clock, notice: notice, lastParam: clock(),
+		infoLenSaid: model.PredatesRTOStats(rel)}, nil
 }
 
 // sourcePoll is one poll of a source: its dump and what the tracker made
@@ -66,6 +73,8 @@ type sourcePoll struct {
 	time        time.Time
 	uncertainty time.Duration
 	poll        model.Poll
+	// counters and countersAfter are those given to the tracker.
+	counters, countersAfter *model.Counters
 }
 
 // poll takes one dump and feeds it to the tracker: the parameters are
@@ -108,7 +117,7 @@ func (s *source) poll(start time.Time, req inetdiag.Request, filtered bool, opts
 	// The kernel read each socket somewhere between dumpStart and end:
 	// take the middle as the sample time, half the span as its
 	// uncertainty.
-	sp := sourcePoll{buf: buf, time: dumpStart.Add(end.Sub(dumpStart) / 2), uncertainty: end.Sub(dumpStart) / 2}
+	sp := sourcePoll{buf: buf, time: dumpStart.Add(end.Sub(dumpStart) / 2), uncertainty: end.Sub(dumpStart) / 2, counters: counters, countersAfter: after}
 	sp.poll = s.tracker.Update(model.PollInput{
 		Time: sp.time, Uncertainty: sp.uncertainty, Socks: socks, Options: opts,
 		Counters: counters, CountersAfter: after,
@@ -178,6 +187,9 @@ func (s *source) expectSockets(filtered bool) int {
 // (no tcpi_total_rto_time): the model then reconstructs when the
 // retransmissions started, with wider windows.
 func (s *source) noticeInfoLen(socks []inetdiag.Socket) {
+	if s.infoLenSaid {
+		return
+	}
 	for i := range socks {
 		if socks[i].Info.Len > 0 && socks[i].Info.Len < inetdiag.TCPInfoLen6_7 {
 			s.notice(fmt.Sprintf("kernel sends a %d-byte tcp_info (no tcpi_total_rto_time, 6.7+): the start of the retransmission clock is reconstructed and windows are wider", socks[i].Info.Len))

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
+	"github.com/tcpwatch/tcpwatch/internal/netns"
+	"github.com/tcpwatch/tcpwatch/internal/record"
 	"github.com/tcpwatch/tcpwatch/model"
 	"github.com/tcpwatch/tcpwatch/query"
 	"github.com/tcpwatch/tcpwatch/sockowner"
@@ -38,6 +40,10 @@ type Config struct {
 	NetNS string
 	// NetNSName is how to call it on screen.
 	NetNSName string
+	// AllNetNS watches every network namespace of the host instead (see
+	// allNS); Roots are where it finds them (zero: netns.DefaultRoots).
+	AllNetNS bool
+	Roots    netns.Roots
 	// Query is the filter in force from the first poll (see SetQuery).
 	Query  query.Query
 	Owners OwnerPolicy
@@ -51,6 +57,8 @@ type Config struct {
 	ProcRoot string
 	// Clock returns the current time (tests may inject one).
 	Clock func() time.Time
+	// Record, if set, receives every poll's input (see recorder).
+	Record *record.Writer
 }
 
 // Watcher polls one namespace. Poll and Loop must not run concurrently;
@@ -59,6 +67,7 @@ type Watcher struct {
 	cfg  Config
 	src  *source
 	conn *inetdiag.Conn // the source's socket, for destroying sockets (nil with a fake dumper)
+	all  *allNS         // with Config.AllNetNS, the namespaces (then src is nil)
 	host string
 
 	mu    sync.Mutex // guards query
@@ -74,12 +83,16 @@ type Watcher struct {
 	wanted []uint32
 
 	notices notices
+	rec     *recorder // nil unless recording
 	// wait sleeps between the polls of Loop; tests replace it.
 	wait func(ctx context.Context, d time.Duration) bool
 }
 
 // New opens the sock_diag socket and reads the namespace's parameters.
 func New(cfg Config) (*Watcher, error) {
+	if cfg.AllNetNS {
+		return newAllWatcher(cfg)
+	}
 	conn, err := inetdiag.Dial(&inetdiag.Config{NetNS: cfg.NetNS})
 	if err != nil {
 		return nil, err
@@ -98,6 +111,18 @@ func New(cfg Config) (*Watcher, error) {
 // kernel's tick rate they use, 0 if unknown): the seam through which tests
 // run the poller on fakes.
 func newWatcher(cfg Config, d dumper, ns nsReader, hz int) (*Watcher, error) {
+	w := newBase(cfg, hz)
+	src, err := newSource(d, ns, w.cfg.Tracker, w.cfg.Clock, w.notices.add)
+	if err != nil {
+		return nil, err
+	}
+	w.src = src
+	return w, nil
+}
+
+// newBase is a Watcher without its source: the owners, options, notices
+// and filter that every namespace it watches shares.
+func newBase(cfg Config, hz int) *Watcher {
 	if cfg.OwnerLimit == 0 {
 		cfg.OwnerLimit = DefaultOwnerLimit
 	}
@@ -107,16 +132,15 @@ func newWatcher(cfg Config, d dumper, ns nsReader, hz int) (*Watcher, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	if cfg.Record != nil {
+		cfg.Clock = wallClock(cfg.Clock)
+	}
 	w := &Watcher{cfg: cfg, query: cfg.Query, wait: sleep}
 	w.host, _ = os.Hostname()
+	w.rec = newRecorder(cfg.Record)
 	if hz == 0 {
 		w.notices.add("kernel tick rate unknown (no /proc/config.gz): timer lateness assumes HZ=250")
 	}
-	src, err := newSource(d, ns, cfg.Tracker, cfg.Clock, w.notices.add)
-	if err != nil {
-		return nil, err
-	}
-	w.src = src
 	if cfg.Owners != OwnersNone {
 		w.index = sockowner.New(cfg.ProcRoot)
 		if cfg.Owners == OwnersAll {
@@ -127,20 +151,33 @@ func newWatcher(cfg Config, d dumper, ns nsReader, hz int) (*Watcher, error) {
 		}
 		w.opts = sockowner.NewOptionsCache(sockowner.DefaultOptionsMaxAge)
 	}
-	if os.Geteuid() != 0 {
+	// A non-root process with both capabilities (the systemd unit's and
+	// the DaemonSet's set) reads other users' descriptors like root.
+	if os.Geteuid() != 0 && !hasOwnerCaps() {
 		w.notices.add("not root: process names only for your own processes, socket options assumed from sysctls (~)")
 	}
-	return w, nil
+	return w
 }
 
 // Close releases the netlink socket.
-func (w *Watcher) Close() error { return w.src.close() }
+func (w *Watcher) Close() error {
+	if w.all != nil {
+		return w.all.close()
+	}
+	return w.src.close()
+}
 
 // Conn returns the sock_diag connection (for destroying sockets).
 func (w *Watcher) Conn() *inetdiag.Conn { return w.conn }
 
 // Tracker returns the tracker (tests inspect it).
-func (w *Watcher) Tracker() *model.Tracker { return w.src.tracker }
+// With Config.AllNetNS there is one per namespace, and it returns nil.
+func (w *Watcher) Tracker() *model.Tracker {
+	if w.src == nil {
+		return nil
+	}
+	return w.src.tracker
+}
 
 // Query returns the filter in force.
 func (w *Watcher) Query() query.Query {
