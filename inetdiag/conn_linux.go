@@ -37,6 +37,13 @@ type Conn struct {
 	// tr carries the dumps: the socket itself (sockTransport), or in
 	// tests a script of datagrams.
 	tr transport
+
+	// Reused by Lookup: the requests of a batch, which of them were
+	// answered, and the batch size (0: defaultLookupBatch; tests and
+	// benchmarks change it).
+	lookupMsgs  []netlink.Message
+	lookupSeen  []bool
+	lookupBatch int
 }
 
 // Dial opens a sock_diag socket, in the network namespace of cfg if given.

@@ -61,6 +61,21 @@ func (s *scriptTransport) send(m netlink.Message) (uint32, error) {
 	return seq, nil
 }
 
+// sendBatch numbers the batch's requests as send does, one by one.
+func (s *scriptTransport) sendBatch(ms []netlink.Message) (uint32, error) {
+	var first uint32
+	for k, m := range ms {
+		seq, err := s.send(m)
+		if err != nil {
+			return 0, err
+		}
+		if k == 0 {
+			first = seq
+		}
+	}
+	return first, nil
+}
+
 // errScriptDone: the script has nothing more to read; errScriptRecv: a
 // nil datagram of the script, a receive that fails.
 var (

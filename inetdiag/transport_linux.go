@@ -19,6 +19,9 @@ import (
 type transport interface {
 	// send sends a request and returns the sequence number it was given.
 	send(m netlink.Message) (seq uint32, err error)
+	// sendBatch sends the requests in one datagram, numbered one after
+	// the other from first.
+	sendBatch(ms []netlink.Message) (first uint32, err error)
 	// recv returns the next datagram, valid until the next call.
 	recv() ([]byte, error)
 }
@@ -58,6 +61,29 @@ func (t *sockTransport) send(m netlink.Message) (uint32, error) {
 		return 0, fmt.Errorf("send: %w", err)
 	}
 	return sent.Header.Sequence, nil
+}
+
+func (t *sockTransport) sendBatch(ms []netlink.Message) (uint32, error) {
+	sent, err := t.nl.SendMessages(ms)
+	if err != nil {
+		return 0, fmt.Errorf("send: %w", err)
+	}
+	return consecutive(sent)
+}
+
+// consecutive returns the sequence number of the first message, checking
+// that the others follow it one by one.
+func consecutive(ms []netlink.Message) (uint32, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	first := ms[0].Header.Sequence
+	for k := range ms {
+		if ms[k].Header.Sequence != first+uint32(k) {
+			return 0, fmt.Errorf("send: %w", errSequence)
+		}
+	}
+	return first, nil
 }
 
 // recv reads one datagram into t.buf, waiting through the runtime's poller

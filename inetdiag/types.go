@@ -265,6 +265,13 @@ const (
 	// ExtDefault is what a TCP watcher wants: tcp_info, both memory
 	// views, the congestion control name and the shutdown state.
 	ExtDefault = ExtInfo | ExtMemInfo | ExtSKMemInfo | ExtCong | ExtShutdown
+
+	// ExtNone asks for no optional attribute: the inet_diag message
+	// alone (state, timer, expiry, retransmits or probes, queues), with
+	// the attributes the kernel always adds. A zero Ext means
+	// ExtDefault, so "none" is spelled with the one bit the kernel
+	// ignores (it sends the shutdown state whatever is asked).
+	ExtNone = ExtShutdown
 )
 
 // Socket is one decoded reply of a dump: struct inet_diag_msg and its

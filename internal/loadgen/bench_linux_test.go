@@ -244,7 +244,7 @@ func openBare(b testing.TB, path string) *bareDumper {
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		b.Fatal(err)
 	}
-	return &bareDumper{fd: fd, buf: make([]byte, 32<<10)}
+	return &bareDumper{fd: fd, buf: make([]byte, 32<<10), ext: benchReq.Ext}
 }
 
 // BenchmarkDumpOverBare alternates one Dump and one bare dump per
@@ -297,6 +297,7 @@ type bareDumper struct {
 	buf []byte
 	seq uint32
 	req [16 + 56]byte
+	ext inetdiag.Extensions // the idiag_ext of the requests, as sent
 }
 
 func (d *bareDumper) dump() (int, error) {
@@ -322,7 +323,7 @@ func (d *bareDumper) dumpFamily(fam byte) (int, error) {
 	ne.PutUint32(r[8:], d.seq)
 	r[16] = fam
 	r[17] = unix.IPPROTO_TCP
-	r[18] = byte(benchReq.Ext)
+	r[18] = byte(d.ext)
 	ne.PutUint32(r[20:], uint32(benchReq.States))
 	ne.PutUint64(r[16+8+40:], ^uint64(0)) // cookie: INET_DIAG_NOCOOKIE
 	if err := unix.Sendto(d.fd, r, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
