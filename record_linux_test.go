@@ -180,11 +180,13 @@ func testReplayFilters(t *testing.T, rl *recordedLab) {
 		args []string
 		keep func(line string) bool
 	}{
+		// A host's verdict is judged over every connection, whatever the
+		// filter, live and in replay alike: its lines ("peer") stay.
 		{[]string{"--dport", strconv.Itoa(rl.quiet)}, func(l string) bool {
-			return strings.Contains(l, ":"+strconv.Itoa(rl.quiet)+`"`)
+			return strings.Contains(l, ":"+strconv.Itoa(rl.quiet)+`"`) || strings.Contains(l, `"peer":`)
 		}},
 		{[]string{"--unhealthy"}, func(l string) bool {
-			return strings.Contains(l, `"event"`) || !strings.Contains(l, `"health":"ok"`) && !strings.Contains(l, `"health":"unguarded"`)
+			return strings.Contains(l, `"event"`) || strings.Contains(l, `"peer":`) || !strings.Contains(l, `"health":"ok"`) && !strings.Contains(l, `"health":"unguarded"`)
 		}},
 	} {
 		got, stderr, rc := replayOut(t, append([]string{rl.dir, "--json"}, tc.args...)...)
