@@ -36,7 +36,11 @@ type Query struct {
 	Unhealth bool // any unhealthy connection
 	Dying    bool // any connection the kernel is counting down on
 	Comms    []string
-	text     string
+	// NetNSs and Pods match the namespace a row is in (with
+	// --all-netns): a substring of its label, of its Kubernetes pod.
+	NetNSs []string
+	Pods   []string
+	text   string
 }
 
 // String returns the filter as it was typed (or built from flags).
@@ -44,7 +48,7 @@ func (q Query) String() string { return q.text }
 
 // IsZero reports whether the query matches everything.
 func (q Query) IsZero() bool {
-	return len(q.Ports)+len(q.SPorts)+len(q.DPorts)+len(q.Src)+len(q.Dst)+len(q.Addrs)+len(q.Healths)+len(q.Comms) == 0 && q.States == 0 && !q.Unhealth && !q.Dying
+	return len(q.Ports)+len(q.SPorts)+len(q.DPorts)+len(q.Src)+len(q.Dst)+len(q.Addrs)+len(q.Healths)+len(q.Comms)+len(q.NetNSs)+len(q.Pods) == 0 && q.States == 0 && !q.Unhealth && !q.Dying
 }
 
 // ParsePortRange parses "5432" or "8000-8100".
@@ -91,7 +95,9 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 // "dst fd00::1", "10.1.2.3" (either side), "state established",
 // "health retransmitting", "dying" (the kernel is counting down),
 // "unhealthy" (anything but ok and unguarded), "comm nginx" (process name
-// substring), or a bare port number.
+// substring), "netns blue" and "pod payments/api" (substrings of the
+// namespace's label and of its pod, with --all-netns), or a bare port
+// number.
 func Parse(expr string) (Query, error) {
 	q := Query{text: strings.TrimSpace(expr)}
 	f := strings.Fields(expr)
@@ -167,6 +173,16 @@ func Parse(expr string) (Query, error) {
 				return q, err
 			}
 			q.Comms = append(q.Comms, v)
+		case "netns", "pod":
+			v, err := arg()
+			if err != nil {
+				return q, err
+			}
+			if w == "netns" {
+				q.NetNSs = append(q.NetNSs, v)
+			} else {
+				q.Pods = append(q.Pods, v)
+			}
 		default:
 			if err := q.addBare(f[i]); err != nil {
 				return q, err
@@ -275,13 +291,41 @@ func (q Query) Request() inetdiag.Request {
 
 // FiltersRows reports whether the query has a user-space part (health or
 // process terms), which MatchRow must apply to every row the kernel sent.
-func (q Query) FiltersRows() bool { return q.filtersHealth() || len(q.Comms) > 0 }
+func (q Query) FiltersRows() bool {
+	return q.filtersHealth() || len(q.Comms) > 0 || len(q.NetNSs) > 0 || len(q.Pods) > 0
+}
 
 func (q Query) filtersHealth() bool { return q.Unhealth || q.Dying || len(q.Healths) > 0 }
 
 // MatchRow applies the user-space part of the query (health, process
 // name). The kernel has already applied the rest.
-func (q Query) MatchRow(r *model.Row) bool { return q.MatchHealth(r) && q.matchComm(r) }
+func (q Query) MatchRow(r *model.Row) bool {
+	return q.MatchHealth(r) && q.matchComm(r) && q.matchNetNS(r)
+}
+
+// matchNetNS applies the namespace terms: a row of a single-namespace
+// watch (no namespace attached) matches none of them.
+func (q Query) matchNetNS(r *model.Row) bool {
+	if len(q.NetNSs) == 0 && len(q.Pods) == 0 {
+		return true
+	}
+	if r.NetNS == nil {
+		return false
+	}
+	return (len(q.NetNSs) == 0 || containsFold(r.NetNS.Name, q.NetNSs)) &&
+		(len(q.Pods) == 0 || containsFold(r.NetNS.Pod, q.Pods))
+}
+
+// containsFold reports whether s holds one of subs, ignoring case.
+func containsFold(s string, subs []string) bool {
+	s = strings.ToLower(s)
+	for _, sub := range subs {
+		if s != "" && strings.Contains(s, strings.ToLower(sub)) {
+			return true
+		}
+	}
+	return false
+}
 
 // MatchHealth applies the health terms alone: a poller that resolves
 // process names only where it must resolves those of the rows that pass

@@ -15,7 +15,7 @@ func sock(fam inetdiag.Family, src, dst string, st inetdiag.State) *inetdiag.Soc
 }
 
 func TestParseErrors(t *testing.T) {
-	for _, expr := range []string{"port", "port 0", "port 70000", "port 10-5", "sport x", "src 10.0.0.0/33", "dst nope/8", "state bogus", "health nope", "comm"} {
+	for _, expr := range []string{"port", "port 0", "port 70000", "port 10-5", "sport x", "src 10.0.0.0/33", "dst nope/8", "state bogus", "health nope", "comm", "netns", "pod"} {
 		if _, err := Parse(expr); err == nil {
 			t.Errorf("Parse(%q) accepted a bad expression", expr)
 		}
@@ -85,20 +85,30 @@ func TestMatchRow(t *testing.T) {
 		"zerowin":   {Sock: s, Health: model.HealthZeroWindow, Comm: "nginx"},
 		"unguarded": {Sock: s, Health: model.HealthUnguarded, Comm: "api"},
 		"ok":        {Sock: s, Health: model.HealthOK},
+		// With --all-netns rows carry their namespace.
+		"pod":  {Sock: s, Health: model.HealthRetransmitting, NetNS: &model.NetNS{Inode: 7, Name: "payments/api-7f9c", Pod: "payments/api-7f9c"}},
+		"blue": {Sock: s, Health: model.HealthOK, NetNS: &model.NetNS{Inode: 8, Name: "blue"}},
 	}
 	tests := []struct {
 		expr string
 		want []string
 	}{
-		{"dying", []string{"dying"}},
-		{"unhealthy", []string{"dying", "zerowin"}},
+		{"dying", []string{"dying", "pod"}},
+		{"unhealthy", []string{"dying", "pod", "zerowin"}},
 		{"health zero-window", []string{"zerowin"}},
 		{"zero-window", []string{"zerowin"}},
 		{"comm post", []string{"dying"}},
 		{"comm NGINX", []string{"zerowin"}},
 		{"comm api comm nginx", []string{"unguarded", "zerowin"}},
 		{"dying comm nginx", nil},
-		{"", []string{"dying", "ok", "unguarded", "zerowin"}},
+		{"", []string{"blue", "dying", "ok", "pod", "unguarded", "zerowin"}},
+		{"netns blue", []string{"blue"}},
+		{"netns PAYMENTS", []string{"pod"}},
+		{"pod payments/api", []string{"pod"}},
+		{"pod blue", nil}, // a named namespace is no pod
+		{"netns blue netns payments", []string{"blue", "pod"}},
+		{"netns blue dying", nil},
+		{"netns host", nil}, // a single-namespace row has no namespace
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
@@ -107,7 +117,7 @@ func TestMatchRow(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, name := range []string{"dying", "ok", "unguarded", "zerowin"} {
+			for _, name := range []string{"blue", "dying", "ok", "pod", "unguarded", "zerowin"} {
 				r := rows[name]
 				if q.MatchRow(&r) {
 					got = append(got, name)
@@ -145,6 +155,8 @@ func TestUserSpaceTerms(t *testing.T) {
 		{"port 5432 comm nginx", true, true, []string{"dying", "ok", "unguarded", "zerowin"}},
 		{"dying comm nginx", true, true, []string{"dying"}},
 		{"nginx", true, true, []string{"dying", "ok", "unguarded", "zerowin"}}, // a bare word is a process name
+		{"netns blue", true, false, []string{"dying", "ok", "unguarded", "zerowin"}},
+		{"pod payments/api dying", true, false, []string{"dying"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
