@@ -30,6 +30,8 @@ type summary struct {
 	// soonest is the earliest predicted abort and its connection.
 	soonest     *model.Prediction
 	soonestWhat string
+	// namespaces counts the rows by namespace (with --all-netns only).
+	namespaces []nsCount
 }
 
 type stateCount struct {
@@ -72,6 +74,7 @@ func summarize(s *model.Snapshot) summary {
 		sum.soonest = r.Prediction
 		sum.soonestWhat = arrow(r)
 	}
+	sum.namespaces = countNamespaces(s)
 	return sum
 }
 
@@ -107,6 +110,9 @@ func (m *Model) headerBlocks(w int) []headerBlock {
 	add(1, m.peerBanners(w)...)
 	if m.snap != nil {
 		add(6, indent(flow(m.paramChips(), "   ", w-1))...)
+		if chips := m.namespaceChips(); chips != nil {
+			add(6, indent(flow(chips, "  ", w-1))...)
+		}
 		add(1, indent(flow(m.healthChips(), "  ", w-1))...)
 		add(7, indent(flow(m.stateChips(), "  ", w-1))...)
 		if e := m.exposureLine(); e != "" {

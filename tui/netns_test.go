@@ -69,3 +69,37 @@ func TestNetNSColumnAndSelection(t *testing.T) {
 		t.Errorf("the detail view explains the pod's row with tcp_retries2=%d, want its namespace's 5", got)
 	}
 }
+
+// TestNamespaceHeader: with namespaces on the rows the header counts them
+// and names those with dying connections, most dying first; with one
+// namespace it says nothing of them.
+func TestNamespaceHeader(t *testing.T) {
+	m, _ := newTestModel(Config{}, 160, 40)
+	feed(m, must(snapshotOf(mixedRows()...)))
+	if strings.Contains(screenText(m), "namespace") {
+		t.Errorf("a namespace line with one namespace:\n%s", screenText(m))
+	}
+	pod := &model.NetNS{Inode: 2, Name: "payments/api-7f9c"}
+	billing := &model.NetNS{Inode: 3, Name: "billing"}
+	host := &model.NetNS{Inode: 1, Name: "host"}
+	feed(m, must(snapshotOf(
+		inNS(withAbort(dyingRow(), 10, 20*time.Minute), billing),
+		inNS(withAbort(dyingRow(), 11, 30*time.Second), pod),
+		inNS(withAbort(dyingRow(), 12, 40*time.Second), pod),
+		inNS(okRow("10.0.3.7:22", "10.0.0.5:50122", 0x13, "sshd", 700), host),
+	)))
+	view := screenText(m)
+	line := ""
+	for _, l := range strings.Split(view, "\n") {
+		if strings.Contains(l, "namespaces with connections") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no namespace line:\n%s", view)
+	}
+	pi, bi := strings.Index(line, "payments/api-7f9c: 2 dying"), strings.Index(line, "billing: 1 dying")
+	if !strings.Contains(line, "3 namespaces") || pi < 0 || bi < 0 || pi > bi || strings.Contains(line, "host:") {
+		t.Errorf("namespace line %q: want 3 namespaces, payments 2 dying before billing 1, nothing for host", line)
+	}
+}
