@@ -88,6 +88,8 @@ func watchConfig(o *options, q query.Query) watch.Config {
 		cfg.NetNSName = o.netns
 	}
 	cfg.AllNetNS = o.allNetNS
+	// The interface hints at --all-netns when other namespaces exist.
+	cfg.CountOtherNetNS = !o.allNetNS && !o.once && !o.json && o.metrics == ""
 	// A snapshot printed because stdout is not a terminal is --once:
 	// it gets every owner too.
 	if o.once || o.json || (o.metrics == "" && !isTerminal(os.Stdout)) {

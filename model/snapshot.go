@@ -95,6 +95,10 @@ type Snapshot struct {
 	// most urgent first, judged before any user-space filter (see
 	// PeerTracker).
 	Peers []Peer
+	// OtherNetNS is how many other network namespaces the host has when
+	// one is watched and the poller was asked to count them (0: none, or
+	// not counted), so that the interface can point at --all-netns.
+	OtherNetNS int
 	// Paused is set by displays that froze the view.
 	Paused bool
 

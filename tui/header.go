@@ -152,6 +152,9 @@ func (m *Model) titleLine(w int) string {
 		if s.NetNS != "" {
 			left += "  netns: " + s.NetNS
 		}
+		if s.OtherNetNS > 0 {
+			left += m.styles.dim.Render("  · " + plural(s.OtherNetNS, "other namespace") + ": --all-netns")
+		}
 		poll := "poll " + fmtSecs(s.Interval) + " · " + fmtDur(s.PollCost.Round(1e6))
 		if s.Slowed {
 			poll = m.styles.warn.Render("slowed to " + fmtSecs(s.Interval) + ": polls take " + fmtDur(s.PollCost.Round(1e6)))

@@ -103,3 +103,23 @@ func TestNamespaceHeader(t *testing.T) {
 		t.Errorf("namespace line %q: want 3 namespaces, payments 2 dying before billing 1, nothing for host", line)
 	}
 }
+
+// TestOtherNetNSHint: watching one namespace on a host with others, the
+// title line points at --all-netns; without others it says nothing.
+func TestOtherNetNSHint(t *testing.T) {
+	for _, n := range []int{0, 1, 37} {
+		m, _ := newTestModel(Config{}, 160, 40)
+		snap := must(snapshotOf(mixedRows()...))
+		snap.OtherNetNS = n
+		feed(m, snap)
+		view := screenText(m)
+		switch {
+		case n == 0 && strings.Contains(view, "--all-netns"):
+			t.Errorf("a hint without other namespaces:\n%s", view)
+		case n == 1 && !strings.Contains(view, "1 other namespace: --all-netns"):
+			t.Errorf("no hint for 1 other namespace:\n%s", view)
+		case n == 37 && !strings.Contains(view, "37 other namespaces: --all-netns"):
+			t.Errorf("no hint for 37 other namespaces:\n%s", view)
+		}
+	}
+}

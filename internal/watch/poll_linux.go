@@ -76,6 +76,9 @@ func (w *Watcher) snapshot(start time.Time, sp sourcePoll, rows []model.Row) *mo
 	snap.NetNS = w.cfg.NetNSName
 	snap.Notices = w.notices.all()
 	snap.Listening = listening(sp.buf.socks)
+	if w.cfg.CountOtherNetNS {
+		snap.OtherNetNS = w.other.count(start)
+	}
 	return snap
 }
 

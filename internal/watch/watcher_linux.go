@@ -57,6 +57,10 @@ type Config struct {
 	ProcRoot string
 	// Clock returns the current time (tests may inject one).
 	Clock func() time.Time
+	// CountOtherNetNS makes a single-namespace watcher count the host's
+	// other network namespaces now and then, for the interface's hint
+	// that --all-netns would show them (Snapshot.OtherNetNS).
+	CountOtherNetNS bool
 	// Record, if set, receives every poll's input (see recorder).
 	Record *record.Writer
 }
@@ -85,6 +89,7 @@ type Watcher struct {
 	notices notices
 	rec     *recorder          // nil unless recording
 	peers   *model.PeerTracker // remote hosts, judged over every row (peers_linux.go)
+	other   otherNetNS         // the host's other namespaces, for a hint
 	// wait sleeps between the polls of Loop; tests replace it.
 	wait func(ctx context.Context, d time.Duration) bool
 }
