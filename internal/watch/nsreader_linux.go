@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -148,15 +147,14 @@ func sockstatSum(b []byte, prefix string, names ...string) int {
 // counter finds a value in the two-line "Prefix: names…" / "Prefix:
 // values…" format of /proc/net/snmp and /proc/net/netstat.
 func counter(b []byte, prefix, name string) (uint64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	// The file is already in memory: walk its lines in place (a scanner
+	// allocated a 64 KiB buffer per counter, per poll, per namespace).
 	var header []string
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, prefix) {
+	for line := range bytes.Lines(b) {
+		if !bytes.HasPrefix(line, []byte(prefix)) {
 			continue
 		}
-		f := strings.Fields(line)
+		f := strings.Fields(string(line))
 		if header == nil {
 			header = f
 			continue
