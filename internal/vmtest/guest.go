@@ -55,6 +55,11 @@ type Config struct {
 	// same path. It must be under /tmp (the guest puts a tmpfs there,
 	// since its root is read-only). Run creates one if empty.
 	Share string
+	// Source is a host directory that jobs work in (the module's root: the
+	// tests read their testdata relative to it). The guest sees the host's
+	// root, but its own tmpfs hides the host's /tmp and /run: a Source
+	// under them is shared on its own, read-only, at the same path.
+	Source string
 }
 
 // Guest is the outcome of one boot.
@@ -108,7 +113,7 @@ func Run(ctx context.Context, cfg Config, jobs []Job) (*Guest, error) {
 	if err := os.WriteFile(initrdPath, initrd, 0o600); err != nil {
 		return nil, fmt.Errorf("vmtest: write initramfs: %w", err)
 	}
-	script := guestScript(cfg.Share, jobs)
+	script := guestScript(cfg.Share, hiddenSource(cfg.Source), jobs)
 	if err := os.WriteFile(filepath.Join(cfg.Share, "guest.sh"), []byte(script), 0o755); err != nil {
 		return nil, fmt.Errorf("vmtest: write guest script: %w", err)
 	}
@@ -126,6 +131,10 @@ func Run(ctx context.Context, cfg Config, jobs []Job) (*Guest, error) {
 		"-append", "console=ttyS0 panic=-1 loglevel=4 vmtest.share=" + cfg.Share,
 		"-virtfs", "local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap",
 		"-virtfs", "local,path=" + cfg.Share + ",mount_tag=share,security_model=none",
+	}
+	src := hiddenSource(cfg.Source)
+	if src != "" {
+		args = append(args, "-virtfs", "local,path="+src+",mount_tag=src,security_model=none,readonly=on,multidevs=remap")
 	}
 	cmd := exec.CommandContext(ctx, qemu, args...)
 	var console bytes.Buffer
@@ -169,12 +178,15 @@ func jobTimeout(j Job) time.Duration {
 
 // guestScript is run by the host's /bin/sh as the guest's init once the
 // root is mounted: each job in turn, its output and status into the share.
-func guestScript(share string, jobs []Job) string {
+func guestScript(share, src string, jobs []Job) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!/bin/sh\nexport PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp TMPDIR=/tmp\n")
 	b.WriteString("mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\n" +
 		"mkdir -p /dev/pts /dev/shm\nmount -t devpts devpts /dev/pts\nmount -t tmpfs tmpfs /dev/shm\n")
 	fmt.Fprintf(&b, "S=%s\nip link set lo up\nuname -r > \"$S/uname\"\n", shQuote(share))
+	if src != "" {
+		fmt.Fprintf(&b, "mkdir -p %[1]s && mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 src %[1]s || echo 'vmtest: cannot mount the source' > /dev/console\n", shQuote(src))
+	}
 	for i, j := range jobs {
 		dir := j.Dir
 		if dir == "" {
@@ -195,6 +207,21 @@ func guestScript(share string, jobs []Job) string {
 	}
 	b.WriteString("sync\necho done > \"$S/done\"\nsync\necho o > /proc/sysrq-trigger\nsleep 10\n")
 	return b.String()
+}
+
+// hiddenSource returns dir if the guest's own tmpfs would hide it (under
+// /tmp or /run), else "": the host's root shows it as it is.
+func hiddenSource(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	d := filepath.Clean(dir)
+	for _, p := range []string{"/tmp/", "/run/"} {
+		if strings.HasPrefix(d+"/", p) && d+"/" != p {
+			return d
+		}
+	}
+	return ""
 }
 
 // shQuote quotes s for sh.

@@ -111,7 +111,7 @@ func TestKernelMatrix(t *testing.T) {
 				{Name: "--once", Argv: []string{b.tcpwatch, "--once"}, Timeout: time.Minute},
 				{Name: "--version", Argv: []string{b.tcpwatch, "--version"}, Timeout: time.Minute},
 			}
-			g, err := Run(context.Background(), Config{Kernel: k, Share: share}, jobs)
+			g, err := Run(context.Background(), Config{Kernel: k, Share: share, Source: root}, jobs)
 			if g != nil {
 				t.Logf("%s: guest ran for %v", k.Release, g.Elapsed.Round(time.Second))
 			}
@@ -191,7 +191,7 @@ func retryLab(t *testing.T, k Kernel, r Result, root string, b binaries, rows ma
 	t.Logf("crash lab on %s: %s failed; retrying them once in a fresh guest. First run:\n%s", k.Release, strings.Join(failed, ", "), failures(r.Stdout))
 	share, sb := shareWith(t, b)
 	table := filepath.Join(share, "lab-table.md")
-	g, err := Run(context.Background(), Config{Kernel: k, Share: share}, []Job{labJob(root, sb, table, "^("+strings.Join(failed, "|")+")$")})
+	g, err := Run(context.Background(), Config{Kernel: k, Share: share, Source: root}, []Job{labJob(root, sb, table, "^("+strings.Join(failed, "|")+")$")})
 	if err != nil {
 		t.Fatalf("retry: %v\nconsole:\n%s", err, tail(g.Console, 4000))
 	}
