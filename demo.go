@@ -36,11 +36,9 @@ func runDemo(ctx context.Context, o *options, q query.Query, stdout, stderr io.W
 		return 1
 	}
 	defer d.close()
-	// Give the first retransmission timeouts time to fire, so that the
+	// Wait for the first retransmission timeouts to fire, so that the
 	// first screen already counts down.
-	select {
-	case <-time.After(1200 * time.Millisecond):
-	case <-ctx.Done():
+	if !d.awaitRetransmissions(ctx, 15*time.Second) {
 		return 0
 	}
 	banner := fmt.Sprintf("demo: host %s (%s) died at %s; namespaces %s and %s are removed on exit",
@@ -58,6 +56,53 @@ type demo struct {
 	pairs   []*crashlab.Pair
 	crashed time.Time
 	cancel  context.CancelFunc
+	// sending are the connections with data in flight to the dead host.
+	sending []*net.TCPConn
+}
+
+// awaitRetransmissions waits until every connection sending to the dead
+// host has had its first retransmission timeout (its tcp_info counts
+// one), or at most limit: a fixed wait was too short in a slow virtual
+// machine, whose first screen then showed no countdown. It reports false
+// when ctx ended first.
+func (d *demo) awaitRetransmissions(ctx context.Context, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		done := true
+		for _, c := range d.sending {
+			n, err := retransmits(c)
+			if err != nil {
+				return true // nothing to wait for: the watcher will show it
+			}
+			done = done && n > 0
+		}
+		if done || time.Now().After(deadline) {
+			return true
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// retransmits is the connection's count of retransmission timeouts in its
+// current episode (tcpi_retransmits).
+func retransmits(c *net.TCPConn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var info *unix.TCPInfo
+	var serr error
+	if err := raw.Control(func(fd uintptr) { info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, serr
+	}
+	return int(info.Retransmits), nil
 }
 
 func (d *demo) close() {
@@ -156,6 +201,7 @@ func startDemo(lab *crashlab.Lab) (*demo, error) {
 		if _, err := p.Client.Write(make([]byte, 1000)); err != nil {
 			return fail(err)
 		}
+		d.sending = append(d.sending, p.Client)
 	}
 	return d, nil
 }
