@@ -139,7 +139,9 @@ func lastReceived(r *Row, now time.Time) (time.Time, bool) {
 		// A SYN never answered has received nothing.
 		return time.Time{}, false
 	}
-	return lastRx(r.Sock, now), true
+	// The ages are as of the sample, which between sweeps may be older
+	// than the poll.
+	return lastRx(r.Sock, r.SampledAt(now)), true
 }
 
 // stallStart is when a stalled connection sent the first transmission
