@@ -93,6 +93,14 @@ type Snapshot struct {
 	PollCost time.Duration
 	Interval time.Duration
 	Slowed   bool
+	// SweepEvery is set on a large host whose full dumps (sweeps) cost
+	// more than the poll budget: they run that often, and the polls in
+	// between (Refresh set) look up only the connections that are or may
+	// be dying, whose rows are fresh; the others' rows are the last
+	// sweep's (see Row.Sampled). SweepCost is what the last sweep took.
+	SweepEvery time.Duration
+	SweepCost  time.Duration
+	Refresh    bool
 	Params   Params
 	Rows     []Row
 	// Events are those of this poll; AllEvents those kept so far.
