@@ -101,8 +101,8 @@ type Snapshot struct {
 	SweepEvery time.Duration
 	SweepCost  time.Duration
 	Refresh    bool
-	Params   Params
-	Rows     []Row
+	Params     Params
+	Rows       []Row
 	// Events are those of this poll; AllEvents those kept so far.
 	Events    []Event
 	AllEvents []Event
