@@ -37,12 +37,13 @@ func newTiers(interval, fixed time.Duration) tiers {
 // refreshDue reports whether the poll that begins now is a refresh: the
 // tiers are split, look-ups are possible, the filter has not changed
 // since the last sweep (a new filter needs a new dump), and the next
-// sweep is not due (within half an interval: polls start a little late).
+// sweep is not due. A sweep comes at the first poll at least sweepEvery
+// after the last, never earlier: the budget holds.
 func (t *tiers) refreshDue(now time.Time, canRefresh bool, gen uint64) bool {
 	if !canRefresh || t.sweepEvery == 0 || gen != t.gen || t.lastSweep.IsZero() {
 		return false
 	}
-	return now.Sub(t.lastSweep) < t.sweepEvery-t.interval/2
+	return now.Sub(t.lastSweep) < t.sweepEvery
 }
 
 // swept notes a successful sweep that began at start under filter
