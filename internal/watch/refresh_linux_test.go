@@ -234,3 +234,76 @@ func TestRefreshStopsForFilterAndRecording(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshAllNS: with every namespace, a refresh looks up each
+// namespace's own suspects in its own socket and tags the rows as a sweep
+// does; a namespace whose socket cannot look up keeps every poll a
+// sweep.
+func TestRefreshAllNS(t *testing.T) {
+	clock := newFakeClock()
+	h := newFakeHostNS()
+	mk := func(socks ...inetdiag.Socket) *lookupDumper {
+		d := &lookupDumper{fakeDumper: fakeDumper{socks: always(socks...)}}
+		d.answer = func(_ int, cookie uint64) (inetdiag.Socket, bool) {
+			for _, s := range socks {
+				if s.ID.Cookie == cookie {
+					s.Info.LastAckRecv += time.Second // tell a look-up's sample from the dump's
+					return s, true
+				}
+			}
+			return inetdiag.Socket{}, false
+		}
+		return d
+	}
+	hostD, podD := mk(retransSock(1), okSock(2)), mk(retransSock(1), closeWaitSock(3))
+	h.add(100, "host", paramsWith(15), hostD)
+	h.add(200, "pod", paramsWith(5), podD)
+	w := mustAllWatcher(t, h, clock)
+	for _, d := range []*lookupDumper{hostD, podD} {
+		d.fakeDumper.clock = clock
+	}
+	hostD.fakeDumper.cost = func(int) time.Duration { return 150 * time.Millisecond }
+	if !w.canRefresh() {
+		t.Fatal("every namespace answers look-ups, yet canRefresh is false")
+	}
+	snaps, _ := runLoop(t, w, clock, time.Second, 3, nil)
+	defer func() {
+		for _, s := range snaps {
+			s.Release()
+		}
+	}()
+	if got := fmt.Sprint(snaps[0].Refresh, snaps[1].Refresh, snaps[2].Refresh); got != "false false true" {
+		t.Fatalf("refresh pattern %s, want two sweeps (the first forgiven) then a refresh", got)
+	}
+	if fmt.Sprint(hostD.lookups) != "[[1]]" || fmt.Sprint(podD.lookups) != "[[1 3]]" {
+		t.Errorf("look-ups: host %v, pod %v; want each namespace's own suspects", hostD.lookups, podD.lookups)
+	}
+	rows := rowsByNS(snaps[2])
+	if len(rows) != 4 {
+		t.Fatalf("refresh rows %v, want the sweep's four", keys(rows))
+	}
+	for k, fresh := range map[string]bool{"host 1": true, "host 2": false, "pod 1": true, "pod 3": true} {
+		r := rows[k]
+		if r == nil {
+			t.Fatalf("no row %s", k)
+		}
+		if got := r.Sampled.Equal(snaps[2].Time); got != fresh {
+			t.Errorf("%s: sampled %v, snapshot %v: fresh %v, want %v", k, r.Sampled, snaps[2].Time, got, fresh)
+		}
+		if fresh && r.Sock.Info.LastAckRecv < time.Second {
+			t.Errorf("%s: its sample is not the look-up's", k)
+		}
+	}
+	if p := rows["pod 1"].Prediction; p == nil || rows["pod 1"].NetNS.Params.Retries2 != 5 {
+		t.Errorf("pod 1 refreshed without its namespace: prediction %v", p)
+	}
+
+	// A namespace that cannot look up (a fake dump) stops the refreshes.
+	h.add(300, "plain", paramsWith(15), &fakeDumper{socks: always(okSock(9))})
+	clock.advance(3 * time.Second)
+	s := mustPoll(t, w) // a sweep: lists the namespaces again
+	s.Release()
+	if w.canRefresh() {
+		t.Error("a namespace without look-ups, yet canRefresh is true")
+	}
+}
