@@ -39,7 +39,7 @@ func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *
 		var snap *model.Snapshot
 		var err error
 		if refresh {
-			snap, err = w.refresh()
+			snap, err = w.Refresh()
 		} else {
 			snap, err = w.Poll()
 		}

@@ -140,11 +140,15 @@ func (s *source) refresh(start time.Time, opts model.OptionSource) (sourcePoll, 
 	return sp, nil
 }
 
-// refresh is Poll between two sweeps: the suspects looked up, then the
-// same steps as a poll over every connection of the last sweep (owners,
-// peers, filter, snapshot). It is never recorded: a recording holds
-// sweeps only, each poll a dump (see tiers.enabled).
-func (w *Watcher) refresh() (*model.Snapshot, error) {
+// Refresh is Poll between two sweeps, which Loop runs on its own when
+// dumps are costly: the suspects looked up, then the same steps as a poll
+// over every connection of the last sweep (owners, peers, filter,
+// snapshot). It needs a Poll before it (and look-ups: see canRefresh),
+// and is never recorded: a recording holds dumps only.
+func (w *Watcher) Refresh() (*model.Snapshot, error) {
+	if !w.canRefresh() {
+		return nil, fmt.Errorf("watch: refresh: no sweep to refresh, or no look-ups here")
+	}
 	if w.all != nil {
 		return w.all.refresh()
 	}
