@@ -255,7 +255,7 @@ func (a *allNS) tick(refresh bool) (*model.Snapshot, error) {
 	if !earliest.IsZero() {
 		uncertainty = max(uncertainty, sampled.Sub(earliest))
 	}
-	peers, peerEvents := w.judgeAllPeers(sampled, uncertainty, a.hostParams().Jiffy(), rows)
+	peers, peerEvents := w.judgeAllPeers(refresh, earliest, sampled, uncertainty, a.hostParams().Jiffy(), rows, events)
 	rows = filterRows(rows, q)
 	rb.rows = rows
 	w.noticeLimits()

@@ -96,6 +96,9 @@ type Watcher struct {
 	notices notices
 	rec     *recorder          // nil unless recording
 	peers   *model.PeerTracker // remote hosts, judged over every row (peers_linux.go)
+	// lastPeers are the last poll's verdicts, which a refresh keeps for
+	// the hosts it does not judge again.
+	lastPeers []model.Peer
 	other   otherNetNS         // the host's other namespaces, for a hint
 	// wait sleeps between the polls of Loop; tests replace it.
 	wait func(ctx context.Context, d time.Duration) bool
