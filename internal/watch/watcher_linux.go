@@ -99,7 +99,7 @@ type Watcher struct {
 	// lastPeers are the last poll's verdicts, which a refresh keeps for
 	// the hosts it does not judge again.
 	lastPeers []model.Peer
-	other   otherNetNS         // the host's other namespaces, for a hint
+	other     otherNetNS // the host's other namespaces, for a hint
 	// wait sleeps between the polls of Loop; tests replace it.
 	wait func(ctx context.Context, d time.Duration) bool
 }
