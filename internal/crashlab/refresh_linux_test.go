@@ -107,8 +107,8 @@ func TestLabRefreshBetweenSweeps(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := waitOutcome(t, out, 40*time.Second)
-	if !errors.Is(o.err, unix.ETIMEDOUT) {
-		t.Fatalf("the client got %v, want ETIMEDOUT", o.err)
+	if !errors.Is(o.Err, unix.ETIMEDOUT) {
+		t.Fatalf("the client got %v, want ETIMEDOUT", o.Err)
 	}
 	time.Sleep(time.Second)
 	stop()
@@ -171,12 +171,12 @@ func TestLabRefreshBetweenSweeps(t *testing.T) {
 	if refreshes < 15 || moved < 2 {
 		t.Errorf("%d refreshes carried the dying row, %d of them with a new retransmission count; want at least 15 and 2:\n%v", refreshes, moved, trail)
 	}
-	first, maxErr := checkAbort(t, "refresh between sweeps", samples, o.at, "tcp_retries2", "retransmitting", 15)
+	first, maxErr := checkAbort(t, "refresh between sweeps", samples, o.At, "tcp_retries2", "retransmitting", 15)
 	if abortSeen == nil {
 		t.Fatalf("no event for the dying connection:\n%v", trail)
 	}
 	if testing.Verbose() {
-		t.Logf("abort at %s; the polls around it:\n%s", o.at.Format("15:04:05.000"), strings.Join(trail[max(0, len(trail)-8):], "\n"))
+		t.Logf("abort at %s; the polls around it:\n%s", o.At.Format("15:04:05.000"), strings.Join(trail[max(0, len(trail)-8):], "\n"))
 	}
 	e := abortSeen.events[0]
 	// Found gone by a look-up or, one time in eight, by a sweep that
@@ -184,11 +184,11 @@ func TestLabRefreshBetweenSweeps(t *testing.T) {
 	if e.Kind != model.EventAborted {
 		t.Errorf("event %v, want aborted", e.Kind)
 	}
-	if late := abortSeen.at.Sub(o.at); late > 3*interval {
+	if late := abortSeen.at.Sub(o.At); late > 3*interval {
 		t.Errorf("abort reported %v after it happened (interval %v, sweeps every %v)", late, interval, sweepEvery)
 	}
-	results.add("two tiers: sweep every 2 s, look-ups every 0.25 s (retries2=5)", first.best.Sub(first.t), o.at.Sub(first.t), maxErr,
-		fmt.Sprintf("ETIMEDOUT; aborted event %v after (refresh %v)", abortSeen.at.Sub(o.at).Round(time.Millisecond), abortSeen.refresh))
+	results.add("two tiers: sweep every 2 s, look-ups every 0.25 s (retries2=5)", first.best.Sub(first.t), o.At.Sub(first.t), maxErr,
+		fmt.Sprintf("ETIMEDOUT; aborted event %v after (refresh %v)", abortSeen.at.Sub(o.At).Round(time.Millisecond), abortSeen.refresh))
 }
 
 func tupleOf(c *net.TCPConn) [2]netip.AddrPort {

@@ -80,13 +80,25 @@ func (s *source) refresh(start time.Time, opts model.OptionSource) (sourcePoll, 
 			st.cookies = append(st.cookies, k)
 		}
 	}
+	buf := s.bufs.get()
+	buf.refs.Store(bufHolders)
+	if len(st.targets) == 0 {
+		// Nothing to look up: no reading of the namespace either (with
+		// every namespace, each reading is an entry into it).
+		now := s.clock()
+		s.prev.refs.Add(1)
+		if st.look != nil {
+			st.look.release() // nothing points into it: no connection was looked up since the sweep
+		}
+		st.look = buf
+		return sourcePoll{buf: buf, shared: s.prev, time: now, refresh: true,
+			poll: model.Poll{Time: now, Conns: st.conns}}, nil
+	}
 	s.refreshParams(start)
 	counters, cerr := s.ns.Counters()
 	if cerr != nil {
 		s.notice("TCP counters unreadable: resets and normal closes between polls cannot be told apart")
 	}
-	buf := s.bufs.get()
-	buf.refs.Store(bufHolders)
 	st.gone = st.gone[:0]
 	lookStart := s.clock()
 	var err error
