@@ -34,8 +34,8 @@ type allWatcher struct {
 	// refreshes counts the polls that looked up suspects rather than
 	// dump (two tiers).
 	refreshes int
-	cancel  context.CancelFunc
-	done    chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 func startAllWatcher(t *testing.T, sweepEvery time.Duration) *allWatcher {
