@@ -54,12 +54,17 @@ func (s PeerStatus) String() string {
 	return "UNKNOWN_" + strconv.Itoa(int(s))
 }
 
-// PeerGroup counts a peer's connections of one local process, remote port
-// and health: the blast radius, in the terms an operator acts on.
+// PeerGroup counts a peer's connections of one local process, port and
+// health: the blast radius, in the terms an operator acts on. A
+// connection to the host's service is counted by its remote port
+// (RemotePort, e.g. 5432); one the host made to a local listener by the
+// local port it reached (LocalPort, RemotePort 0): its remote port is the
+// client's ephemeral one, which would make a group of every connection.
 type PeerGroup struct {
 	PID        int
 	Comm       string
 	RemotePort uint16
+	LocalPort  uint16
 	Health     Health
 	Count      int
 }
@@ -248,6 +253,12 @@ func (pt *PeerTracker) update(now time.Time, u time.Duration, jiffy time.Duratio
 	members := map[netip.Addr][]int{}
 	var order []netip.Addr
 	present := map[netip.Addr]bool{} // with only: the hosts not judged that still have a connection
+	listening := map[uint16]bool{}   // the local ports with a listener among the rows: inbound connections reach them
+	for i := range rows {
+		if r := &rows[i]; r.Sock != nil && r.Sock.State == inetdiag.StateListen {
+			listening[r.Sock.ID.Src.Port()] = true
+		}
+	}
 	for i := range rows {
 		r := &rows[i]
 		if !hasPeer(r) {
@@ -275,7 +286,7 @@ func (pt *PeerTracker) update(now time.Time, u time.Duration, jiffy time.Duratio
 			pt.hosts[a] = mem
 		}
 		p := Peer{Addr: a}
-		pt.judge(&p, mem, now, u, jiffy, rows, members[a])
+		pt.judge(&p, mem, now, u, jiffy, rows, members[a], listening)
 		if p.Status != mem.status && (p.Status == PeerUnresponsive || mem.status == PeerUnresponsive) {
 			kind := EventPeerUnresponsive
 			if p.Status != PeerUnresponsive {

@@ -1,10 +1,13 @@
 package model
 
 import (
+	"fmt"
 	"net/netip"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
 )
 
 // TestPeerUpdateSome: between two sweeps only the hosts of the refreshed
@@ -52,5 +55,31 @@ func TestPeerUpdateSome(t *testing.T) {
 	}
 	if got[0].Addr != netip.MustParseAddr(dead) {
 		t.Errorf("hosts not in urgency order: %v first", got[0].Addr)
+	}
+}
+
+// TestPeerGroupsInbound: a host's connections to a local listener are one
+// group per local port (the service it reaches), not one per client
+// ephemeral port; its connections to its own services stay grouped by the
+// remote port.
+func TestPeerGroupsInbound(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+	listener := peerRow(100, "0.0.0.0:0", HealthOK, 0)
+	listener.Sock.State, listener.Sock.ID.Src = inetdiag.StateListen, netip.MustParseAddrPort("10.0.0.1:5432")
+	rows := []Row{listener}
+	for i := range 3 {
+		r := peerRow(uint64(i+1), fmt.Sprintf("10.0.9.20:%d", 50000+i), HealthOK, time.Second)
+		r.Sock.ID.Src = netip.MustParseAddrPort("10.0.0.1:5432")
+		rows = append(rows, r)
+	}
+	rows = append(rows, peerRow(9, "10.0.9.20:443", HealthOK, time.Second)) // outbound, to its service
+	peers, _ := NewPeerTracker(PeerConfig{}).Update(t0, time.Millisecond, 4*time.Millisecond, rows)
+	p := findPeer(t, peers, "10.0.9.20")
+	want := []PeerGroup{
+		{PID: 42, Comm: "api", LocalPort: 5432, Health: HealthOK, Count: 3},
+		{PID: 42, Comm: "api", RemotePort: 443, Health: HealthOK, Count: 1},
+	}
+	if !reflect.DeepEqual(p.Groups, want) {
+		t.Errorf("groups %+v, want %+v", p.Groups, want)
 	}
 }

@@ -14,8 +14,9 @@ import (
 )
 
 // judge fills in a host's verdict, silence and blast radius.
-// members are the indices of its connections in rows.
-func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy time.Duration, rows []Row, members []int) {
+// members are the indices of its connections in rows; listening the
+// local ports with a listener (see PeerGroup).
+func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy time.Duration, rows []Row, members []int, listening map[uint16]bool) {
 	p.SilentUncertainty = u + jiffy
 	var stalled, never []int
 	var heard time.Time // the latest receive on this poll's connections
@@ -24,9 +25,9 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 	// process name for each of 10^5 connections of one host was most of
 	// a verdict's cost); the name is taken from the first row of a group.
 	type groupKey struct {
-		pid    int
-		port   uint16
-		health Health
+		pid           int
+		remote, local uint16
+		health        Health
 	}
 	groups := map[groupKey]int{}
 	names := map[groupKey]string{}
@@ -57,14 +58,17 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 			p.NeverNotice++
 			never = append(never, i)
 		}
-		k := groupKey{pid: r.PID, port: r.Sock.ID.Dst.Port(), health: r.Health}
+		k := groupKey{pid: r.PID, remote: r.Sock.ID.Dst.Port(), health: r.Health}
+		if lp := r.Sock.ID.Src.Port(); listening[lp] {
+			k.remote, k.local = 0, lp
+		}
 		if groups[k]++; groups[k] == 1 && r.Comm != "" {
 			names[k] = r.Comm
 		}
 	}
 	p.Groups = make([]PeerGroup, 0, len(groups))
 	for k, n := range groups {
-		p.Groups = append(p.Groups, PeerGroup{PID: k.pid, Comm: names[k], RemotePort: k.port, Health: k.health, Count: n})
+		p.Groups = append(p.Groups, PeerGroup{PID: k.pid, Comm: names[k], RemotePort: k.remote, LocalPort: k.local, Health: k.health, Count: n})
 	}
 	slices.SortFunc(p.Groups, func(a, b PeerGroup) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {
@@ -74,6 +78,9 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 			return c
 		}
 		if c := cmp.Compare(a.RemotePort, b.RemotePort); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.LocalPort, b.LocalPort); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.PID, b.PID)

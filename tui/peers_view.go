@@ -214,7 +214,11 @@ func (v *peersView) account(p *model.Peer, w int) []string {
 			proc = g.Comm + "[" + strconv.Itoa(g.PID) + "]"
 		}
 		l := look(g.Health)
-		out = append(out, "   "+truncate(fit(proc, 20, false)+" → :"+fit(strconv.Itoa(int(g.RemotePort)), 5, false)+" "+
+		port := " → :" + fit(strconv.Itoa(int(g.RemotePort)), 5, false)
+		if g.LocalPort != 0 {
+			port = " ← :" + fit(strconv.Itoa(int(g.LocalPort)), 5, false) // the host connected to our listener
+		}
+		out = append(out, "   "+truncate(fit(proc, 20, false)+port+" "+
 			st.healthStyle(g.Health).Render(l.symbol+" "+fit(g.Health.String(), 17, false))+" ×"+fmtCount(g.Count), w-3))
 	}
 	for _, r := range p.Reasons {

@@ -41,6 +41,7 @@ type PeerGroup struct {
 	PID        *int    `json:"pid"`
 	Comm       *string `json:"comm"`
 	RemotePort uint16  `json:"remote_port"`
+	LocalPort  uint16  `json:"local_port,omitempty"` // the local listener the host connected to (remote_port 0)
 	Health     string  `json:"health"`
 	Count      int     `json:"count"`
 }
@@ -72,7 +73,7 @@ func NewPeer(p *model.Peer, now time.Time) Peer {
 		out.LastAbortInS = ptr(seconds(p.LastAbort.Sub(now)))
 	}
 	for _, g := range p.Groups {
-		pg := PeerGroup{RemotePort: g.RemotePort, Health: g.Health.String(), Count: g.Count}
+		pg := PeerGroup{RemotePort: g.RemotePort, LocalPort: g.LocalPort, Health: g.Health.String(), Count: g.Count}
 		if g.PID != 0 {
 			pg.PID, pg.Comm = ptr(g.PID), ptr(g.Comm)
 		}
@@ -137,7 +138,11 @@ func writePeerTable(w io.Writer, snap *model.Snapshot) error {
 			if g.PID != 0 {
 				proc = fmt.Sprintf("%s[%d]", g.Comm, g.PID)
 			}
-			gs = append(gs, fmt.Sprintf("%s :%d %s x%d", proc, g.RemotePort, g.Health, g.Count))
+			port := fmt.Sprintf(":%d", g.RemotePort)
+			if g.LocalPort != 0 {
+				port = fmt.Sprintf("<-:%d", g.LocalPort) // the host connected to our listener
+			}
+			gs = append(gs, fmt.Sprintf("%s %s %s x%d", proc, port, g.Health, g.Count))
 		}
 		fmt.Fprintf(w, "# %s: %s\n", p.Addr, strings.Join(gs, ", "))
 		for _, r := range p.Reasons {

@@ -29,7 +29,7 @@ func peersFixture() *model.Snapshot {
 			},
 			Reasons: []string{"1 connection waits for answers that never came"}},
 		{Addr: netip.MustParseAddr("fd00::2"), Status: model.PeerPartial, Conns: 2, Dying: 1,
-			Groups: []model.PeerGroup{{RemotePort: 5432, Health: model.HealthUnguarded, Count: 2}}},
+			Groups: []model.PeerGroup{{RemotePort: 5432, Health: model.HealthUnguarded, Count: 2}, {LocalPort: 8443, Health: model.HealthOK, Count: 7}}},
 		{Addr: netip.MustParseAddr("10.0.8.1"), Status: model.PeerAlive, Conns: 1},
 	}
 	snap.Events = append(snap.Events, model.Event{Time: now, Kind: model.EventPeerUnresponsive, Peer: netip.MustParseAddr("10.0.9.14"), LastSeen: now.Add(-8212 * time.Millisecond)},
@@ -84,6 +84,12 @@ func TestJSONPeers(t *testing.T) {
 	}
 	if pg := partial["groups"].([]any)[0].(map[string]any); pg["pid"] != nil || pg["comm"] != nil {
 		t.Errorf("unknown owner: %v, want null pid and comm", pg)
+	}
+	if pg := partial["groups"].([]any)[0].(map[string]any); pg["local_port"] != nil {
+		t.Errorf("a group by remote port has a local_port: %v", pg)
+	}
+	if pg := partial["groups"].([]any)[1].(map[string]any); pg["local_port"] != 8443.0 || pg["remote_port"] != 0.0 || pg["count"] != 7.0 {
+		t.Errorf("a group of connections to a local listener: %v, want local_port 8443, remote_port 0", pg)
 	}
 	ev := objs[6]
 	if ev["event"] != "peer_unresponsive" || ev["peer"] != "10.0.9.14" || ev["silent_since"] != "2026-11-23T14:02:01.288Z" {
