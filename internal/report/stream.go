@@ -3,13 +3,14 @@ package report
 // The one-shot's writers take the rows one at a time, as the dump is
 // decoded, instead of a snapshot that holds them all: JSONStream writes
 // each connection at once; TableStream keeps of each row only its cells
-// (one byte arena) and its place in the order, because the table's
+// (in a byte arena) and its place in the order, because the table's
 // summary, its column widths and its order need every row first. Both
 // write the very bytes WriteJSON and WriteTable write for the same rows.
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,11 +50,18 @@ func (j *JSONStream) Finish(snap *model.Snapshot) error { return writeJSONTail(j
 // stream is of one namespace).
 const tableCols = 10
 
-// TableStream collects rows for the --once table: ~40 bytes a row besides
-// its cells' text.
+// tableChunk is the size of the arena's chunks. The cells are kept in
+// chunks rather than one slice so that the arena never grows by copying:
+// a slice grown to hold 40k rows' cells leaves as much again in garbage
+// on the way, which a one-shot's peak RSS counts.
+const tableChunk = 64 << 10
+
+// TableStream collects rows for the --once table: 16 bytes a row besides
+// its cells' text (~90 bytes).
 type TableStream struct {
-	arena  []byte // every row's cells, tab-separated
+	chunks [][]byte // every row's cells, tab-separated
 	rows   []streamRow
+	line   []byte             // scratch
 	widths [tableCols - 1]int // widest cell of each aligned column, in runes
 	counts model.Counts
 	// never are the local and remote ports of the connections that would
@@ -62,10 +70,14 @@ type TableStream struct {
 	never [][2]uint16
 }
 
+// streamRow is a row's place in the table: its rank and, for a
+// prediction, the abort's wall-clock time in nanoseconds (a one-shot's
+// predictions all come from one clock), and where its cells are.
 type streamRow struct {
-	start, end uint32 // its cells in arena
-	rank       int
-	at         time.Time
+	at   int64
+	ref  uint32 // chunk<<16 | offset
+	n    uint16 // length of its cells
+	rank uint8
 }
 
 // NewTableStream returns an empty table.
@@ -77,19 +89,38 @@ func NewTableStream() *TableStream {
 
 // Add takes one row, sampled at now. Rows with a NetNS are not expected.
 func (t *TableStream) Add(r *model.Row, now time.Time) error {
-	if len(t.arena) > 1<<32-1<<16 {
-		return fmt.Errorf("report: table: more than 4 GiB of cells")
+	t.line = appendTableRow(t.line[:0], r, now, false)
+	if len(t.line) > tableChunk-1 {
+		return fmt.Errorf("report: table: a row of %d bytes", len(t.line))
 	}
+	last := len(t.chunks) - 1
+	if last < 0 || len(t.chunks[last])+len(t.line) > tableChunk {
+		if len(t.chunks) >= 1<<16 {
+			return fmt.Errorf("report: table: more than %d MiB of cells", (1<<16)*tableChunk>>20)
+		}
+		t.chunks = append(t.chunks, make([]byte, 0, tableChunk))
+		last++
+	}
+	off := len(t.chunks[last])
+	t.chunks[last] = append(t.chunks[last], t.line...)
 	t.counts.Add(r)
 	if r.Sock != nil && r.Exposure != nil && r.Exposure.Never {
 		t.never = append(t.never, [2]uint16{r.Sock.ID.Src.Port(), r.Sock.ID.Dst.Port()})
 	}
-	start := len(t.arena)
-	t.arena = appendTableRow(t.arena, r, now, false)
 	rank, at := tableRank(r)
-	t.rows = append(t.rows, streamRow{start: uint32(start), end: uint32(len(t.arena)), rank: rank, at: at})
-	t.measure(t.arena[start:])
+	sr := streamRow{ref: uint32(last)<<16 | uint32(off), n: uint16(len(t.line)), rank: uint8(rank)}
+	if !at.IsZero() {
+		sr.at = at.UnixNano()
+	}
+	t.rows = append(t.rows, sr)
+	t.measure(t.line)
 	return nil
+}
+
+// cells returns a row's cells.
+func (t *TableStream) cells(r streamRow) []byte {
+	c, off := r.ref>>16, r.ref&0xffff
+	return t.chunks[c][off : off+uint32(r.n)]
 }
 
 // measure widens the columns to a line's cells.
@@ -119,13 +150,13 @@ func (t *TableStream) Finish(out io.Writer, snap *model.Snapshot) error {
 	}
 	slices.SortStableFunc(t.rows, func(a, b streamRow) int {
 		if a.rank != b.rank {
-			return a.rank - b.rank
+			return int(a.rank) - int(b.rank)
 		}
-		return a.at.Compare(b.at)
+		return cmp.Compare(a.at, b.at)
 	})
 	t.writeLine(w, []byte(tableHeader))
 	for _, r := range t.rows {
-		t.writeLine(w, t.arena[r.start:r.end])
+		t.writeLine(w, t.cells(r))
 	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("report: %w", err)

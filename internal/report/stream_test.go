@@ -36,6 +36,23 @@ func streamFixture() *model.Snapshot {
 	return snap
 }
 
+// manyRows is streamFixture's rows repeated up to n rows (their cells
+// fill several of the table's chunks), with predictions at many instants.
+func manyRows(n int) *model.Snapshot {
+	snap := streamFixture()
+	base := snap.Rows
+	for i := 0; len(snap.Rows) < n; i++ {
+		r := base[i%len(base)]
+		if r.Prediction != nil {
+			p := *r.Prediction
+			p.At = p.At.Add(-time.Duration(i%97) * time.Second)
+			r.Prediction = &p
+		}
+		snap.Rows = append(snap.Rows, r)
+	}
+	return snap
+}
+
 // rowless is snap without its rows, as a one-shot's stream returns it.
 func rowless(snap *model.Snapshot) *model.Snapshot {
 	out := *snap
@@ -48,7 +65,7 @@ func TestStreamsMatchSnapshotWriters(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		snap *model.Snapshot
-	}{{"rows and peers", streamFixture()}, {"plain", fixture()}, {"empty", rowless(fixture())}} {
+	}{{"rows and peers", streamFixture()}, {"plain", fixture()}, {"empty", rowless(fixture())}, {"several chunks", manyRows(3000)}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var want, got bytes.Buffer
 			if err := WriteTable(&want, tc.snap); err != nil {
