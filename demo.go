@@ -153,12 +153,8 @@ func startDemo(lab *crashlab.Lab) (*demo, error) {
 		p := &crashlab.Pair{Client: c, Server: <-acc}
 		d.pairs = append(d.pairs, p)
 		// A little traffic, so that the kernel knows the round-trip time.
-		buf := make([]byte, 8)
-		for i := 0; i < 3; i++ {
-			c.Write([]byte("ping"))
-			p.Server.Read(buf)
-			p.Server.Write([]byte("pong"))
-			c.Read(buf)
+		if err := p.Exchange(); err != nil {
+			return nil, err
 		}
 		return p, nil
 	}

@@ -18,6 +18,7 @@ type options struct {
 	filter                string
 	unhealthy             bool
 	interval              time.Duration
+	sweep                 sweepFlag
 	netns                 string
 	allNetNS              bool
 	noColor               bool
@@ -72,6 +73,9 @@ Filters (pushed into the kernel where possible; repeat a flag for "or"):
 
 Output and behaviour:
   -i, --interval D            poll interval (default 1s)
+      --sweep auto|always|D   full dumps: auto (default) spaces them out when they cost more than 1/12 of the
+                              interval and looks up only the dying connections in between; always: every poll;
+                              D: at most every D
       --netns NAME|PATH       watch another network namespace (/run/netns/NAME, /proc/PID/ns/net)
   -A, --all-netns             watch every network namespace of the host (containers, pods), each with its own sysctls (root)
       --once                  print one snapshot and exit (0; 1 with --fail-on-dying if any is dying)
@@ -114,6 +118,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.unhealthy, "unhealthy", false, "")
 	fs.DurationVar(&o.interval, "i", time.Second, "")
 	fs.DurationVar(&o.interval, "interval", time.Second, "")
+	fs.Var(&o.sweep, "sweep", "")
 	fs.StringVar(&o.netns, "netns", "", "")
 	fs.BoolVar(&o.allNetNS, "A", false, "")
 	fs.BoolVar(&o.allNetNS, "all-netns", false, "")
@@ -156,6 +161,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.interval < 100*time.Millisecond {
 		return nil, fmt.Errorf("invalid value %q for flag --interval: must be at least 100ms", o.interval)
+	}
+	if d := time.Duration(o.sweep); d > 0 && d < o.interval {
+		return nil, fmt.Errorf("invalid value %q for flag --sweep: must be at least the interval (%v)", d, o.interval)
 	}
 	if o.closeWaitAfter <= 0 {
 		return nil, fmt.Errorf("invalid value %q for flag --close-wait-after: must be positive", o.closeWaitAfter)
@@ -227,4 +235,34 @@ func buildQuery(o *options) (query.Query, error) {
 		return q, fmt.Errorf("filter: %v", err)
 	}
 	return q, nil
+}
+
+// sweepFlag is --sweep: auto (0), always (-1) or a duration.
+type sweepFlag time.Duration
+
+func (f *sweepFlag) String() string {
+	switch {
+	case *f == 0:
+		return "auto"
+	case *f < 0:
+		return "always"
+	}
+	return time.Duration(*f).String()
+}
+
+func (f *sweepFlag) Set(v string) error {
+	switch v {
+	case "auto":
+		*f = 0
+		return nil
+	case "always":
+		*f = -1
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("want auto, always or a positive duration such as 10s")
+	}
+	*f = sweepFlag(d)
+	return nil
 }

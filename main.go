@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -88,6 +89,7 @@ func watchConfig(o *options, q query.Query) watch.Config {
 		cfg.NetNSName = o.netns
 	}
 	cfg.AllNetNS = o.allNetNS
+	cfg.SweepEvery = time.Duration(o.sweep)
 	// The interface hints at --all-netns when other namespaces exist.
 	cfg.CountOtherNetNS = !o.allNetNS && !o.once && !o.json && o.metrics == ""
 	// A snapshot printed because stdout is not a terminal is --once:

@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/query"
 )
 
 // TestBadFlags: every bad command line exits with the usage status and
@@ -29,6 +32,9 @@ func TestBadFlags(t *testing.T) {
 		{name: "unknown state", args: []string{"--state", "bogus"}, names: []string{"--state"}},
 		{name: "interval too short", args: []string{"-i", "10ms"}, names: []string{"-i", "interval"}},
 		{name: "interval not a duration", args: []string{"--interval", "soon"}, names: []string{"interval"}},
+		{name: "sweep not a duration", args: []string{"--sweep", "rarely"}, names: []string{"sweep"}},
+		{name: "sweep shorter than the interval", args: []string{"--sweep", "500ms"}, names: []string{"sweep"}},
+		{name: "sweep negative", args: []string{"--sweep", "-5s"}, names: []string{"sweep"}},
 		{name: "fail-on-dying without --once", args: []string{"--fail-on-dying"}, names: []string{"fail-on-dying"}},
 		{name: "metrics with --once", args: []string{"--metrics", "127.0.0.1:9469", "--once"}, names: []string{"metrics"}},
 		{name: "metrics with --json", args: []string{"--metrics", "127.0.0.1:9469", "--json"}, names: []string{"metrics"}},
@@ -97,7 +103,7 @@ func TestUsageNamesEveryFlag(t *testing.T) {
 	for _, name := range []string{
 		"p", "port", "sport", "dport", "src", "dst", "state", "f", "filter", "u", "unhealthy",
 		"i", "interval", "netns", "no-color", "allow-kill", "version", "once", "json",
-		"fail-on-dying", "metrics", "web.config.file", "close-wait-after", "h", "help", "A", "all-netns",
+		"fail-on-dying", "metrics", "web.config.file", "close-wait-after", "h", "help", "A", "all-netns", "sweep",
 	} {
 		t.Run(name, func(t *testing.T) {
 			dash := "--"
@@ -115,5 +121,29 @@ func TestUsageNamesEveryFlag(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"--no-such-flag"}, io.Discard); err == nil || !strings.Contains(err.Error(), "not defined") {
 		t.Errorf("an unknown flag is not reported as such: %v", err)
+	}
+}
+
+// TestSweepFlag: --sweep's three forms reach the watcher's configuration
+// as its SweepEvery means them.
+func TestSweepFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]string{"--sweep", "auto"}, 0},
+		{[]string{"--sweep", "always"}, -1},
+		{[]string{"--sweep", "10s"}, 10 * time.Second},
+		{[]string{"--sweep", "3s", "-i", "3s"}, 3 * time.Second},
+	} {
+		o, err := parseFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if got := watchConfig(o, query.Query{}).SweepEvery; got != tc.want {
+			t.Errorf("%q: SweepEvery %v, want %v", tc.args, got, tc.want)
+		}
 	}
 }

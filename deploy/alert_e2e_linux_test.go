@@ -79,7 +79,7 @@ func TestAlertFiresBeforeAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	crash := time.Now()
-	var done []<-chan outcome
+	var done []<-chan crashlab.Outcome
 	for _, p := range pairs {
 		done = append(done, awaitError(p.Client))
 		if _, err := p.Client.Write(make([]byte, 100)); err != nil {
@@ -91,7 +91,7 @@ func TestAlertFiresBeforeAbort(t *testing.T) {
 	peer := lab.SrvAddr4.String()
 	var imminent, unresponsive *alert
 	var imminentAt, unresponsiveAt, gap time.Time
-	var aborts []outcome
+	var aborts []crashlab.Outcome
 	deadline := crash.Add(90 * time.Second)
 	for len(aborts) < len(done) {
 		if time.Now().After(deadline) {
@@ -121,13 +121,13 @@ func TestAlertFiresBeforeAbort(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	abort := aborts[0].at
+	abort := aborts[0].At
 	for _, o := range aborts {
-		if !errors.Is(o.err, unix.ETIMEDOUT) {
-			t.Errorf("client error %v, want ETIMEDOUT (a real timeout abort)", o.err)
+		if !errors.Is(o.Err, unix.ETIMEDOUT) {
+			t.Errorf("client error %v, want ETIMEDOUT (a real timeout abort)", o.Err)
 		}
-		if o.at.Before(abort) {
-			abort = o.at
+		if o.At.Before(abort) {
+			abort = o.At
 		}
 	}
 	t.Logf("first abort %.1f s after the crash", abort.Sub(crash).Seconds())
@@ -235,48 +235,16 @@ func absDur(d time.Duration) time.Duration {
 	return d
 }
 
-// exchange sends a few bytes each way, so that the RTT (and so the RTO)
-// is measured.
+// exchange lets the kernel measure the round-trip time (Pair.Exchange).
 func exchange(t *testing.T, p *crashlab.Pair) {
 	t.Helper()
-	buf := make([]byte, 4)
-	for range 3 {
-		if _, err := p.Client.Write([]byte("ping")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Server.Read(buf); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Server.Write([]byte("pong")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Client.Read(buf); err != nil {
-			t.Fatal(err)
-		}
+	if err := p.Exchange(); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// outcome is when and how the client application learnt of the abort.
-type outcome struct {
-	at  time.Time
-	err error
-}
-
-// awaitError blocks in read on the client and records when the kernel's
-// error arrives.
-func awaitError(c *net.TCPConn) <-chan outcome {
-	ch := make(chan outcome, 1)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			if _, err := c.Read(buf); err != nil {
-				ch <- outcome{time.Now(), err}
-				return
-			}
-		}
-	}()
-	return ch
-}
+// awaitError records when the kernel's error reaches a blocked reader.
+func awaitError(c *net.TCPConn) <-chan crashlab.Outcome { return crashlab.AwaitError(c) }
 
 // dashboardShowsCrash checks, while connections are dying, that each of
 // the dashboard's panels about them shows them (in one of its queries at

@@ -1,15 +1,7 @@
 package deploy
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tcpwatch/tcpwatch/internal/testcert"
 )
 
 // TestPrometheusScrapesOverTLS runs tcpwatch with a web configuration
@@ -28,24 +22,7 @@ import (
 func TestPrometheusScrapesOverTLS(t *testing.T) {
 	need(t, "prometheus", "install Prometheus (Debian: apt-get install prometheus) to scrape over TLS")
 	dir := t.TempDir()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "tcpwatch"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	pool, err := testcert.Write(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +31,6 @@ func TestPrometheusScrapesOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string]string{
-		"tls.crt": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		"tls.key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})),
 		"web.yml": "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nbasic_auth_users:\n  prometheus: " + string(hash) + "\n",
 		"pass":    "s3cret",
 	}
@@ -90,9 +65,6 @@ func TestPrometheusScrapesOverTLS(t *testing.T) {
 		t.Fatalf("Prometheus did not scrape tcpwatch over TLS with basic auth (up: %v)\n%s", v, prom.log)
 	}
 	// Without the password, the same scrape is refused.
-	pool := x509.NewCertPool()
-	cert, _ := x509.ParseCertificate(der)
-	pool.AddCert(cert)
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	resp, err := c.Get("https://" + target + "/metrics")
 	if err != nil {

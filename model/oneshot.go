@@ -27,6 +27,7 @@ func (tr *Tracker) AssessOnce(s *inetdiag.Socket, now time.Time, u time.Duration
 	return Row{
 		Sock: s, Health: c.Health, HealthSince: c.HealthSince, FirstSeen: c.FirstSeen,
 		Prediction: c.Prediction, Opts: c.Opts, Exposure: c.Exposure, History: c.History,
+		Sampled: now,
 	}
 }
 

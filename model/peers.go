@@ -227,8 +227,27 @@ func hasPeer(r *Row) bool {
 // poll, not a filtered view: a verdict rests on all of a host's
 // connections.
 func (pt *PeerTracker) Update(now time.Time, u time.Duration, jiffy time.Duration, rows []Row) ([]Peer, []Event) {
+	return pt.update(now, u, jiffy, rows, nil, nil)
+}
+
+// UpdateSome judges again only the hosts in only, from the same rows as
+// Update (every connection of the poll), and returns them among the
+// others' verdicts of before (last, the previous call's result), which
+// stand: it is Update for the polls between two sweeps (see
+// Tracker.Refresh), where only the connections that are or may be dying
+// have new samples, so only their hosts' verdicts can change. A host of
+// last whose connections are all gone is dropped.
+func (pt *PeerTracker) UpdateSome(now time.Time, u, jiffy time.Duration, rows []Row, only map[netip.Addr]bool, last []Peer) ([]Peer, []Event) {
+	if only == nil {
+		only = map[netip.Addr]bool{}
+	}
+	return pt.update(now, u, jiffy, rows, only, last)
+}
+
+func (pt *PeerTracker) update(now time.Time, u time.Duration, jiffy time.Duration, rows []Row, only map[netip.Addr]bool, last []Peer) ([]Peer, []Event) {
 	members := map[netip.Addr][]int{}
 	var order []netip.Addr
+	present := map[netip.Addr]bool{} // with only: the hosts not judged that still have a connection
 	for i := range rows {
 		r := &rows[i]
 		if !hasPeer(r) {
@@ -236,6 +255,10 @@ func (pt *PeerTracker) Update(now time.Time, u time.Duration, jiffy time.Duratio
 		}
 		a := PeerAddr(r)
 		if pt.cfg.SkipLoopback && a.IsLoopback() {
+			continue
+		}
+		if only != nil && !only[a] {
+			present[a] = true
 			continue
 		}
 		if _, ok := members[a]; !ok {
@@ -263,8 +286,13 @@ func (pt *PeerTracker) Update(now time.Time, u time.Duration, jiffy time.Duratio
 		mem.status, mem.lastSeen = p.Status, now
 		peers = append(peers, p)
 	}
+	for _, p := range last {
+		if !only[p.Addr] && present[p.Addr] {
+			peers = append(peers, p)
+		}
+	}
 	for a, mem := range pt.hosts {
-		if _, ok := members[a]; ok {
+		if _, ok := members[a]; ok || present[a] {
 			continue
 		}
 		if mem.status == PeerUnresponsive {

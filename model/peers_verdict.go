@@ -20,7 +20,16 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 	var stalled, never []int
 	var heard time.Time // the latest receive on this poll's connections
 	heardRow := -1
-	groups := map[PeerGroup]int{}
+	// Groups are counted under a key of plain numbers (hashing the
+	// process name for each of 10^5 connections of one host was most of
+	// a verdict's cost); the name is taken from the first row of a group.
+	type groupKey struct {
+		pid    int
+		port   uint16
+		health Health
+	}
+	groups := map[groupKey]int{}
+	names := map[groupKey]string{}
 	for _, i := range members {
 		r := &rows[i]
 		p.Conns++
@@ -48,11 +57,14 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 			p.NeverNotice++
 			never = append(never, i)
 		}
-		groups[PeerGroup{PID: r.PID, Comm: r.Comm, RemotePort: r.Sock.ID.Dst.Port(), Health: r.Health}]++
+		k := groupKey{pid: r.PID, port: r.Sock.ID.Dst.Port(), health: r.Health}
+		if groups[k]++; groups[k] == 1 && r.Comm != "" {
+			names[k] = r.Comm
+		}
 	}
-	for g, n := range groups {
-		g.Count = n
-		p.Groups = append(p.Groups, g)
+	p.Groups = make([]PeerGroup, 0, len(groups))
+	for k, n := range groups {
+		p.Groups = append(p.Groups, PeerGroup{PID: k.pid, Comm: names[k], RemotePort: k.port, Health: k.health, Count: n})
 	}
 	slices.SortFunc(p.Groups, func(a, b PeerGroup) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {
@@ -139,7 +151,9 @@ func lastReceived(r *Row, now time.Time) (time.Time, bool) {
 		// A SYN never answered has received nothing.
 		return time.Time{}, false
 	}
-	return lastRx(r.Sock, now), true
+	// The ages are as of the sample, which between sweeps may be older
+	// than the poll.
+	return lastRx(r.Sock, r.SampledAt(now)), true
 }
 
 // stallStart is when a stalled connection sent the first transmission

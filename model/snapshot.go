@@ -31,6 +31,21 @@ type Row struct {
 	// NetNS is the row's namespace when several are watched (nil when
 	// one is); the connection is then identified by Key.
 	NetNS *NetNS
+	// Sampled is when the kernel read Sock. Between two sweeps of a
+	// large host (see Tracker.Refresh) a healthy connection's sample is
+	// the last sweep's, older than the snapshot; the ages in its tcp_info
+	// (last ACK, last data) are as of Sampled. Zero means the snapshot's
+	// time.
+	Sampled time.Time
+}
+
+// SampledAt is when the row's sample was read: Sampled, or now (the
+// snapshot's time) when it is not set.
+func (r *Row) SampledAt(now time.Time) time.Time {
+	if r.Sampled.IsZero() {
+		return now
+	}
+	return r.Sampled
 }
 
 // HasInfo reports whether the kernel sent tcp_info with the sample (it
@@ -78,8 +93,16 @@ type Snapshot struct {
 	PollCost time.Duration
 	Interval time.Duration
 	Slowed   bool
-	Params   Params
-	Rows     []Row
+	// SweepEvery is set on a large host whose full dumps (sweeps) cost
+	// more than the poll budget: they run that often, and the polls in
+	// between (Refresh set) look up only the connections that are or may
+	// be dying, whose rows are fresh; the others' rows are the last
+	// sweep's (see Row.Sampled). SweepCost is what the last sweep took.
+	SweepEvery time.Duration
+	SweepCost  time.Duration
+	Refresh    bool
+	Params     Params
+	Rows       []Row
 	// Events are those of this poll; AllEvents those kept so far.
 	Events    []Event
 	AllEvents []Event
@@ -278,6 +301,7 @@ func (p Poll) AppendRows(dst []Row, owner func(s *inetdiag.Socket) (int, string)
 		r := &rows[i]
 		*r = Row{}
 		r.Sock, r.Health, r.HealthSince, r.FirstSeen = c.Sock, c.Health, c.HealthSince, c.FirstSeen
+		r.Sampled = c.LastSeen
 		r.Prediction, r.Opts = c.Prediction, c.Opts
 		// The tracker replaces a connection's Exposure, never modifies
 		// it: the row can share it.

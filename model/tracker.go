@@ -242,53 +242,16 @@ type PollInput struct {
 func (tr *Tracker) Update(in PollInput) Poll {
 	now, socks, opts := in.Time, in.Socks, in.Options
 	tr.uncertainty = in.Uncertainty
-	resetsKnown, resets := false, false
-	if in.Counters != nil {
-		after := in.CountersAfter
-		if after == nil {
-			after = in.Counters
-		}
-		if tr.counters != nil {
-			resetsKnown = true
-			resets = after.EstabResets != tr.counters.EstabResets
-		}
-		c := *in.Counters
-		tr.counters = &c
-	}
+	resetsKnown, resets := tr.takeCounters(in)
 	tr.polls++
 	poll := Poll{Time: now, Conns: make([]*Conn, 0, len(socks))}
 	// Connections are stamped with the poll's number rather than kept in
 	// a set of the poll's cookies: at 10^5 sockets the set's lookups and
 	// inserts were half the cost of an update.
 	for i := range socks {
-		s := &socks[i]
-		key := s.ID.Cookie
-		c, ok := tr.conns[key]
-		if ok && c.poll == tr.polls {
-			// A socket seen twice in one dump (it moved between hash
-			// buckets while the dump ran): keep the first.
-			continue
+		if c := tr.observe(&poll, &socks[i], now, opts, true); c != nil {
+			poll.Conns = append(poll.Conns, c)
 		}
-		var prev *lastSample
-		if ok {
-			prev = &c.last // replaced only once this iteration is done with it
-		} else {
-			c = &Conn{FirstSeen: now, StateSince: now}
-			tr.conns[key] = c
-		}
-		c.poll = tr.polls
-		if prev != nil && prev.state != s.State {
-			c.StateSince = now
-		}
-		c.Sock = s
-		before := c.Health
-		tr.assess(c, prev, now, opts)
-		if prev != nil && before.Dying() && !c.Health.Dying() && c.Health != HealthZeroWindow {
-			tr.emit(&poll, Event{Time: now, Kind: EventRecovered, ID: idOf(s), State: s.State, Health: before, LastSeen: c.LastSeen})
-		}
-		c.LastSeen = now
-		c.last = lastOf(s)
-		poll.Conns = append(poll.Conns, c)
 	}
 	// Connections that vanished, in cookie order: the map's order is
 	// random, and a replay must give the very same list of events.
@@ -304,12 +267,73 @@ func (tr *Tracker) Update(in PollInput) Poll {
 		delete(tr.conns, key)
 	}
 	tr.gone = gone[:0]
-	// Trim once per poll: trimming per event moved the whole kept list for
-	// every connection that vanished.
+	tr.trimEvents()
+	return poll
+}
+
+// trimEvents drops the oldest events beyond the limit, once per poll:
+// trimming per event moved the whole kept list for every connection that
+// vanished.
+func (tr *Tracker) trimEvents() {
 	if over := len(tr.events) - tr.cfg.EventLimit; over > 0 {
 		tr.events = append(tr.events[:0], tr.events[over:]...)
 	}
-	return poll
+}
+
+// takeCounters keeps the poll's counters for the next and reports whether
+// resets can be told from closes since the last poll, and whether any
+// happened.
+func (tr *Tracker) takeCounters(in PollInput) (known, resets bool) {
+	if in.Counters == nil {
+		return false, false
+	}
+	after := in.CountersAfter
+	if after == nil {
+		after = in.Counters
+	}
+	if tr.counters != nil {
+		known = true
+		resets = after.EstabResets != tr.counters.EstabResets
+	}
+	c := *in.Counters
+	tr.counters = &c
+	return known, resets
+}
+
+// observe feeds one sample of a socket to its connection (made if new and
+// create is set) and returns the connection, or nil when the socket was
+// already seen in this poll or is unknown and not to be made.
+func (tr *Tracker) observe(poll *Poll, s *inetdiag.Socket, now time.Time, opts OptionSource, create bool) *Conn {
+	key := s.ID.Cookie
+	c, ok := tr.conns[key]
+	if ok && c.poll == tr.polls {
+		// A socket seen twice in one dump (it moved between hash
+		// buckets while the dump ran): keep the first.
+		return nil
+	}
+	var prev *lastSample
+	if ok {
+		prev = &c.last // replaced only once this call is done with it
+	} else {
+		if !create {
+			return nil
+		}
+		c = &Conn{FirstSeen: now, StateSince: now}
+		tr.conns[key] = c
+	}
+	c.poll = tr.polls
+	if prev != nil && prev.state != s.State {
+		c.StateSince = now
+	}
+	c.Sock = s
+	before := c.Health
+	tr.assess(c, prev, now, opts)
+	if prev != nil && before.Dying() && !c.Health.Dying() && c.Health != HealthZeroWindow {
+		tr.emit(poll, Event{Time: now, Kind: EventRecovered, ID: idOf(s), State: s.State, Health: before, LastSeen: c.LastSeen})
+	}
+	c.LastSeen = now
+	c.last = lastOf(s)
+	return c
 }
 
 func (tr *Tracker) emit(p *Poll, e Event) {

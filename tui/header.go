@@ -159,6 +159,11 @@ func (m *Model) titleLine(w int) string {
 		if s.Slowed {
 			poll = m.styles.warn.Render("slowed to " + fmtSecs(s.Interval) + ": polls take " + fmtDur(s.PollCost.Round(1e6)))
 		}
+		if s.SweepEvery > 0 {
+			// Two tiers: the dying rows are fresh, the rest is the
+			// last full dump's.
+			poll += m.styles.dim.Render(" · full dump every " + fmtSecs(s.SweepEvery) + " (" + fmtDur(s.SweepCost.Round(1e6)) + ")")
+		}
 		right = append(right, poll+" · "+plural(m.sum.total, "socket"))
 	} else {
 		right = append(right, "waiting for the first poll")

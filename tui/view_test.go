@@ -51,6 +51,14 @@ func TestViews(t *testing.T) {
 			},
 		},
 		{
+			// Two tiers on a large host: the header says how often the
+			// full dump runs and what it costs.
+			name: "two_tiers", w: 120, h: 16, rows: mixedRows,
+			setup: func(s *model.Snapshot) {
+				s.Interval, s.PollCost, s.SweepEvery, s.SweepCost, s.Refresh = 1e9, 3*1e6, 6*1e9, 520*1e6, true
+			},
+		},
+		{
 			name: "banner_paused", w: 80, h: 24, rows: mixedRows,
 			setup: func(s *model.Snapshot) { s.AllEvents = sampleEvents() },
 			keys:  []string{"p"},

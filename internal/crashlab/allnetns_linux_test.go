@@ -129,8 +129,8 @@ func TestLabAllNetNS(t *testing.T) {
 		health    string
 		lab       *Lab
 		p         *Pair
-		done      <-chan outcome
-		o         outcome
+		done      <-chan Outcome
+		o         Outcome
 	}
 	hosts := []*host{
 		{name: "retries2=5", sysctls: []string{"net.ipv4.tcp_retries2", "5"}, reason: "tcp_retries2", health: "retransmitting"},
@@ -183,16 +183,16 @@ func TestLabAllNetNS(t *testing.T) {
 
 	var firstBest []time.Duration
 	for _, h := range hosts {
-		if !errors.Is(h.o.err, unix.ETIMEDOUT) {
-			t.Errorf("%s: client error %v, want ETIMEDOUT", h.name, h.o.err)
+		if !errors.Is(h.o.Err, unix.ETIMEDOUT) {
+			t.Errorf("%s: client error %v, want ETIMEDOUT", h.name, h.o.Err)
 		}
-		first, maxErr := checkAbort(t, "all-netns "+h.name, aw.of(h.lab.Cli, h.p.Client), h.o.at, h.reason, h.health, 2)
+		first, maxErr := checkAbort(t, "all-netns "+h.name, aw.of(h.lab.Cli, h.p.Client), h.o.At, h.reason, h.health, 2)
 		if first.has {
-			note := unixErrName(h.o.err)
+			note := unixErrName(h.o.Err)
 			if h.keepalive {
 				note += " (times from the crash)"
 			}
-			results.add("all-netns, three namespaces at once: "+h.name, first.best.Sub(trigger), h.o.at.Sub(trigger), maxErr, note)
+			results.add("all-netns, three namespaces at once: "+h.name, first.best.Sub(trigger), h.o.At.Sub(trigger), maxErr, note)
 			if first.confidence != "exact" {
 				t.Errorf("%s: confidence %q, want exact", h.name, first.confidence)
 			}

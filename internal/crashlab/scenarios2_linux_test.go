@@ -65,36 +65,36 @@ func TestLabKeepalive(t *testing.T) {
 			js, o := sampleUntilAbort(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), trigger, []time.Duration{2200 * time.Millisecond, 3 * time.Second, 3800 * time.Millisecond}, done, 20*time.Second)
 			lw.waitGone(p.Client)
 			lw.stop()
-			if !errors.Is(o.err, unix.ETIMEDOUT) {
-				t.Errorf("client error %v, want ETIMEDOUT", o.err)
+			if !errors.Is(o.Err, unix.ETIMEDOUT) {
+				t.Errorf("client error %v, want ETIMEDOUT", o.Err)
 			}
-			first, e1 := checkAbort(t, tc.name+" json", js, o.at, "keepalive", "keepalive-probing", 2)
-			_, e2 := checkAbort(t, tc.name+" watch", lw.of(p.Client), o.at, "keepalive", "keepalive-probing", 2)
+			first, e1 := checkAbort(t, tc.name+" json", js, o.At, "keepalive", "keepalive-probing", 2)
+			_, e2 := checkAbort(t, tc.name+" watch", lw.of(p.Client), o.At, "keepalive", "keepalive-probing", 2)
 			if (first.has || !emulated) && first.confidence != "exact" {
 				t.Errorf("confidence %q, want exact", first.confidence)
 			}
-			results.add(tc.name, first.best.Sub(trigger), o.at.Sub(trigger), max(e1, e2), unixErrName(o.err)+" (times from the crash)")
-			checkAbortedEvent(t, lw, p.Client, o.at)
+			results.add(tc.name, first.best.Sub(trigger), o.At.Sub(trigger), max(e1, e2), unixErrName(o.Err)+" (times from the crash)")
+			checkAbortedEvent(t, lw, p.Client, o.At)
 		})
 	}
 }
 
 // vanishWatcher finds when a socket disappears from the dump (for
 // orphans, which no application can report on), polling every 20 ms.
-func vanishWatcher(t *testing.T, l *Lab, local netip.AddrPort) <-chan outcome {
+func vanishWatcher(t *testing.T, l *Lab, local netip.AddrPort) <-chan Outcome {
 	t.Helper()
 	c, err := inetdiag.Dial(&inetdiag.Config{NetNS: l.CliPath()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := make(chan outcome, 1)
+	ch := make(chan Outcome, 1)
 	go func() {
 		defer c.Close()
 		var buf []inetdiag.Socket
 		for {
 			buf, err = c.Dump(inetdiag.Request{Filter: inetdiag.SrcPort(local.Port())}, buf[:0])
 			if err != nil {
-				ch <- outcome{time.Now(), err}
+				ch <- Outcome{time.Now(), err}
 				return
 			}
 			found := false
@@ -104,7 +104,7 @@ func vanishWatcher(t *testing.T, l *Lab, local netip.AddrPort) <-chan outcome {
 				}
 			}
 			if !found {
-				ch <- outcome{time.Now(), nil}
+				ch <- Outcome{time.Now(), nil}
 				return
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -142,17 +142,17 @@ func TestLabOrphan(t *testing.T) {
 	p.Client.Close() // orphaned: inode 0, FIN-WAIT-1, data and FIN unacknowledged
 	done := vanishWatcher(t, l, local)
 	js, o := sampleUntilAbort(t, l, local.String(), remote, trigger, []time.Duration{800 * time.Millisecond, 3 * time.Second, 6 * time.Second}, done, 30*time.Second)
-	if o.err != nil {
-		t.Fatal(o.err)
+	if o.Err != nil {
+		t.Fatal(o.Err)
 	}
 	lw.waitGone(p.Client)
 	lw.stop()
 	// The socket vanished between two 20-ms polls.
-	o.at = o.at.Add(-10 * time.Millisecond)
-	first, e1 := checkAbort(t, "orphan json", js, o.at, "orphan_retries", "orphan-retrying", 2)
-	_, e2 := checkAbort(t, "orphan watch", lw.of(p.Client), o.at, "orphan_retries", "orphan-retrying", 2)
-	results.add("orphan (tcp_orphan_retries=3)", first.best.Sub(trigger), o.at.Sub(trigger), max(e1, e2), "vanished from the dump (±10 ms)")
-	checkAbortedEvent(t, lw, p.Client, o.at)
+	o.At = o.At.Add(-10 * time.Millisecond)
+	first, e1 := checkAbort(t, "orphan json", js, o.At, "orphan_retries", "orphan-retrying", 2)
+	_, e2 := checkAbort(t, "orphan watch", lw.of(p.Client), o.At, "orphan_retries", "orphan-retrying", 2)
+	results.add("orphan (tcp_orphan_retries=3)", first.best.Sub(trigger), o.At.Sub(trigger), max(e1, e2), "vanished from the dump (±10 ms)")
+	checkAbortedEvent(t, lw, p.Client, o.At)
 }
 
 // reboot: the peer host comes back without the connection; the next
@@ -186,8 +186,8 @@ func TestLabPeerReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := waitOutcome(t, done, 10*time.Second)
-	if !errors.Is(o.err, unix.ECONNRESET) {
-		t.Errorf("client error %v, want ECONNRESET", o.err)
+	if !errors.Is(o.Err, unix.ECONNRESET) {
+		t.Errorf("client error %v, want ECONNRESET", o.Err)
 	}
 	lw.waitGone(p.Client)
 	lw.stop()
@@ -200,7 +200,7 @@ func TestLabPeerReboot(t *testing.T) {
 			t.Errorf("sample at %s predicts an abort (%s) for a connection that never retransmitted", s.t.Format("15:04:05.000"), s.reason)
 		}
 	}
-	results.addOutcome("peer rebooted", unixErrName(o.err)+" at once, one reset event, never a prediction")
+	results.addOutcome("peer rebooted", unixErrName(o.Err)+" at once, one reset event, never a prediction")
 }
 
 // close-wait: the peer process exits (its kernel sends FIN), the local
@@ -389,7 +389,7 @@ func TestLabSynSent(t *testing.T) {
 	}
 	local := netip.AddrPortFrom(l.CliAddr4, 41000+uint16(time.Now().UnixNano()%1000))
 	remote := netip.AddrPortFrom(l.SrvAddr4, uint16(ln.Addr().(*net.TCPAddr).Port))
-	done := make(chan outcome, 1)
+	done := make(chan Outcome, 1)
 	trigger := time.Now()
 	go func() {
 		var err error
@@ -404,14 +404,14 @@ func TestLabSynSent(t *testing.T) {
 			}
 			return nil
 		})
-		done <- outcome{time.Now(), err}
+		done <- Outcome{time.Now(), err}
 	}()
 	js, o := sampleUntilAbort(t, l, local.String(), remote.String(), trigger, []time.Duration{1500 * time.Millisecond, 3500 * time.Millisecond, 6 * time.Second}, done, 30*time.Second)
-	if !errors.Is(o.err, unix.ETIMEDOUT) {
-		t.Errorf("connect error %v, want ETIMEDOUT", o.err)
+	if !errors.Is(o.Err, unix.ETIMEDOUT) {
+		t.Errorf("connect error %v, want ETIMEDOUT", o.Err)
 	}
-	first, e := checkAbort(t, "syn json", js, o.at, "syn_retries", "syn-sent", 2)
-	results.add("SYN to a dead host (tcp_syn_retries=2)", first.best.Sub(trigger), o.at.Sub(trigger), e, unixErrName(o.err))
+	first, e := checkAbort(t, "syn json", js, o.At, "syn_retries", "syn-sent", 2)
+	results.add("SYN to a dead host (tcp_syn_retries=2)", first.best.Sub(trigger), o.At.Sub(trigger), e, unixErrName(o.Err))
 }
 
 // zeroWindowPair opens a connection whose client will soon face a zero
@@ -449,12 +449,12 @@ func TestLabZeroWindowPeerDies(t *testing.T) {
 	lw := startWatcher(t, l, portQuery(p.Client))
 	// The blocked writer and a reader both wait; the kernel's error goes
 	// to whichever asks first (the other then sees EOF).
-	writeDone := make(chan outcome, 1)
+	writeDone := make(chan Outcome, 1)
 	go func() {
 		buf := make([]byte, 1024)
 		for {
 			if _, err := p.Client.Write(buf); err != nil {
-				writeDone <- outcome{time.Now(), err}
+				writeDone <- Outcome{time.Now(), err}
 				return
 			}
 		}
@@ -473,13 +473,13 @@ func TestLabZeroWindowPeerDies(t *testing.T) {
 	js, o := sampleUntilAbort(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), trigger, []time.Duration{4 * time.Second, 5 * time.Second, 6 * time.Second}, done, 30*time.Second)
 	lw.waitGone(p.Client)
 	lw.stop()
-	if !errors.Is(o.err, unix.ETIMEDOUT) {
-		t.Errorf("client error %v, want ETIMEDOUT", o.err)
+	if !errors.Is(o.Err, unix.ETIMEDOUT) {
+		t.Errorf("client error %v, want ETIMEDOUT", o.Err)
 	}
-	first, e1 := checkAbort(t, "zero window dies json", js, o.at, "zero_window_probes", "zero-window", 1)
-	_, e2 := checkAbort(t, "zero window dies watch", lw.of(p.Client), o.at, "zero_window_probes", "zero-window", 2)
-	results.add("zero window, then the peer dies (retries2=3)", first.best.Sub(trigger), o.at.Sub(trigger), max(e1, e2), unixErrName(o.err)+" (times from the crash)")
-	checkAbortedEvent(t, lw, p.Client, o.at)
+	first, e1 := checkAbort(t, "zero window dies json", js, o.At, "zero_window_probes", "zero-window", 1)
+	_, e2 := checkAbort(t, "zero window dies watch", lw.of(p.Client), o.At, "zero_window_probes", "zero-window", 2)
+	results.add("zero window, then the peer dies (retries2=3)", first.best.Sub(trigger), o.At.Sub(trigger), max(e1, e2), unixErrName(o.Err)+" (times from the crash)")
+	checkAbortedEvent(t, lw, p.Client, o.At)
 }
 
 // zero window with TCP_USER_TIMEOUT: the kernel gives up on a peer that is
@@ -501,13 +501,13 @@ func TestLabZeroWindowUserTimeout(t *testing.T) {
 	setOpt(t, p.Client, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, 4000)
 	lw := startWatcher(t, l, portQuery(p.Client))
 	time.Sleep(700 * time.Millisecond) // a calm poll before the stall
-	writeDone := make(chan outcome, 1)
+	writeDone := make(chan Outcome, 1)
 	trigger := time.Now()
 	go func() {
 		buf := make([]byte, 1024)
 		for {
 			if _, err := p.Client.Write(buf); err != nil {
-				writeDone <- outcome{time.Now(), err}
+				writeDone <- Outcome{time.Now(), err}
 				return
 			}
 		}
@@ -515,11 +515,11 @@ func TestLabZeroWindowUserTimeout(t *testing.T) {
 	o := waitOutcome(t, writeDone, 20*time.Second)
 	lw.waitGone(p.Client)
 	lw.stop()
-	if !errors.Is(o.err, unix.ETIMEDOUT) {
-		t.Errorf("client error %v, want ETIMEDOUT", o.err)
+	if !errors.Is(o.Err, unix.ETIMEDOUT) {
+		t.Errorf("client error %v, want ETIMEDOUT", o.Err)
 	}
-	first, e := checkAbort(t, "zero window user timeout watch", lw.of(p.Client), o.at, "user_timeout", "zero-window", 2)
-	results.add("zero window, live peer, TCP_USER_TIMEOUT=4000", first.best.Sub(trigger), o.at.Sub(trigger), e, unixErrName(o.err)+" (the peer answered every probe)")
+	first, e := checkAbort(t, "zero window user timeout watch", lw.of(p.Client), o.At, "user_timeout", "zero-window", 2)
+	results.add("zero window, live peer, TCP_USER_TIMEOUT=4000", first.best.Sub(trigger), o.At.Sub(trigger), e, unixErrName(o.Err)+" (the peer answered every probe)")
 }
 
 // runningRelease is uname -r.

@@ -133,48 +133,16 @@ func setOpt(t *testing.T, c *net.TCPConn, level, opt, v int) {
 	}
 }
 
-// exchange sends a few bytes each way so that the RTT is known.
+// exchange lets the kernel measure the round-trip time (Pair.Exchange).
 func exchange(t *testing.T, p *Pair) {
 	t.Helper()
-	buf := make([]byte, 16)
-	for i := 0; i < 3; i++ {
-		if _, err := p.Client.Write([]byte("ping")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Server.Read(buf); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Server.Write([]byte("pong")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Client.Read(buf); err != nil {
-			t.Fatal(err)
-		}
+	if err := p.Exchange(); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// outcome is when and how the client application learnt of the abort.
-type outcome struct {
-	at  time.Time
-	err error
-}
-
-// awaitError blocks in read (or, for a non-nil write, in write) on the
-// client and records when the kernel's error arrives.
-func awaitError(c *net.TCPConn) <-chan outcome {
-	ch := make(chan outcome, 1)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			_, err := c.Read(buf)
-			if err != nil {
-				ch <- outcome{time.Now(), err}
-				return
-			}
-		}
-	}()
-	return ch
-}
+// awaitError records when the kernel's error reaches a blocked reader.
+func awaitError(c *net.TCPConn) <-chan Outcome { return AwaitError(c) }
 
 // sample is one prediction of the connection under test.
 type sample struct {
@@ -483,7 +451,7 @@ func (r *resultTable) String() string {
 // sampleOfAt takes a JSON sample of the connection local -> remote at
 // trigger+d, unless the abort came first. A connection missing from the
 // output must have just been aborted: then the outcome must follow at once.
-func sampleOfAt(t *testing.T, l *Lab, local, remote string, trigger time.Time, d time.Duration, done <-chan outcome, into *[]sample) (outcome, bool) {
+func sampleOfAt(t *testing.T, l *Lab, local, remote string, trigger time.Time, d time.Duration, done <-chan Outcome, into *[]sample) (Outcome, bool) {
 	t.Helper()
 	select {
 	case o := <-done:
@@ -500,13 +468,13 @@ func sampleOfAt(t *testing.T, l *Lab, local, remote string, trigger time.Time, d
 		}
 	}
 	*into = append(*into, s)
-	return outcome{}, false
+	return Outcome{}, false
 }
 
 // sampleUntilAbort takes a JSON sample of the connection local -> remote
 // at each moment after trigger that comes before the abort, then waits
 // for the abort (at most limit).
-func sampleUntilAbort(t *testing.T, l *Lab, local, remote string, trigger time.Time, moments []time.Duration, done <-chan outcome, limit time.Duration) ([]sample, outcome) {
+func sampleUntilAbort(t *testing.T, l *Lab, local, remote string, trigger time.Time, moments []time.Duration, done <-chan Outcome, limit time.Duration) ([]sample, Outcome) {
 	t.Helper()
 	var js []sample
 	for _, m := range moments {
@@ -518,7 +486,7 @@ func sampleUntilAbort(t *testing.T, l *Lab, local, remote string, trigger time.T
 }
 
 // waitOutcome waits for the abort, at most limit.
-func waitOutcome(t *testing.T, done <-chan outcome, limit time.Duration) outcome {
+func waitOutcome(t *testing.T, done <-chan Outcome, limit time.Duration) Outcome {
 	t.Helper()
 	select {
 	case o := <-done:
@@ -526,7 +494,7 @@ func waitOutcome(t *testing.T, done <-chan outcome, limit time.Duration) outcome
 	case <-time.After(limit):
 		t.Fatalf("no abort within %v", limit)
 	}
-	return outcome{}
+	return Outcome{}
 }
 
 // retransScenario: the peer host dies, the client sends, the kernel
@@ -572,16 +540,16 @@ func runRetrans(t *testing.T, sc retransScenario) {
 	js, o := sampleUntilAbort(t, l, p.Client.LocalAddr().String(), p.Client.RemoteAddr().String(), trigger, sc.moments, done, sc.limit)
 	lw.waitGone(p.Client)
 	lw.stop()
-	if !errors.Is(o.err, sc.wantErrno) {
-		t.Errorf("client error %v, want %v", o.err, sc.wantErrno)
+	if !errors.Is(o.Err, sc.wantErrno) {
+		t.Errorf("client error %v, want %v", o.Err, sc.wantErrno)
 	}
 	ws := lw.of(p.Client)
-	first, e1 := checkAbort(t, sc.name+" json", js, o.at, sc.reason, "retransmitting", 2)
-	_, e2 := checkAbort(t, sc.name+" watch", ws, o.at, sc.reason, "retransmitting", 2)
+	first, e1 := checkAbort(t, sc.name+" json", js, o.At, sc.reason, "retransmitting", 2)
+	_, e2 := checkAbort(t, sc.name+" watch", ws, o.At, sc.reason, "retransmitting", 2)
 	if first.has {
-		results.add(sc.name, first.best.Sub(trigger), o.at.Sub(trigger), max(e1, e2), unixErrName(o.err))
+		results.add(sc.name, first.best.Sub(trigger), o.At.Sub(trigger), max(e1, e2), unixErrName(o.Err))
 	}
-	checkAbortedEvent(t, lw, p.Client, o.at)
+	checkAbortedEvent(t, lw, p.Client, o.At)
 	if (first.has || !emulated) && first.confidence != "exact" {
 		t.Errorf("confidence %q, want exact (the lab runs as root and reads the socket's options)", first.confidence)
 	}
@@ -676,10 +644,10 @@ func TestLabICMPUnreachable(t *testing.T) {
 		[]time.Duration{2 * time.Second, 6 * time.Second, 10 * time.Second}, done, 30*time.Second)
 	lw.waitGone(p.Client)
 	lw.stop()
-	if !errors.Is(o.err, unix.EHOSTUNREACH) {
-		t.Errorf("client error %v, want EHOSTUNREACH", o.err)
+	if !errors.Is(o.Err, unix.EHOSTUNREACH) {
+		t.Errorf("client error %v, want EHOSTUNREACH", o.Err)
 	}
-	first, e1 := checkAbort(t, "icmp json", js, o.at, "tcp_retries2", "retransmitting", 2)
-	_, e2 := checkAbort(t, "icmp watch", lw.of(p.Client), o.at, "tcp_retries2", "retransmitting", 2)
-	results.add("ICMP host unreachable (retries2=5)", first.best.Sub(trigger), o.at.Sub(trigger), max(e1, e2), unixErrName(o.err))
+	first, e1 := checkAbort(t, "icmp json", js, o.At, "tcp_retries2", "retransmitting", 2)
+	_, e2 := checkAbort(t, "icmp watch", lw.of(p.Client), o.At, "tcp_retries2", "retransmitting", 2)
+	results.add("ICMP host unreachable (retries2=5)", first.best.Sub(trigger), o.At.Sub(trigger), max(e1, e2), unixErrName(o.Err))
 }

@@ -38,7 +38,7 @@ func TestLabSoak(t *testing.T) {
 			kind   string
 			reason string
 			health string
-			done   <-chan outcome
+			done   <-chan Outcome
 		}
 		var conns []conn
 		for i, kind := range []string{"retries2", "user_timeout", "keepalive"} {
@@ -77,7 +77,7 @@ func TestLabSoak(t *testing.T) {
 		for _, c := range conns {
 			o := waitOutcome(t, c.done, 30*time.Second)
 			time.Sleep(300 * time.Millisecond)
-			_, e := checkAbort(t, fmt.Sprintf("round %d %s", rounds, c.kind), lw.of(c.p.Client), o.at, c.reason, c.health, 1)
+			_, e := checkAbort(t, fmt.Sprintf("round %d %s", rounds, c.kind), lw.of(c.p.Client), o.At, c.reason, c.health, 1)
 			worst = max(worst, e)
 			checked++
 			c.p.Close()

@@ -19,7 +19,7 @@ var maxTCPWatchSeries = len(stateNames) + len(healthNames) + len(reasonNames) + 
 	1 + // soonest abort
 	1 + MaxPortSeries + // never-noticing, and by port
 	3*MaxConnSeries + // abort, retransmits, probes
-	4 + // poll duration, interval, slowed, last poll
+	6 + // poll duration, interval, slowed, sweep interval and duration, last poll
 	3 + // kernel tcp_retries2 and budgets
 	len(peerStatuses) + 1 + // peers by verdict, unresponsive peers
 	MaxPeerSeries*(4+len(healthNames)) // per host: unresponsive, silent, never noticing, first abort, connections by health

@@ -141,8 +141,9 @@ type values struct {
 
 	conns []connValues
 
-	pollCost, interval time.Duration
-	slowed             bool
+	pollCost, interval    time.Duration
+	slowed                bool
+	sweepEvery, sweepCost time.Duration
 
 	retries2                          int
 	retransmitBudget, keepaliveBudget time.Duration
@@ -215,6 +216,8 @@ func reduce(snap *model.Snapshot) *values {
 		pollCost:         snap.PollCost,
 		interval:         snap.Interval,
 		slowed:           snap.Slowed,
+		sweepEvery:       snap.SweepEvery,
+		sweepCost:        snap.SweepCost,
 		retries2:         snap.Params.Retries2,
 		retransmitBudget: snap.Params.RetransmitBudget(),
 		keepaliveBudget:  snap.Params.KeepaliveBudget(),
@@ -393,6 +396,12 @@ var (
 	descPollSlowed = prometheus.NewDesc("tcpwatch_poll_slowed",
 		"1 when the polling interval was stretched because polls are slow, else 0.",
 		nil, nil)
+	descSweepInterval = prometheus.NewDesc("tcpwatch_sweep_interval_seconds",
+		"How often the full socket dump runs when dumps cost more than the poll budget (the polls in between look up only the connections that are or may be dying); 0 when every poll dumps.",
+		nil, nil)
+	descSweepDuration = prometheus.NewDesc("tcpwatch_sweep_duration_seconds",
+		"How long the last full socket dump took when dumps are spaced out (see tcpwatch_sweep_interval_seconds); 0 when every poll dumps.",
+		nil, nil)
 	descLastPoll = prometheus.NewDesc("tcpwatch_last_poll_timestamp_seconds",
 		"Unix time of the last poll; a value that stops moving means the poller is stuck.",
 		nil, nil)
@@ -418,7 +427,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descConnections, descByHealth, descDying, descSoonest, descNever, descNeverByPort,
 		c.e.connAbort.desc, c.e.connRetrans.desc, c.e.connProbes.desc, descPollDuration, descPollInterval,
-		descPollSlowed, descLastPoll, descEvents, descRetries2, descRetransmitBudget, descKeepaliveBudget,
+		descPollSlowed, descSweepInterval, descSweepDuration, descLastPoll, descEvents, descRetries2, descRetransmitBudget, descKeepaliveBudget,
 	} {
 		ch <- d
 	}
@@ -477,6 +486,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		slowed = 1
 	}
 	gauge(descPollSlowed, slowed)
+	gauge(descSweepInterval, v.sweepEvery.Seconds())
+	gauge(descSweepDuration, v.sweepCost.Seconds())
 	if !v.time.IsZero() {
 		gauge(descLastPoll, float64(v.time.UnixNano())/1e9)
 	}

@@ -171,6 +171,7 @@ func mixedRows() []model.Row {
 func TestScrapeValues(t *testing.T) {
 	snap, released := snapshot(t0, mixedRows())
 	snap.PollCost, snap.Interval, snap.Slowed = 120*time.Millisecond, 2*time.Second, true
+	snap.SweepEvery, snap.SweepCost = 30*time.Second, 2500*time.Millisecond
 	snap.Params.Retries2 = 8
 	snap.Params.KeepaliveTime, snap.Params.KeepaliveIntvl, snap.Params.KeepaliveProbes = 10*time.Minute, 10*time.Second, 3
 	snap.Events = []model.Event{{Kind: model.EventAborted}, {Kind: model.EventReset}, {Kind: model.EventAborted}}
@@ -224,6 +225,8 @@ func TestScrapeValues(t *testing.T) {
 		{"tcpwatch_poll_duration_seconds", map[string]float64{`{}`: 0.12}},
 		{"tcpwatch_poll_interval_seconds", map[string]float64{`{}`: 2}},
 		{"tcpwatch_poll_slowed", map[string]float64{`{}`: 1}},
+		{"tcpwatch_sweep_interval_seconds", map[string]float64{`{}`: 30}},
+		{"tcpwatch_sweep_duration_seconds", map[string]float64{`{}`: 2.5}},
 		{"tcpwatch_last_poll_timestamp_seconds", map[string]float64{`{}`: 1767323045}},
 		{"tcpwatch_events_total", map[string]float64{`{event="aborted"}`: 2, `{event="reset"}`: 1, `{event="closed"}`: 0, `{event="recovered"}`: 0}},
 		{"tcpwatch_kernel_tcp_retries2", map[string]float64{`{}`: 8}},

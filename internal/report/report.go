@@ -101,7 +101,7 @@ func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 10
 func NewConn(r *model.Row, now time.Time) Conn {
 	s := r.Sock
 	c := Conn{
-		Time:           now.Format(TimeFormat),
+		Time:           r.SampledAt(now).Format(TimeFormat),
 		Local:          r.Local(),
 		Remote:         r.Remote(),
 		Family:         s.Family.String(),

@@ -48,7 +48,8 @@ func fixture() *model.Snapshot {
 	snap.Params = model.DefaultParams()
 	snap.Rows = []model.Row{
 		{Sock: dying, Health: model.HealthRetransmitting, Prediction: pred, Exposure: &model.Exposure{After: 930100 * time.Millisecond}, PID: 2211, Comm: "api"},
-		{Sock: idle, Health: model.HealthUnguarded, Exposure: &model.Exposure{Never: true}},
+		// Between two spaced-out full dumps: sampled by the last one.
+		{Sock: idle, Health: model.HealthUnguarded, Exposure: &model.Exposure{Never: true}, Sampled: now.Add(-3 * time.Second)},
 		{Sock: tw},
 	}
 	snap.Events = []model.Event{{
@@ -100,6 +101,8 @@ func TestJSONContract(t *testing.T) {
 		want any
 	}{
 		{"time has milliseconds", 0, "time", "2026-11-23T14:02:09.500Z"},
+		{"time of a row sampled by an earlier dump", 1, "time", "2026-11-23T14:02:06.500Z"},
+		{"time of a row without a sample time: the snapshot's", 2, "time", "2026-11-23T14:02:09.500Z"},
 		{"local", 0, "local", "10.0.3.7:51630"},
 		{"remote", 0, "remote", "10.0.9.14:5432"},
 		{"family inet", 0, "family", "inet"},

@@ -2,8 +2,10 @@ package watch_test
 
 // The cost of a poll of every namespace (--all-netns) against one
 // namespace holding the same connections: -allns.count namespaces of
-// -allns.conns connections each (2 sockets a connection), idle. Needs
-// root:
+// -allns.conns connections each (2 sockets a connection), idle; and the
+// cost of the polls between two sweeps when the sweeps are spaced out
+// (all-netns-refresh: no suspect among idle connections, so the rows,
+// owners and peers of every connection, and no look-up). Needs root:
 //
 //	go test -run '^$' -bench AllNetNS -benchtime 40x ./internal/watch -allns.count=50 -allns.conns=100
 
@@ -82,6 +84,7 @@ func BenchmarkPollAllNetNS(b *testing.B) {
 			}
 			b.Logf("discovery: %d namespaces in %v (%d fixtures)", len(found.Namespaces), time.Since(start), len(many))
 		},
+		"all-netns-refresh": func() {},
 		"one-namespace": func() {
 			for _, f := range many {
 				f.Close()
@@ -91,11 +94,13 @@ func BenchmarkPollAllNetNS(b *testing.B) {
 		},
 	}
 	for _, bc := range []struct {
-		name string
-		cfg  watch.Config
-		rows int
+		name    string
+		cfg     watch.Config
+		rows    int
+		refresh bool // time Refresh (the polls between two sweeps), not Poll
 	}{
 		{name: "all-netns", cfg: watch.Config{AllNetNS: true}, rows: 2 * n * conns},
+		{name: "all-netns-refresh", cfg: watch.Config{AllNetNS: true}, rows: 2 * n * conns, refresh: true},
 		{name: "one-namespace", rows: 2 * n * conns},
 	} {
 		setup[bc.name]()
@@ -120,8 +125,12 @@ func BenchmarkPollAllNetNS(b *testing.B) {
 			}
 			rows := 0
 			cpu0 := cpuTime()
+			poll := w.Poll
+			if bc.refresh {
+				poll = w.Refresh
+			}
 			for b.Loop() {
-				snap, err := w.Poll()
+				snap, err := poll()
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -159,23 +159,40 @@ func (a *allNS) options(s *inetdiag.Socket) (model.SockOpts, bool) {
 // the rows merged in the namespaces' order and tagged, then the owners,
 // the filter, the notices and the snapshot as for one namespace. A
 // namespace whose dump fails costs a notice, not the poll.
-func (a *allNS) poll() (*model.Snapshot, error) {
+func (a *allNS) poll() (*model.Snapshot, error) { return a.tick(false) }
+
+// refresh is Watcher.refresh over every namespace: each one's suspects
+// looked up (see source.refresh); the namespaces are not listed again.
+func (a *allNS) refresh() (*model.Snapshot, error) { return a.tick(true) }
+
+// canRefresh reports whether every namespace answers look-ups.
+func (a *allNS) canRefresh() bool {
+	for _, m := range a.order {
+		if _, ok := m.src.dump.(lookuper); !ok {
+			return false
+		}
+	}
+	return len(a.order) > 0
+}
+
+// tick is a poll (a sweep) or a refresh of every namespace.
+func (a *allNS) tick(refresh bool) (*model.Snapshot, error) {
 	w := a.w
 	q := w.Query()
 	start := w.cfg.Clock()
-	if !a.listed || start.Sub(a.lastFound) >= rediscoverEvery {
+	if !refresh && (!a.listed || start.Sub(a.lastFound) >= rediscoverEvery) {
 		if err := a.rediscover(start); err != nil {
 			a.notice(err.Error())
 		}
 	}
-	a.pollMembers(start, q.Request(), !q.IsZero())
+	a.pollMembers(start, q.Request(), !q.IsZero(), refresh)
 
 	rb := a.rowBufs.get()
 	rb.refs.Store(1)
 	rows := rb.rows[:0]
 	events := a.pending
 	a.pending = nil
-	bufs := make([]*buffer, 0, len(a.order))
+	polls := make([]sourcePoll, 0, len(a.order))
 	listen := map[uint16]bool{}
 	var sampled time.Time
 	var uncertainty time.Duration // the widest of the namespaces' readings
@@ -191,7 +208,10 @@ func (a *allNS) poll() (*model.Snapshot, error) {
 		}
 		sp := m.sp
 		m.sp = sourcePoll{}
-		bufs = append(bufs, sp.buf)
+		if sp.buf == nil {
+			continue // not swept yet: nothing to refresh
+		}
+		polls = append(polls, sp)
 		info := m.currentInfo()
 		n := len(rows)
 		rows = sp.poll.AppendRows(rows, nil)
@@ -202,8 +222,9 @@ func (a *allNS) poll() (*model.Snapshot, error) {
 			e.NetNS = info
 			events = append(events, e)
 		}
-		for i := range sp.buf.socks {
-			if s := &sp.buf.socks[i]; s.State == inetdiag.StateListen {
+		socks := sp.sweptSocks()
+		for i := range socks {
+			if s := &socks[i]; s.State == inetdiag.StateListen {
 				listen[s.ID.Src.Port()] = true
 			}
 		}
@@ -216,12 +237,12 @@ func (a *allNS) poll() (*model.Snapshot, error) {
 		}
 	}
 	release := func() {
-		for _, b := range bufs {
-			b.release()
+		for i := range polls {
+			polls[i].release()
 		}
 		rb.release()
 	}
-	if len(bufs) == 0 && firstErr != nil {
+	if len(polls) == 0 && firstErr != nil {
 		release()
 		return nil, fmt.Errorf("watch: every namespace failed: %w", firstErr)
 	}
@@ -234,7 +255,7 @@ func (a *allNS) poll() (*model.Snapshot, error) {
 	if !earliest.IsZero() {
 		uncertainty = max(uncertainty, sampled.Sub(earliest))
 	}
-	peers, peerEvents := w.judgeAllPeers(sampled, uncertainty, a.hostParams().Jiffy(), rows)
+	peers, peerEvents := w.judgeAllPeers(refresh, earliest, sampled, uncertainty, a.hostParams().Jiffy(), rows, events)
 	rows = filterRows(rows, q)
 	rb.rows = rows
 	w.noticeLimits()
@@ -251,12 +272,13 @@ func (a *allNS) poll() (*model.Snapshot, error) {
 	snap.NetNS = fmt.Sprintf("all (%d)", len(a.order))
 	snap.Notices = w.notices.all()
 	snap.Listening = listen
+	snap.Refresh = refresh
 	return w.withPeers(snap, peers, peerEvents), nil
 }
 
 // pollMembers polls every namespace, at most a.parallel at once; each
 // result is left in its member.
-func (a *allNS) pollMembers(start time.Time, req inetdiag.Request, filtered bool) {
+func (a *allNS) pollMembers(start time.Time, req inetdiag.Request, filtered, refresh bool) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(a.parallel, len(a.order)) {
@@ -268,7 +290,11 @@ func (a *allNS) pollMembers(start time.Time, req inetdiag.Request, filtered bool
 				if i >= len(a.order) {
 					return
 				}
-				a.order[i].poll(start, req, filtered, a.options)
+				if refresh {
+					a.order[i].refresh(start, a.options)
+				} else {
+					a.order[i].poll(start, req, filtered, a.options)
+				}
 			}
 		}()
 	}
@@ -289,6 +315,20 @@ func (m *member) poll(start time.Time, req inetdiag.Request, filtered bool, opts
 			m.held.release()
 			m.held = nil
 		}
+	}
+}
+
+// refresh is one refresh of the member's source; a namespace not swept
+// successfully since it was found (or since its last failure) has nothing
+// to refresh and gives no rows until its next sweep.
+func (m *member) refresh(start time.Time, opts model.OptionSource) {
+	m.sp, m.err = sourcePoll{}, nil
+	if !m.src.canRefresh() {
+		return
+	}
+	m.sp, m.err = m.src.refresh(start, opts)
+	if m.err == nil {
+		m.last = m.sp.poll
 	}
 }
 

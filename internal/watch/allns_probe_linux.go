@@ -96,3 +96,13 @@ func (s sparseDump) Dump(req inetdiag.Request, dst []inetdiag.Socket) ([]inetdia
 	}
 	return s.dumper.Dump(req, dst)
 }
+
+// Lookup forwards look-ups to the namespace's socket (refresh_linux.go):
+// they name their family, and need no count.
+func (s sparseDump) Lookup(targets []inetdiag.Target, ext inetdiag.Extensions, fn func(int, *inetdiag.Socket, error)) error {
+	l, ok := s.dumper.(lookuper)
+	if !ok {
+		return errors.New("watch: this namespace's socket answers no look-ups")
+	}
+	return l.Lookup(targets, ext, fn)
+}

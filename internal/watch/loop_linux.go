@@ -24,13 +24,29 @@ const PollShare = 12
 // a row: the first one, which fills the process index, or a one-off stall
 // must not stop the countdowns for seconds. Poll errors are sent to errs
 // (if not nil) and the loop goes on.
+//
+// On a host whose dumps cost more than that, the polls between two dumps
+// only look up the connections that are or may be dying (see tiers), so
+// that their countdowns keep the interval.
 func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *model.Snapshot, errs chan<- error) {
 	defer close(out)
-	p := pacer{interval: interval}
+	t := newTiers(interval, w.cfg.SweepEvery)
 	effective := interval
 	for {
-		snap, err := w.Poll()
+		start := w.cfg.Clock()
+		can, gen := w.canRefresh(), w.queryGen()
+		refresh := t.refreshDue(start, can, gen)
+		var snap *model.Snapshot
+		var err error
+		if refresh {
+			snap, err = w.Refresh()
+		} else {
+			snap, err = w.Poll()
+		}
 		if err != nil {
+			if refresh {
+				t.failed()
+			}
 			if errs != nil {
 				select {
 				case errs <- err:
@@ -39,8 +55,12 @@ func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *
 			}
 		} else {
 			// After a failed poll the interval in force stays.
-			effective = p.next(snap.PollCost)
-			snap.Interval, snap.Slowed = effective, effective > interval
+			if refresh {
+				effective = t.refreshed(snap.PollCost)
+			} else {
+				effective = t.swept(start, snap.PollCost, w.canRefresh(), gen)
+			}
+			t.stamp(snap, effective)
 			w.rec.paced(snap.Interval, snap.Slowed)
 			select {
 			case out <- snap:

@@ -25,11 +25,12 @@ func steppingClock(step time.Duration) func() time.Time {
 	}
 }
 
-// TestLoopStretchesSlowPolls checks Loop's contract: two polls in a row
-// that cost more than 1/PollShare of the interval stretch it to PollShare
-// times the cheaper one's cost, and the snapshot says so; the next poll starts
-// no earlier than the interval in force. It watches the test's own
-// namespace (no root needed).
+// TestLoopStretchesSlowPolls checks Loop's contract when every poll
+// dumps (Config.SweepEvery < 0): two polls in a row that cost more than
+// 1/PollShare of the interval stretch it to PollShare times the cheaper
+// one's cost, and the snapshot says so; the next poll starts no earlier
+// than the interval in force. It watches the test's own namespace (no
+// root needed).
 func TestLoopStretchesSlowPolls(t *testing.T) {
 	const interval = 100 * time.Millisecond
 	no, yes := false, true
@@ -46,7 +47,7 @@ func TestLoopStretchesSlowPolls(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := watch.New(watch.Config{Owners: watch.OwnersNone, Clock: tt.clock})
+			w, err := watch.New(watch.Config{Owners: watch.OwnersNone, Clock: tt.clock, SweepEvery: -1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/tcpwatch/tcpwatch/model"
@@ -15,7 +16,32 @@ func (w *Watcher) judgePeers(sp sourcePoll, rows []model.Row) ([]model.Peer, []m
 	if w.peers == nil {
 		w.peers = model.NewPeerTracker(model.PeerConfig{})
 	}
-	return w.peers.Update(sp.time, sp.uncertainty, w.src.tracker.Params().Jiffy(), rows)
+	return w.updatePeers(sp.refresh, sp.time.Add(-sp.uncertainty), sp.time, sp.uncertainty, w.src.tracker.Params().Jiffy(), rows, sp.poll.Events)
+}
+
+// updatePeers judges the hosts of a poll's rows: all of them after a
+// sweep; after a refresh only those of the connections it refreshed or
+// found gone (the others' rows are the sweep's, sampled before since,
+// and so are their verdicts) — at 10^5 sockets judging every host was
+// half a refresh's cost.
+func (w *Watcher) updatePeers(refresh bool, since, now time.Time, u, jiffy time.Duration, rows []model.Row, events []model.Event) ([]model.Peer, []model.Event) {
+	if !refresh {
+		peers, evs := w.peers.Update(now, u, jiffy, rows)
+		w.lastPeers = peers
+		return peers, evs
+	}
+	only := map[netip.Addr]bool{}
+	for i := range rows {
+		if r := &rows[i]; !r.Sampled.Before(since) {
+			only[model.PeerAddr(r)] = true
+		}
+	}
+	for _, e := range events {
+		only[e.ID.Remote.Addr().Unmap()] = true
+	}
+	peers, evs := w.peers.UpdateSome(now, u, jiffy, rows, only, w.lastPeers)
+	w.lastPeers = peers
+	return peers, evs
 }
 
 // withPeers puts a poll's peers on its snapshot and their events among
@@ -36,9 +62,9 @@ func (w *Watcher) withPeers(snap *model.Snapshot, peers []model.Peer, events []m
 // which each namespace has its own of (those rows are not judged). The
 // namespaces are dumped one after the other within the poll, so the
 // verdict takes the widest uncertainty of any of them.
-func (w *Watcher) judgeAllPeers(now time.Time, u, jiffy time.Duration, rows []model.Row) ([]model.Peer, []model.Event) {
+func (w *Watcher) judgeAllPeers(refresh bool, since, now time.Time, u, jiffy time.Duration, rows []model.Row, events []model.Event) ([]model.Peer, []model.Event) {
 	if w.peers == nil {
 		w.peers = model.NewPeerTracker(model.PeerConfig{SkipLoopback: true})
 	}
-	return w.peers.Update(now, u, jiffy, rows)
+	return w.updatePeers(refresh, since, now, u, jiffy, rows, events)
 }

@@ -65,7 +65,7 @@ func (w *Watcher) noticeLimits() {
 // snapshot assembles the immutable result of a poll that began at start:
 // its Release hands the source's buffer back.
 func (w *Watcher) snapshot(start time.Time, sp sourcePoll, rows []model.Row) *model.Snapshot {
-	snap := model.NewSnapshot(sp.buf.release)
+	snap := model.NewSnapshot(sp.release)
 	snap.Time = sp.time
 	snap.PollCost = w.cfg.Clock().Sub(start)
 	snap.Params = w.src.tracker.Params()
@@ -75,7 +75,8 @@ func (w *Watcher) snapshot(start time.Time, sp sourcePoll, rows []model.Row) *mo
 	snap.Host = w.host
 	snap.NetNS = w.cfg.NetNSName
 	snap.Notices = w.notices.all()
-	snap.Listening = listening(sp.buf.socks)
+	snap.Listening = listening(sp.sweptSocks())
+	snap.Refresh = sp.refresh
 	if w.cfg.CountOtherNetNS {
 		snap.OtherNetNS = w.other.count(start)
 	}

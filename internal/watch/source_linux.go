@@ -37,8 +37,9 @@ type source struct {
 
 	lastParam time.Time // when the sysctls were last read
 	bufs      bufPool
-	prev      *buffer // the last dump, which the tracker's connections point into
-	lastLen   int     // sockets in the last dump
+	prev      *buffer    // the last dump, which the tracker's connections point into
+	lastLen   int        // sockets in the last dump
+	sweep     sweepState // for the refreshes between sweeps (refresh_linux.go)
 	// infoLenSaid: the kernel notice already said that tcp_info has no
 	// tcpi_total_rto_time.
 	infoLenSaid bool
@@ -75,6 +76,27 @@ type sourcePoll struct {
 	poll        model.Poll
 	// counters and countersAfter are those given to the tracker.
 	counters, countersAfter *model.Counters
+	// refresh is set for the look-ups between two sweeps: then buf holds
+	// the sockets looked up, and shared the sweep's that the other rows
+	// point into (one reference each for the snapshot).
+	refresh bool
+	shared  *buffer
+}
+
+// release lets go of the poll's buffers (the snapshot's references).
+func (sp *sourcePoll) release() {
+	sp.buf.release()
+	if sp.shared != nil {
+		sp.shared.release()
+	}
+}
+
+// sweptSocks are the sockets of the dump the poll's rows come from.
+func (sp *sourcePoll) sweptSocks() []inetdiag.Socket {
+	if sp.shared != nil {
+		return sp.shared.socks
+	}
+	return sp.buf.socks
 }
 
 // poll takes one dump and feeds it to the tracker: the parameters are
@@ -123,6 +145,7 @@ func (s *source) poll(start time.Time, req inetdiag.Request, filtered bool, opts
 		Counters: counters, CountersAfter: after,
 	})
 	s.prev = buf
+	s.noteSweep(sp.poll)
 	return sp, nil
 }
 

@@ -63,6 +63,12 @@ type Config struct {
 	CountOtherNetNS bool
 	// Record, if set, receives every poll's input (see recorder).
 	Record *record.Writer
+	// SweepEvery, if positive, makes Loop dump everything at most this
+	// often and only look up the suspects in between, whatever dumps
+	// cost; if negative, every poll dumps (slow polls stretch the
+	// interval). By default (zero) the polls split so when dumps exceed
+	// the poll budget (see tiers).
+	SweepEvery time.Duration
 }
 
 // Watcher polls one namespace. Poll and Loop must not run concurrently;
@@ -74,8 +80,9 @@ type Watcher struct {
 	all  *allNS         // with Config.AllNetNS, the namespaces (then src is nil)
 	host string
 
-	mu    sync.Mutex // guards query
+	mu    sync.Mutex // guards query and gen
 	query query.Query
+	gen   uint64 // counts SetQuery calls: a new filter needs a new sweep
 
 	// Owners and options, host-wide (nil with OwnersNone).
 	index      *sockowner.Index
@@ -89,7 +96,10 @@ type Watcher struct {
 	notices notices
 	rec     *recorder          // nil unless recording
 	peers   *model.PeerTracker // remote hosts, judged over every row (peers_linux.go)
-	other   otherNetNS         // the host's other namespaces, for a hint
+	// lastPeers are the last poll's verdicts, which a refresh keeps for
+	// the hosts it does not judge again.
+	lastPeers []model.Peer
+	other     otherNetNS // the host's other namespaces, for a hint
 	// wait sleeps between the polls of Loop; tests replace it.
 	wait func(ctx context.Context, d time.Duration) bool
 }
@@ -199,6 +209,28 @@ func (w *Watcher) SetQuery(q query.Query) error {
 	}
 	w.mu.Lock()
 	w.query = q
+	w.gen++
 	w.mu.Unlock()
 	return nil
+}
+
+// queryGen is the filter's generation (see Watcher.gen).
+func (w *Watcher) queryGen() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gen
+}
+
+// canRefresh reports whether the next poll could look up suspects rather
+// than dump: never while recording (a recording holds dumps, which replay
+// feeds to the model as they were), and only where every namespace's
+// socket answers look-ups and has been swept.
+func (w *Watcher) canRefresh() bool {
+	if w.rec != nil || w.cfg.SweepEvery < 0 {
+		return false
+	}
+	if w.all != nil {
+		return w.all.canRefresh()
+	}
+	return w.src.canRefresh()
 }

@@ -1,0 +1,102 @@
+package watch
+
+import (
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/model"
+)
+
+// tiers decides, poll after poll, between a sweep (a full dump) and a
+// refresh (look-ups of the suspects, see refresh_linux.go), and how long
+// to wait after each. While sweeps fit the poll budget (1/PollShare of
+// the interval) every poll sweeps, as on any ordinary host. When two
+// sweeps in a row cost more, they are spaced so that sweeps and refreshes
+// together stay within the budget, and the polls in between refresh:
+// the interval itself is kept, so the dying connections' countdowns go
+// on ticking every interval. Refreshes that are themselves too costly
+// (half the budget, e.g. tens of thousands of dying connections) stretch
+// the interval as slow polls did before. Without look-ups (a recording is
+// being made, or a fake dump) the single-tier pacer rules alone.
+type tiers struct {
+	interval time.Duration
+	// fixed is Config.SweepEvery: sweep that often whatever sweeps cost.
+	fixed time.Duration
+	one   pacer // the rule when every poll sweeps
+
+	prevSweep   time.Duration // what the last sweep cost
+	refreshCost time.Duration // what the last refresh cost
+	sweepEvery  time.Duration // 0: every poll sweeps
+	lastSweep   time.Time     // when the last successful sweep began
+	gen         uint64        // the filter's generation at that sweep
+}
+
+func newTiers(interval, fixed time.Duration) tiers {
+	return tiers{interval: interval, fixed: fixed, one: pacer{interval: interval}}
+}
+
+// refreshDue reports whether the poll that begins now is a refresh: the
+// tiers are split, look-ups are possible, the filter has not changed
+// since the last sweep (a new filter needs a new dump), and the next
+// sweep is not due. A sweep comes at the first poll at least sweepEvery
+// after the last, never earlier: the budget holds.
+func (t *tiers) refreshDue(now time.Time, canRefresh bool, gen uint64) bool {
+	if !canRefresh || t.sweepEvery == 0 || gen != t.gen || t.lastSweep.IsZero() {
+		return false
+	}
+	return now.Sub(t.lastSweep) < t.sweepEvery
+}
+
+// swept notes a successful sweep that began at start under filter
+// generation gen, and returns how long to wait before the next poll.
+// canRefresh says whether the next polls could refresh.
+func (t *tiers) swept(start time.Time, cost time.Duration, canRefresh bool, gen uint64) time.Duration {
+	steady := min(cost, t.prevSweep) // a single slow sweep is forgiven, as by pacer
+	t.prevSweep, t.lastSweep, t.gen = cost, start, gen
+	switch {
+	case !canRefresh:
+		t.sweepEvery = 0
+		return t.one.next(cost)
+	case t.fixed > 0:
+		t.sweepEvery = max(t.fixed, t.interval)
+		return t.tick()
+	case steady*PollShare <= t.interval:
+		t.sweepEvery = 0
+		t.one.prevCost = cost
+		return t.interval
+	}
+	// Sweeps and refreshes share the budget: a sweep every S costs
+	// steady/S, a refresh every tick refreshCost/tick.
+	tick := t.tick()
+	left := 1/float64(PollShare) - t.refreshCost.Seconds()/tick.Seconds()
+	if left < 1/float64(2*PollShare) {
+		left = 1 / float64(2*PollShare)
+	}
+	t.sweepEvery = max(time.Duration(steady.Seconds()/left*float64(time.Second)), tick)
+	return tick
+}
+
+// refreshed notes a refresh that cost cost and returns the wait.
+func (t *tiers) refreshed(cost time.Duration) time.Duration {
+	t.refreshCost = cost
+	return t.tick()
+}
+
+// failed makes the next poll a sweep (after a failed refresh, or one
+// that found the look-ups impossible).
+func (t *tiers) failed() { t.lastSweep = time.Time{} }
+
+// tick is the interval between polls while the tiers are split: the one
+// asked for, unless refreshes take more than half the budget.
+func (t *tiers) tick() time.Duration {
+	if t.refreshCost*2*PollShare > t.interval {
+		return t.refreshCost * 2 * PollShare
+	}
+	return t.interval
+}
+
+// stamp writes the pacing into a poll's snapshot.
+func (t *tiers) stamp(s *model.Snapshot, wait time.Duration) {
+	s.Interval, s.Slowed = wait, wait > t.interval
+	s.SweepEvery = t.sweepEvery
+	s.SweepCost = t.prevSweep
+}
