@@ -18,6 +18,7 @@ func runInteractive(ctx context.Context, w *watch.Watcher, o *options, banner st
 		Snapshots: st.C,
 		Query:     w.Query(),
 		SetQuery:  w.SetQuery,
+		Shown:     w.SetShown,
 		NoColor:   o.noColor || os.Getenv("NO_COLOR") != "",
 		Banner:    banner,
 	}

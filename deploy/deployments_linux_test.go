@@ -59,6 +59,12 @@ type k8sObject struct {
 						Requests map[string]string `yaml:"requests"`
 						Limits   map[string]string `yaml:"limits"`
 					} `yaml:"resources"`
+					VolumeMounts []struct {
+						Name        string `yaml:"name"`
+						MountPath   string `yaml:"mountPath"`
+						ReadOnly    bool   `yaml:"readOnly"`
+						Propagation string `yaml:"mountPropagation"`
+					} `yaml:"volumeMounts"`
 					SecurityContext struct {
 						AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
 						ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
@@ -69,6 +75,12 @@ type k8sObject struct {
 						} `yaml:"capabilities"`
 					} `yaml:"securityContext"`
 				} `yaml:"containers"`
+				Volumes []struct {
+					Name     string `yaml:"name"`
+					HostPath struct {
+						Path string `yaml:"path"`
+					} `yaml:"hostPath"`
+				} `yaml:"volumes"`
 			} `yaml:"spec"`
 		} `yaml:"template"`
 	} `yaml:"spec"`
@@ -102,14 +114,23 @@ func readK8s(t *testing.T, path string) []k8sObject {
 	return out
 }
 
-func daemonSet(t *testing.T) k8sObject {
+// The two DaemonSets: the node's own namespace, and every pod's.
+const (
+	daemonSetFile       = "kubernetes/tcpwatch-daemonset.yaml"
+	daemonSetAllNSFile  = "kubernetes/tcpwatch-daemonset-all-netns.yaml"
+	daemonSetAllNSExtra = "CAP_SYS_ADMIN" // what -A needs beyond ownerCaps: setns
+)
+
+func daemonSet(t *testing.T) k8sObject { return daemonSetIn(t, daemonSetFile) }
+
+func daemonSetIn(t *testing.T, path string) k8sObject {
 	t.Helper()
-	for _, o := range readK8s(t, "kubernetes/tcpwatch-daemonset.yaml") {
+	for _, o := range readK8s(t, path) {
 		if o.Kind == "DaemonSet" {
 			return o
 		}
 	}
-	t.Fatal("no DaemonSet in kubernetes/tcpwatch-daemonset.yaml")
+	t.Fatalf("no DaemonSet in %s", path)
 	return k8sObject{}
 }
 

@@ -50,6 +50,12 @@ type Config struct {
 	Now func() time.Time
 	// Replay, if set, makes the interface a replay's (see replay.go).
 	Replay *Replay
+	// Shown, if set, is called (from a command) with the socket inodes
+	// of the rows on screen whenever they change, so that the caller
+	// resolves their processes first: above its owner limit a watcher
+	// resolves only the unhealthy rows, and the rows a user scrolls to
+	// must not show an empty PROCESS column (see shown.go).
+	Shown func(inodes []uint32)
 }
 
 // Minimum terminal size: below it the screen shows one line saying so.
@@ -118,6 +124,8 @@ type Model struct {
 	statusAt  time.Time
 
 	replay replayUI
+	// onScreen is what was last handed to Config.Shown.
+	onScreen []uint32
 }
 
 // New returns the interface's model. It does nothing until Init's command
@@ -166,7 +174,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		// keeps a frame of 10^5 rows at the cost of its visible ones.
 		m.table.setHeight(m.tableRows())
 	}
-	return m, m.handle(msg)
+	cmd := m.handle(msg)
+	if _, ok := msg.(tickMsg); !ok {
+		if sh := m.shownCmd(); sh != nil {
+			cmd = tea.Batch(cmd, sh)
+		}
+	}
+	return m, cmd
 }
 
 // handle dispatches a message by its type.

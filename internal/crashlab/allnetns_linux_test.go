@@ -31,13 +31,16 @@ type allWatcher struct {
 	samples map[string][]sample
 	events  []model.Event
 	inodes  map[string]map[uint64]bool // namespaces' inodes by label
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// refreshes counts the polls that looked up suspects rather than
+	// dump (two tiers).
+	refreshes int
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
-func startAllWatcher(t *testing.T) *allWatcher {
+func startAllWatcher(t *testing.T, sweepEvery time.Duration) *allWatcher {
 	t.Helper()
-	w, err := watch.New(watch.Config{AllNetNS: true, Owners: watch.OwnersAll, Tracker: model.Config{CloseWaitAfter: time.Second}})
+	w, err := watch.New(watch.Config{AllNetNS: true, Owners: watch.OwnersAll, Tracker: model.Config{CloseWaitAfter: time.Second}, SweepEvery: sweepEvery})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +53,9 @@ func startAllWatcher(t *testing.T) *allWatcher {
 		defer w.Close()
 		for snap := range snaps {
 			aw.mu.Lock()
+			if snap.Refresh {
+				aw.refreshes++
+			}
 			for i := range snap.Rows {
 				r := &snap.Rows[i]
 				if r.NetNS == nil {
@@ -121,6 +127,21 @@ func waitFor(limit time.Duration, cond func() bool) bool {
 // own kernel's abort, and each row carries its namespace's name.
 func TestLabAllNetNS(t *testing.T) {
 	needRoot(t)
+	// Once as a small host polls (every poll dumps every namespace), once
+	// in two tiers: every namespace dumped every 2 s, and in between each
+	// one's suspects looked up in its own socket.
+	for _, tier := range []struct {
+		name       string
+		sweepEvery time.Duration
+	}{{"every poll dumps", -1}, {"two tiers", 2 * time.Second}} {
+		t.Run(tier.name, func(t *testing.T) {
+			t.Parallel()
+			labAllNetNS(t, tier.name, tier.sweepEvery)
+		})
+	}
+}
+
+func labAllNetNS(t *testing.T, tierName string, sweepEvery time.Duration) {
 	type host struct {
 		name      string
 		sysctls   []string
@@ -152,7 +173,7 @@ func TestLabAllNetNS(t *testing.T) {
 		exchange(t, p)
 		h.p = p
 	}
-	aw := startAllWatcher(t)
+	aw := startAllWatcher(t, sweepEvery)
 	for _, h := range hosts {
 		if !waitFor(10*time.Second, func() bool { return len(aw.of(h.lab.Cli, h.p.Client)) > 0 }) {
 			t.Fatalf("%s: the watcher never showed the connection in namespace %s", h.name, h.lab.Cli)
@@ -192,7 +213,7 @@ func TestLabAllNetNS(t *testing.T) {
 			if h.keepalive {
 				note += " (times from the crash)"
 			}
-			results.add("all-netns, three namespaces at once: "+h.name, first.best.Sub(trigger), h.o.At.Sub(trigger), maxErr, note)
+			results.add("all-netns ("+tierName+"), three namespaces at once: "+h.name, first.best.Sub(trigger), h.o.At.Sub(trigger), maxErr, note)
 			if first.confidence != "exact" {
 				t.Errorf("%s: confidence %q, want exact", h.name, first.confidence)
 			}
@@ -211,6 +232,11 @@ func TestLabAllNetNS(t *testing.T) {
 		}
 		aw.mu.Unlock()
 	}
+	aw.mu.Lock()
+	if refreshes := aw.refreshes; sweepEvery > 0 && refreshes < 20 || sweepEvery < 0 && refreshes > 0 {
+		t.Errorf("%d polls were refreshes (sweep every %v)", refreshes, sweepEvery)
+	}
+	aw.mu.Unlock()
 	// The same poller, the same addresses: only the namespaces' rules
 	// tell tcp_retries2=3 (6.9 s) from 5 (13.3 s).
 	if len(firstBest) == 3 && firstBest[1] >= firstBest[0] {
@@ -232,7 +258,7 @@ func TestLabAllNetNSGone(t *testing.T) {
 	}
 	t.Cleanup(p.Close)
 	exchange(t, p)
-	aw := startAllWatcher(t)
+	aw := startAllWatcher(t, 0)
 	if !waitFor(10*time.Second, func() bool { return len(aw.of(l.Cli, p.Client)) > 0 }) {
 		t.Fatalf("the watcher never showed the connection in namespace %s", l.Cli)
 	}

@@ -56,9 +56,12 @@ type allNS struct {
 	orderMu sync.Mutex
 	// failed are namespaces that could not be opened: not tried again
 	// while they live (the reason is in the notices).
-	failed    map[netns.ID]bool
-	listed    bool      // a discovery succeeded once
-	lastFound time.Time // when the namespaces were last listed
+	failed map[netns.ID]bool
+	listed bool // a discovery succeeded once
+	// sharedSaid: the notice about namespaces sharing the host's socket
+	// table was given.
+	sharedSaid bool
+	lastFound  time.Time // when the namespaces were last listed
 	// pending are the EventNetNSGone of namespaces found gone since the
 	// last snapshot; events those kept so far, every namespace's, tagged.
 	pending []model.Event
@@ -76,6 +79,9 @@ type nsHandle struct {
 	ns   nsReader
 	conn *inetdiag.Conn // for destroying sockets (nil with fakes)
 	hold func() error   // closes the file that holds the namespace (nil if none)
+	// sharedTable: the namespace uses the host's established-socket hash
+	// table (ehash_linux.go).
+	sharedTable bool
 }
 
 // member is one watched namespace.

@@ -23,6 +23,7 @@ type fakeHostNS struct {
 	readers map[uint64]*fakeNS
 	openErr map[uint64]error
 	opened  map[uint64]int
+	shared  map[uint64]bool // namespaces that share the host's socket table
 }
 
 func newFakeHostNS() *fakeHostNS {
@@ -66,7 +67,7 @@ func fakeAllWatcher(t *testing.T, h *fakeHostNS, clock *fakeClock) (*Watcher, er
 		if err := h.openErr[ns.ID.Inode]; err != nil {
 			return nsHandle{}, err
 		}
-		return nsHandle{dump: h.dumps[ns.ID.Inode], ns: h.readers[ns.ID.Inode]}, nil
+		return nsHandle{dump: h.dumps[ns.ID.Inode], ns: h.readers[ns.ID.Inode], sharedTable: h.shared[ns.ID.Inode]}, nil
 	}
 	return w, a.start()
 }

@@ -78,6 +78,7 @@ func (a *allNS) rediscover(now time.Time) error {
 	a.orderMu.Lock()
 	a.order = order
 	a.orderMu.Unlock()
+	a.noticeSharedTable()
 	return nil
 }
 
@@ -162,7 +163,8 @@ func openNS(ns *netns.Namespace, hz int) (nsHandle, error) {
 		return nsHandle{}, err
 	}
 	probe := &nsProbe{procNS: procNS{path: path, hz: hz}}
-	return nsHandle{dump: sparseDump{conn, probe}, ns: probe, conn: conn, hold: f.Close}, nil
+	shared, _ := sharesHostTable(path) // unknown: not counted
+	return nsHandle{dump: sparseDump{conn, probe}, ns: probe, conn: conn, hold: f.Close, sharedTable: shared}, nil
 }
 
 // Destroy destroys the socket of a row (SOCK_DESTROY) through the

@@ -46,9 +46,9 @@ func (w *Watcher) options(s *inetdiag.Socket) (model.SockOpts, bool) {
 
 // resolveOwners fills PID and Comm for the rows that need them: all of
 // them under OwnersAll or on a host of at most OwnerLimit connections,
-// else the unhealthy ones, and those a process filter must test (the rows
-// that pass its health terms: the others are dropped whatever their
-// process).
+// else the unhealthy ones, those an interface shows (SetShown), and those
+// a process filter must test (the rows that pass its health terms: the
+// others are dropped whatever their process).
 //
 // A process filter on a host above the owner limit asks for the owner of
 // every row it must test, up to every socket of the host. Re-reading the
@@ -72,10 +72,11 @@ func (w *Watcher) resolveOwners(rows []model.Row, now time.Time, q query.Query) 
 			w.index.RevalidateAfter = sockowner.DefaultRescanAfter
 		}
 	}
+	shown := w.shownSet()
 	wanted := w.wanted[:0]
 	for i := range rows {
 		r := &rows[i]
-		if r.Sock.Inode != 0 && (all || r.Health.Unhealthy() || comm && q.MatchHealth(r)) {
+		if r.Sock.Inode != 0 && (all || r.Health.Unhealthy() || shown[r.Sock.Inode] || comm && q.MatchHealth(r)) {
 			wanted = append(wanted, r.Sock.Inode)
 		}
 	}

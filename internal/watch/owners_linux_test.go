@@ -161,3 +161,44 @@ func TestCommFilterOwners(t *testing.T) {
 		})
 	}
 }
+
+// TestShownRowsGetOwners: above the owner limit no healthy row gets its
+// process, until an interface shows it (SetShown): from the next poll on
+// it has it. (Rows of processes the scan read on the way get theirs too:
+// the index reads a process's whole descriptor table.)
+func TestShownRowsGetOwners(t *testing.T) {
+	a, b := fakePID(t, 0), fakePID(t, 1)
+	var socks []inetdiag.Socket
+	owners := map[int]fakeOwner{a: {comm: "api"}, b: {comm: "worker"}}
+	for c := uint64(1); c <= 8; c++ {
+		s := okSock(c)
+		socks = append(socks, s)
+		pid := a
+		if c > 4 {
+			pid = b
+		}
+		o := owners[pid]
+		o.inodes = append(o.inodes, s.Inode)
+		owners[pid] = o
+	}
+	root := fakeProcs(t, owners)
+	w := fakeWatcher(t, Config{OwnerLimit: 2, ProcRoot: root}, &fakeDumper{socks: always(socks...)}, &fakeNS{}, newFakeClock())
+	withComm := func() map[uint64]string {
+		snap := mustPoll(t, w)
+		defer snap.Release()
+		got := map[uint64]string{}
+		for _, r := range snap.Rows {
+			if r.Comm != "" {
+				got[r.Sock.ID.Cookie] = r.Comm
+			}
+		}
+		return got
+	}
+	if got := withComm(); len(got) != 0 {
+		t.Fatalf("healthy rows above the limit got processes before any was shown: %v", got)
+	}
+	w.SetShown([]uint32{socks[5].Inode, socks[6].Inode})
+	if got := withComm(); got[6] != "worker" || got[7] != "worker" {
+		t.Errorf("the rows shown: %v, want 6 and 7 owned by worker", got)
+	}
+}

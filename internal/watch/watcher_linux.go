@@ -80,9 +80,12 @@ type Watcher struct {
 	all  *allNS         // with Config.AllNetNS, the namespaces (then src is nil)
 	host string
 
-	mu    sync.Mutex // guards query and gen
+	mu    sync.Mutex // guards query, gen and shown
 	query query.Query
 	gen   uint64 // counts SetQuery calls: a new filter needs a new sweep
+	// shown are the socket inodes of the rows an interface shows, whose
+	// owners are resolved whatever the policy (SetShown).
+	shown map[uint32]bool
 
 	// Owners and options, host-wide (nil with OwnersNone).
 	index      *sockowner.Index
@@ -212,6 +215,26 @@ func (w *Watcher) SetQuery(q query.Query) error {
 	w.gen++
 	w.mu.Unlock()
 	return nil
+}
+
+// SetShown says which sockets' rows are on screen (by inode): from the
+// next poll on their processes are resolved, whatever the owner policy
+// and limit, so that the rows a user looks at always carry their process.
+func (w *Watcher) SetShown(inodes []uint32) {
+	m := make(map[uint32]bool, len(inodes))
+	for _, ino := range inodes {
+		m[ino] = true
+	}
+	w.mu.Lock()
+	w.shown = m
+	w.mu.Unlock()
+}
+
+// shownSet is the set SetShown gave last.
+func (w *Watcher) shownSet() map[uint32]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.shown
 }
 
 // queryGen is the filter's generation (see Watcher.gen).
