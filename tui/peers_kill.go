@@ -53,9 +53,8 @@ func (m *Model) killPeerPrompt() string {
 	if h == nil {
 		return ""
 	}
-	q := m.styles.err.Render(" Kill the "+plural(len(h.conns), "connection")+" to "+h.addr.String()+" that would never notice its death?") +
-		" " + m.styles.key.Render("y") + " kills, any other key cancels" + m.styles.dim.Render(" (their applications get ECONNABORTED)")
-	return truncate(q, m.width)
+	return m.confirmLine("Kill the "+plural(len(h.conns), "connection")+" to "+h.addr.String()+" that would never notice its death?",
+		"their applications get ECONNABORTED")
 }
 
 // killPeerKey answers the confirmation: only y kills, and only what is
@@ -63,11 +62,7 @@ func (m *Model) killPeerPrompt() string {
 func (m *Model) killPeerKey(k tea.KeyPressMsg) tea.Cmd {
 	h := m.killPeer
 	m.closePrompt()
-	if h == nil {
-		return nil
-	}
-	if k.String() != "y" {
-		m.setStatus("kill cancelled", false)
+	if h == nil || !m.confirmed(k) {
 		return nil
 	}
 	var now *model.Peer

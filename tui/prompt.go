@@ -91,20 +91,32 @@ func (m *Model) killPrompt() string {
 	if m.killRow == nil {
 		return ""
 	}
-	q := m.styles.err.Render(" Kill "+connName(&m.killRow.row)+"?") + " " + m.styles.key.Render("y") + " kills, any other key cancels" +
-		m.styles.dim.Render(" (the peer gets an RST, the application ECONNABORTED)")
+	return m.confirmLine("Kill "+connName(&m.killRow.row)+"?", "the peer gets an RST, the application ECONNABORTED")
+}
+
+// confirmLine renders a kill confirmation: the question, which names what
+// dies, the keys, and what the kill does.
+func (m *Model) confirmLine(question, effect string) string {
+	q := m.styles.err.Render(" "+question) + " " + m.styles.key.Render("y") + " kills, any other key cancels" +
+		m.styles.dim.Render(" ("+effect+")")
 	return truncate(q, m.width)
+}
+
+// confirmed reports whether the answer to a kill confirmation is y, and
+// says otherwise that the kill was cancelled.
+func (m *Model) confirmed(k tea.KeyPressMsg) bool {
+	if k.String() == "y" {
+		return true
+	}
+	m.setStatus("kill cancelled", false)
+	return false
 }
 
 // killKey answers the confirmation: only y kills.
 func (m *Model) killKey(k tea.KeyPressMsg) tea.Cmd {
 	h := m.killRow
 	m.closePrompt()
-	if h == nil {
-		return nil
-	}
-	if k.String() != "y" {
-		m.setStatus("kill cancelled", false)
+	if h == nil || !m.confirmed(k) {
 		return nil
 	}
 	kill, row, what := m.cfg.Kill, h.row, connName(&h.row)
