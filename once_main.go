@@ -10,6 +10,9 @@ import (
 
 // runOnce prints one snapshot, as a table or as JSON, and exits.
 func runOnce(w *watch.Watcher, o *options, stdout, stderr io.Writer) int {
+	if w.CanStream() {
+		return runOnceStream(w, o, stdout, stderr)
+	}
 	snap, err := w.Poll()
 	if err != nil {
 		fmt.Fprintf(stderr, "tcpwatch: %v\n", err)

@@ -156,17 +156,22 @@ type Counts struct {
 func (s *Snapshot) Count() Counts {
 	var c Counts
 	for i := range s.Rows {
-		r := &s.Rows[i]
-		if r.Sock == nil {
-			continue
-		}
-		c.Total++
-		c.ByState[r.Sock.State]++
-		if r.Health < healthCount {
-			c.ByHealth[r.Health]++
-		}
+		c.Add(&s.Rows[i])
 	}
 	return c
+}
+
+// Add counts one row (a row without a socket sample counts for nothing),
+// for a writer that sees the rows one at a time.
+func (c *Counts) Add(r *Row) {
+	if r.Sock == nil {
+		return
+	}
+	c.Total++
+	c.ByState[r.Sock.State]++
+	if r.Health < healthCount {
+		c.ByHealth[r.Health]++
+	}
 }
 
 // Health returns how many rows have health h.
@@ -198,10 +203,16 @@ type PortExposure struct {
 // ServicePort guesses which side of a connection is the service: the local
 // port if something listens on it, else the remote port.
 func (s *Snapshot) ServicePort(r *Row) uint16 {
-	if s.Listening[r.Sock.ID.Src.Port()] {
-		return r.Sock.ID.Src.Port()
+	return ServicePortOf(s.Listening, r.Sock.ID.Src.Port(), r.Sock.ID.Dst.Port())
+}
+
+// ServicePortOf is ServicePort for a connection from local port src to
+// remote port dst, given the ports that have a listener.
+func ServicePortOf(listening map[uint16]bool, src, dst uint16) uint16 {
+	if listening[src] {
+		return src
 	}
-	return r.Sock.ID.Dst.Port()
+	return dst
 }
 
 // NeverExposure returns the total number of established connections that
@@ -216,6 +227,12 @@ func (s *Snapshot) NeverExposure(top int) (int, []PortExposure) {
 			byPort[s.ServicePort(r)]++
 		}
 	}
+	return total, TopPorts(byPort, top)
+}
+
+// TopPorts lists the ports of a count by port, the most first (then by
+// port), at most top of them (0: all).
+func TopPorts(byPort map[uint16]int, top int) []PortExposure {
 	out := make([]PortExposure, 0, len(byPort))
 	for p, n := range byPort {
 		out = append(out, PortExposure{Port: p, Never: n})
@@ -229,7 +246,7 @@ func (s *Snapshot) NeverExposure(top int) (int, []PortExposure) {
 	if top > 0 && len(out) > top {
 		out = out[:top]
 	}
-	return total, out
+	return out
 }
 
 // Soonest returns the row with the earliest predicted abort, or nil.

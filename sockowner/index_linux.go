@@ -82,6 +82,8 @@ type Index struct {
 	comm      [64]byte
 	path      []byte
 	dirBuf    []byte
+	fds       []int    // scratch of scan: a process's descriptors
+	links     []fdLink // scratch of scan: those that are sockets
 }
 
 // proc is what the index remembers of one process (a thread-group leader).
@@ -416,24 +418,17 @@ func (x *Index) scan(pid int, p *proc, now time.Time, st *Stats) {
 	defer unix.Close(dfd)
 	// A listing cut short by the process exiting still yields what was
 	// read, so the error is not needed.
+	x.fds = x.fds[:0]
 	_ = x.eachEntry(dfd, func(name []byte) {
-		fd, ok := parseFD(name)
-		if !ok {
-			return
+		if fd, ok := parseFD(name); ok {
+			x.fds = append(x.fds, fd)
 		}
-		n, err := unix.Readlinkat(dfd, string(name), x.link[:])
-		st.LinksRead++
-		if err != nil {
-			return // closed meanwhile
-		}
-		ino, ok := parseSocketLink(x.link[:n])
-		if !ok {
-			return
-		}
-		p.inodes = append(p.inodes, ino)
-		x.addSlot(ino, slot{pid: pid, fd: fd, checked: now})
-		delete(x.missing, ino)
 	})
+	for _, l := range x.readLinks(dfd, x.fds, st) {
+		p.inodes = append(p.inodes, l.ino)
+		x.addSlot(l.ino, slot{pid: pid, fd: l.fd, checked: now})
+		delete(x.missing, l.ino)
+	}
 	if len(p.inodes) > 0 {
 		p.comm = x.readComm(dir + "/comm")
 	}

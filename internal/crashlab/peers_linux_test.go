@@ -360,6 +360,7 @@ func TestLabPeerDies(t *testing.T) {
 	if unresponsiveEvents != 1 {
 		t.Errorf("%d peer_unresponsive events, want 1", unresponsiveEvents)
 	}
+	checkOneShotPeer(t, l, dead, 4, 2, 2)
 
 	revive()
 	answered := 0

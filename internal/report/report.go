@@ -168,6 +168,12 @@ func WriteJSON(w io.Writer, snap *model.Snapshot) error {
 			return fmt.Errorf("report: %w", err)
 		}
 	}
+	return writeJSONTail(bw, enc, snap)
+}
+
+// writeJSONTail writes what follows the connections (the troubled peers,
+// the events) and flushes.
+func writeJSONTail(bw *bufio.Writer, enc *json.Encoder, snap *model.Snapshot) error {
 	for _, p := range troubledPeers(snap) {
 		if err := enc.Encode(NewPeer(p, snap.Time)); err != nil {
 			return fmt.Errorf("report: %w", err)
@@ -227,14 +233,92 @@ func WriteTable(out io.Writer, snap *model.Snapshot) error {
 }
 
 func writeTable(w io.Writer, snap *model.Snapshot) error {
-	counts := snap.Count()
+	never, ports := snap.NeverExposure(3)
+	if err := writeTableHead(w, snap, snap.Count(), never, ports); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	netnsCol := hasNetNS(snap)
+	if netnsCol {
+		fmt.Fprint(tw, "NetNS\t")
+	}
+	fmt.Fprintln(tw, tableHeader)
+	order := make([]int, len(snap.Rows))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		return tableBefore(&snap.Rows[order[i]], &snap.Rows[order[j]])
+	})
+	var line []byte
+	for _, i := range order {
+		line = appendTableRow(line[:0], &snap.Rows[i], snap.Time, netnsCol)
+		line = append(line, '\n')
+		tw.Write(line)
+	}
+	return tw.Flush()
+}
+
+// tableHeader names the columns of the --once table (after NetNS).
+const tableHeader = "State\tRecv-Q\tSend-Q\tLocal\tPeer\tHealth\tRetr\tRTO\tAbort-in\tProcess"
+
+// tableRank orders the table: predicted aborts (soonest first), the
+// other unhealthy connections, the rest.
+func tableRank(r *model.Row) (int, time.Time) {
+	if r.Prediction != nil {
+		return 0, r.Prediction.At
+	}
+	if r.Health.Unhealthy() {
+		return 1, time.Time{}
+	}
+	return 2, time.Time{}
+}
+
+// tableBefore reports whether row a comes before row b in the table.
+func tableBefore(a, b *model.Row) bool {
+	ra, ta := tableRank(a)
+	rb, tb := tableRank(b)
+	if ra != rb {
+		return ra < rb
+	}
+	return ta.Before(tb)
+}
+
+// appendTableRow appends a row's cells, tab-separated, without the
+// newline; now is its sample time.
+func appendTableRow(b []byte, r *model.Row, now time.Time, netnsCol bool) []byte {
+	s := r.Sock
+	abort := "-"
+	if p := r.Prediction; p != nil {
+		abort = FormatDuration(p.At.Sub(now))
+		if p.Confidence == model.Assumed {
+			abort = "~" + abort
+		}
+	}
+	rto := "-"
+	if r.HasInfo() {
+		rto = fmt.Sprintf("%s/%d", FormatDuration(s.Info.RTO), s.Info.Backoff)
+	}
+	proc := "-"
+	if r.PID != 0 {
+		proc = fmt.Sprintf("%s[%d]", r.Comm, r.PID)
+	}
+	if netnsCol {
+		b = fmt.Appendf(b, "%s\t", netnsName(r.NetNS))
+	}
+	return fmt.Appendf(b, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s", s.State, s.RecvQ, s.SendQ,
+		r.Local(), r.Remote(), r.Health, r.Retransmits(), rto, abort, proc)
+}
+
+// writeTableHead writes the lines above the table: the summary, the
+// notices and the peers section.
+func writeTableHead(w io.Writer, snap *model.Snapshot, counts model.Counts, never int, ports []model.PortExposure) error {
 	unhealthy := 0
 	for h := model.HealthOK; h <= model.HealthOrphanRetrying; h++ {
 		if h.Unhealthy() {
 			unhealthy += counts.Health(h)
 		}
 	}
-	never, ports := snap.NeverExposure(3)
 	params := ""
 	if hasNetNS(snap) {
 		params = "host's " // each row's prediction uses its own namespace's
@@ -252,59 +336,5 @@ func writeTable(w io.Writer, snap *model.Snapshot) error {
 	for _, n := range snap.Notices {
 		fmt.Fprintf(w, "# note: %s\n", n)
 	}
-	if err := writePeerTable(w, snap); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	netnsCol := hasNetNS(snap)
-	if netnsCol {
-		fmt.Fprint(tw, "NetNS\t")
-	}
-	fmt.Fprintln(tw, "State\tRecv-Q\tSend-Q\tLocal\tPeer\tHealth\tRetr\tRTO\tAbort-in\tProcess")
-	order := make([]int, len(snap.Rows))
-	for i := range order {
-		order[i] = i
-	}
-	rank := func(r *model.Row) (int, time.Time) {
-		if r.Prediction != nil {
-			return 0, r.Prediction.At
-		}
-		if r.Health.Unhealthy() {
-			return 1, time.Time{}
-		}
-		return 2, time.Time{}
-	}
-	sort.SliceStable(order, func(i, j int) bool {
-		ra, ta := rank(&snap.Rows[order[i]])
-		rb, tb := rank(&snap.Rows[order[j]])
-		if ra != rb {
-			return ra < rb
-		}
-		return ta.Before(tb)
-	})
-	for _, i := range order {
-		r := &snap.Rows[i]
-		s := r.Sock
-		abort := "-"
-		if p := r.Prediction; p != nil {
-			abort = FormatDuration(p.At.Sub(snap.Time))
-			if p.Confidence == model.Assumed {
-				abort = "~" + abort
-			}
-		}
-		rto := "-"
-		if r.HasInfo() {
-			rto = fmt.Sprintf("%s/%d", FormatDuration(s.Info.RTO), s.Info.Backoff)
-		}
-		proc := "-"
-		if r.PID != 0 {
-			proc = fmt.Sprintf("%s[%d]", r.Comm, r.PID)
-		}
-		if netnsCol {
-			fmt.Fprintf(tw, "%s\t", netnsName(r.NetNS))
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.State, s.RecvQ, s.SendQ,
-			r.Local(), r.Remote(), r.Health, r.Retransmits(), rto, abort, proc)
-	}
-	return tw.Flush()
+	return writePeerTable(w, snap)
 }
