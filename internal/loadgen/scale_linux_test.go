@@ -407,13 +407,14 @@ func scalePoll(t *testing.T, f *loadgen.Fixture, runs int, rep *scaleReport) {
 }
 
 // scaleSlowdown runs the watcher's loop with a 100 ms interval, which a
-// poll of this size cannot keep: once two polls in a row took more than
-// 1/watch.PollShare of the interval, the snapshot must say Slowed and
-// carry PollShare times the cheaper one's cost as its interval, and the
-// next poll must not start before it.
+// poll of this size cannot keep, every poll a full dump (--sweep always;
+// the two tiers have their own tests): once two polls in a row took more
+// than 1/watch.PollShare of the interval, the snapshot must say Slowed
+// and carry PollShare times the cheaper one's cost as its interval, and
+// the next poll must not start before it.
 func scaleSlowdown(t *testing.T, f *loadgen.Fixture, rep *scaleReport) {
 	const interval = 100 * time.Millisecond
-	w, err := watch.New(watch.Config{NetNS: f.NetNSPath(), NetNSName: f.NetNS(), Owners: watch.OwnersFlagged})
+	w, err := watch.New(watch.Config{NetNS: f.NetNSPath(), NetNSName: f.NetNS(), Owners: watch.OwnersFlagged, SweepEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
