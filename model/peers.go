@@ -232,50 +232,86 @@ func hasPeer(r *Row) bool {
 // poll, not a filtered view: a verdict rests on all of a host's
 // connections.
 func (pt *PeerTracker) Update(now time.Time, u time.Duration, jiffy time.Duration, rows []Row) ([]Peer, []Event) {
-	return pt.update(now, u, jiffy, rows, nil, nil)
+	return pt.update(now, u, jiffy, nil, rows, nil, nil)
 }
 
-// UpdateSome judges again only the hosts in only, from the same rows as
-// Update (every connection of the poll), and returns them among the
-// others' verdicts of before (last, the previous call's result), which
-// stand: it is Update for the polls between two sweeps (see
+// UpdateSome judges again only the hosts in only, and returns them among
+// the others' verdicts of before (last, the previous call's result),
+// which stand: it is Update for the polls between two sweeps (see
 // Tracker.Refresh), where only the connections that are or may be dying
-// have new samples, so only their hosts' verdicts can change. A host of
-// last whose connections are all gone is dropped.
-func (pt *PeerTracker) UpdateSome(now time.Time, u, jiffy time.Duration, rows []Row, only map[netip.Addr]bool, last []Peer) ([]Peer, []Event) {
+// have new samples, so only their hosts' verdicts can change. rows are
+// those connections; base is what every other connection of the sweep
+// adds to its host (see NewBase), so that a host is judged on all its
+// connections at the cost of the refreshed ones. Without a base, rows
+// are every connection of the poll. A host of last whose connections are
+// all gone is dropped.
+func (pt *PeerTracker) UpdateSome(now time.Time, u, jiffy time.Duration, base *PeerBase, rows []Row, only map[netip.Addr]bool, last []Peer) ([]Peer, []Event) {
 	if only == nil {
 		only = map[netip.Addr]bool{}
 	}
-	return pt.update(now, u, jiffy, rows, only, last)
+	return pt.update(now, u, jiffy, base, rows, only, last)
 }
 
-func (pt *PeerTracker) update(now time.Time, u time.Duration, jiffy time.Duration, rows []Row, only map[netip.Addr]bool, last []Peer) ([]Peer, []Event) {
-	members := map[netip.Addr][]int{}
+// host is the address a row's connection is judged under, false for a row
+// that is not judged (no peer, or loopback when skipped).
+func (pt *PeerTracker) host(r *Row) (netip.Addr, bool) {
+	if !hasPeer(r) {
+		return netip.Addr{}, false
+	}
+	a := PeerAddr(r)
+	return a, !(pt.cfg.SkipLoopback && a.IsLoopback())
+}
+
+// update judges the hosts of rows (every connection of the poll), or with
+// a base only those in only, from the base and rows.
+func (pt *PeerTracker) update(now time.Time, u time.Duration, jiffy time.Duration, base *PeerBase, rows []Row, only map[netip.Addr]bool, last []Peer) ([]Peer, []Event) {
+	tallies := map[netip.Addr]*hostTally{}
 	var order []netip.Addr
 	present := map[netip.Addr]bool{} // with only: the hosts not judged that still have a connection
-	listening := map[uint16]bool{}   // the local ports with a listener among the rows: inbound connections reach them
-	for i := range rows {
-		if r := &rows[i]; r.Sock != nil && r.Sock.State == inetdiag.StateListen {
-			listening[r.Sock.ID.Src.Port()] = true
+	var listening map[uint16]bool    // the local ports with a listener: inbound connections reach them
+	if base != nil {
+		listening = base.listening
+		for a := range base.hosts {
+			if !only[a] {
+				present[a] = true
+			}
 		}
+	} else {
+		listening = listeningPorts(rows)
+	}
+	tally := func(a netip.Addr) *hostTally {
+		t := tallies[a]
+		if t == nil {
+			if b := base.of(a); b != nil {
+				t = b.clone()
+			} else {
+				t = newTally()
+			}
+			tallies[a] = t
+			order = append(order, a)
+		}
+		return t
 	}
 	for i := range rows {
 		r := &rows[i]
-		if !hasPeer(r) {
-			continue
-		}
-		a := PeerAddr(r)
-		if pt.cfg.SkipLoopback && a.IsLoopback() {
+		a, ok := pt.host(r)
+		if !ok {
 			continue
 		}
 		if only != nil && !only[a] {
 			present[a] = true
 			continue
 		}
-		if _, ok := members[a]; !ok {
-			order = append(order, a)
+		tally(a).add(r, now, listening, pt.cfg.NoticeWithin)
+	}
+	if base != nil {
+		// A host to judge whose refreshed connections are all gone is
+		// judged on the others.
+		for _, a := range base.order {
+			if only[a] {
+				tally(a)
+			}
 		}
-		members[a] = append(members[a], i)
 	}
 	var events []Event
 	peers := make([]Peer, 0, len(order))
@@ -286,7 +322,7 @@ func (pt *PeerTracker) update(now time.Time, u time.Duration, jiffy time.Duratio
 			pt.hosts[a] = mem
 		}
 		p := Peer{Addr: a}
-		pt.judge(&p, mem, now, u, jiffy, rows, members[a], listening)
+		pt.judge(&p, mem, now, u, jiffy, tallies[a])
 		if p.Status != mem.status && (p.Status == PeerUnresponsive || mem.status == PeerUnresponsive) {
 			kind := EventPeerUnresponsive
 			if p.Status != PeerUnresponsive {
@@ -303,7 +339,7 @@ func (pt *PeerTracker) update(now time.Time, u time.Duration, jiffy time.Duratio
 		}
 	}
 	for a, mem := range pt.hosts {
-		if _, ok := members[a]; ok || present[a] {
+		if _, ok := tallies[a]; ok || present[a] {
 			continue
 		}
 		if mem.status == PeerUnresponsive {

@@ -39,7 +39,7 @@ func TestPeerUpdateSome(t *testing.T) {
 	stale := retransmitting(peerRow(3, live+":443", HealthOK, 50*time.Millisecond), t0.Add(-2*time.Second), t0.Add(5*time.Minute))
 	rows := []Row{refreshed, sweep[1], stale}
 	wantAll, _ := full.Update(now, time.Millisecond, 4*time.Millisecond, rows)
-	got, _ := some.UpdateSome(now, time.Millisecond, 4*time.Millisecond, rows, map[netip.Addr]bool{netip.MustParseAddr(dead): true}, last)
+	got, _ := some.UpdateSome(now, time.Millisecond, 4*time.Millisecond, nil, rows, map[netip.Addr]bool{netip.MustParseAddr(dead): true}, last)
 
 	if len(got) != 2 {
 		t.Fatalf("%d hosts, want the dead and the live one (the gone one dropped): %+v", len(got), got)

@@ -13,62 +13,16 @@ import (
 	"github.com/tcpwatch/tcpwatch/inetdiag"
 )
 
-// judge fills in a host's verdict, silence and blast radius.
-// members are the indices of its connections in rows; listening the
-// local ports with a listener (see PeerGroup).
-func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy time.Duration, rows []Row, members []int, listening map[uint16]bool) {
+// judge fills in a host's verdict, silence and blast radius from what its
+// connections add up to.
+func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy time.Duration, t *hostTally) {
 	p.SilentUncertainty = u + jiffy
-	var stalled, never []int
-	var heard time.Time // the latest receive on this poll's connections
-	heardRow := -1
-	// Groups are counted under a key of plain numbers (hashing the
-	// process name for each of 10^5 connections of one host was most of
-	// a verdict's cost); the name is taken from the first row of a group.
-	type groupKey struct {
-		pid           int
-		remote, local uint16
-		health        Health
-	}
-	groups := map[groupKey]int{}
-	names := map[groupKey]string{}
-	for _, i := range members {
-		r := &rows[i]
-		p.Conns++
-		if r.Health < healthCount {
-			p.ByHealth[r.Health]++
-		}
-		if r.Health.Dying() {
-			p.Dying++
-		}
-		if at, ok := lastReceived(r, now); ok && at.After(heard) {
-			heard, heardRow = at, i
-		}
-		if _, _, ok := stallStart(r, now); ok {
-			stalled = append(stalled, i)
-		}
-		if pr := r.Prediction; pr != nil {
-			if p.FirstAbort.IsZero() || pr.At.Before(p.FirstAbort) {
-				p.FirstAbort = pr.At
-			}
-			if pr.At.After(p.LastAbort) {
-				p.LastAbort = pr.At
-			}
-		}
-		if neverNotices(r, pt.cfg.NoticeWithin) {
-			p.NeverNotice++
-			never = append(never, i)
-		}
-		k := groupKey{pid: r.PID, remote: r.Sock.ID.Dst.Port(), health: r.Health}
-		if lp := r.Sock.ID.Src.Port(); listening[lp] {
-			k.remote, k.local = 0, lp
-		}
-		if groups[k]++; groups[k] == 1 && r.Comm != "" {
-			names[k] = r.Comm
-		}
-	}
-	p.Groups = make([]PeerGroup, 0, len(groups))
-	for k, n := range groups {
-		p.Groups = append(p.Groups, PeerGroup{PID: k.pid, Comm: names[k], RemotePort: k.remote, LocalPort: k.local, Health: k.health, Count: n})
+	p.Conns, p.Dying, p.ByHealth = t.conns, t.dying, t.byHealth
+	p.FirstAbort, p.LastAbort = t.firstAbort, t.lastAbort
+	p.NeverNotice = len(t.never)
+	p.Groups = make([]PeerGroup, 0, len(t.groups))
+	for k, n := range t.groups {
+		p.Groups = append(p.Groups, PeerGroup{PID: k.pid, Comm: t.names[k], RemotePort: k.remote, LocalPort: k.local, Health: k.health, Count: n})
 	}
 	slices.SortFunc(p.Groups, func(a, b PeerGroup) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {
@@ -85,51 +39,51 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 		}
 		return cmp.Compare(a.PID, b.PID)
 	})
-	if heard.After(mem.lastRx) {
-		mem.lastRx = heard
+	if t.heard.After(mem.lastRx) {
+		mem.lastRx = t.heard
 	}
 	p.SilentSince = mem.lastRx
-	if len(stalled) == 0 {
+	if len(t.stalled) == 0 {
 		p.Status = PeerAlive
 		return
 	}
-	first := -1
-	var stallLatest time.Time
-	for _, i := range stalled {
-		at, latest, _ := stallStart(&rows[i], now)
-		if first < 0 || at.Before(p.StalledSince) {
-			p.StalledSince, stallLatest, first = at, latest, i
+	first := 0
+	for i, s := range t.stalled {
+		if s.at.Before(t.stalled[first].at) {
+			first = i
 		}
 	}
+	p.StalledSince = t.stalled[first].at
+	stallLatest, firstBy := t.stalled[first].latest, t.stalled[first].sock
 	// A receive that, even read as early as the readings' resolution
 	// allows, comes after the earliest stall shows the host was alive
 	// after it.
 	if mem.lastRx.Add(-p.SilentUncertainty).After(stallLatest) {
 		p.Status = PeerPartial
 		who := "a connection since gone"
-		if heardRow >= 0 && heard.Equal(mem.lastRx) {
-			who = rows[heardRow].Local() + " → " + rows[heardRow].Remote()
+		if t.heardBy != nil && t.heard.Equal(mem.lastRx) {
+			who = connName(t.heardBy)
 		}
 		p.Reasons = append(p.Reasons,
-			plural(len(stalled), "connection")+verb(len(stalled), " stalls", " stall")+", but "+who+" heard from it at "+mem.lastRx.Format("15:04:05.000")+
-				", after "+rows[first].Local()+" → "+rows[first].Remote()+" began waiting at "+p.StalledSince.Format("15:04:05.000")+
+			plural(len(t.stalled), "connection")+verb(len(t.stalled), " stalls", " stall")+", but "+who+" heard from it at "+mem.lastRx.Format("15:04:05.000")+
+				", after "+connName(firstBy)+" began waiting at "+p.StalledSince.Format("15:04:05.000")+
 				": the host is up; an application or one path is stuck")
 		return
 	}
 	if waited := now.Sub(stallLatest); waited < pt.cfg.Settle {
 		// Too early: a live host's other connections may not have had
 		// the time to hear from it yet.
-		p.Reasons = append(p.Reasons, plural(len(stalled), "connection")+verb(len(stalled), " waits", " wait")+" for an answer since "+
+		p.Reasons = append(p.Reasons, plural(len(t.stalled), "connection")+verb(len(t.stalled), " waits", " wait")+" for an answer since "+
 			p.StalledSince.Format("15:04:05.000")+", nothing heard since: judged after "+pt.cfg.Settle.String()+" of this")
 		return
 	}
 	p.Status = PeerUnresponsive
-	p.NeverNoticeConns = make([]ConnRef, len(never))
-	for k, i := range never {
-		p.NeverNoticeConns[k] = ConnRef{Family: rows[i].Sock.Family, ID: rows[i].Sock.ID}
+	p.NeverNoticeConns = make([]ConnRef, len(t.never))
+	for k, s := range t.never {
+		p.NeverNoticeConns[k] = ConnRef{Family: s.Family, ID: s.ID}
 	}
 	p.Reasons = append(p.Reasons,
-		plural(len(stalled), "connection")+verb(len(stalled), " waits", " wait")+" for answers that never came, the first since "+p.StalledSince.Format("15:04:05.000")+
+		plural(len(t.stalled), "connection")+verb(len(t.stalled), " waits", " wait")+" for answers that never came, the first since "+p.StalledSince.Format("15:04:05.000")+
 			", and none of its "+plural(p.Conns, "connection")+" has received anything since")
 	if !p.SilentSince.IsZero() {
 		p.Reasons = append(p.Reasons, "last heard from at "+p.SilentSince.Format("15:04:05.000"))

@@ -298,20 +298,24 @@ func (p Poll) AppendRows(dst []Row, owner func(s *inetdiag.Socket) (int, string)
 	dst = slices.Grow(dst, len(p.Conns))[:n+len(p.Conns)]
 	rows := dst[n:]
 	for i, c := range p.Conns {
-		r := &rows[i]
-		*r = Row{}
-		r.Sock, r.Health, r.HealthSince, r.FirstSeen = c.Sock, c.Health, c.HealthSince, c.FirstSeen
-		r.Sampled = c.LastSeen
-		r.Prediction, r.Opts = c.Prediction, c.Opts
-		// The tracker replaces a connection's Exposure, never modifies
-		// it: the row can share it.
-		r.Exposure = c.Exposure
-		if len(c.History) > 0 {
-			r.History = append([]Sample(nil), c.History...)
-		}
+		rows[i] = RowOf(c)
 		if owner != nil {
-			r.PID, r.Comm = owner(c.Sock)
+			rows[i].PID, rows[i].Comm = owner(c.Sock)
 		}
 	}
 	return dst
+}
+
+// RowOf is the row of a connection as the tracker last saw it, without
+// its owner.
+func RowOf(c *Conn) Row {
+	r := Row{Sock: c.Sock, Health: c.Health, HealthSince: c.HealthSince, FirstSeen: c.FirstSeen,
+		Sampled: c.LastSeen, Prediction: c.Prediction, Opts: c.Opts,
+		// The tracker replaces a connection's Exposure, never modifies
+		// it: the row can share it.
+		Exposure: c.Exposure}
+	if len(c.History) > 0 {
+		r.History = append([]Sample(nil), c.History...)
+	}
+	return r
 }

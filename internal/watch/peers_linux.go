@@ -39,7 +39,7 @@ func (w *Watcher) updatePeers(refresh bool, since, now time.Time, u, jiffy time.
 	for _, e := range events {
 		only[e.ID.Remote.Addr().Unmap()] = true
 	}
-	peers, evs := w.peers.UpdateSome(now, u, jiffy, rows, only, w.lastPeers)
+	peers, evs := w.peers.UpdateSome(now, u, jiffy, nil, rows, only, w.lastPeers)
 	w.lastPeers = peers
 	return peers, evs
 }

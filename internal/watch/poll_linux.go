@@ -75,7 +75,10 @@ func (w *Watcher) snapshot(start time.Time, sp sourcePoll, rows []model.Row) *mo
 	snap.Host = w.host
 	snap.NetNS = w.cfg.NetNSName
 	snap.Notices = w.notices.all()
-	snap.Listening = listening(sp.sweptSocks())
+	snap.Listening = sp.listening
+	if snap.Listening == nil {
+		snap.Listening = listening(sp.sweptSocks())
+	}
 	snap.Refresh = sp.refresh
 	if w.cfg.CountOtherNetNS {
 		snap.OtherNetNS = w.other.count(start)

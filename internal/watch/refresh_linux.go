@@ -3,10 +3,12 @@ package watch
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/model"
+	"github.com/tcpwatch/tcpwatch/query"
 )
 
 // Refreshing the suspects between two sweeps. When a full dump costs more
@@ -26,20 +28,88 @@ type lookuper interface {
 }
 
 // sweepState is what a source keeps of its last sweep for the refreshes
-// that follow it.
+// that follow it. The suspects are chosen once, at the first refresh
+// after the sweep: a connection not looked up keeps its sample, so it
+// cannot become one before the next sweep, and one looked up stays one
+// (every refreshed connection's sample is then in the last look-ups'
+// buffer). Everything else a refresh needs of the other connections —
+// their rows with their owners, their part of their hosts' verdicts, the
+// listening ports — is gathered then too, so that a refresh costs its
+// suspects, not the host.
 type sweepState struct {
 	// conns are the last sweep's connections, in its order, less those
 	// gone since: a refresh's rows.
 	conns []*model.Conn
-	// refreshed are the cookies looked up since the sweep; look is the
-	// buffer of the last look-ups, which their connections point into
-	// (held for the tracker as s.prev is).
-	refreshed map[uint64]bool
-	look      *buffer
-	// Scratch for a refresh.
+	// fresh is set by a sweep: the suspects are not chosen yet.
+	fresh bool
+	// at are the indices in conns of the suspects, ascending; targets
+	// and cookies what looking them up takes.
+	at      []int
 	targets []inetdiag.Target
 	cookies []uint64
-	gone    []uint64
+	// rows are conns' rows with their owners (valid with haveRows), the
+	// suspects' as of the last refresh; base their part of their hosts'
+	// verdicts (see model.PeerBase); listening the sweep's listening
+	// ports. Made by the first refresh after a sweep.
+	rows      []model.Row
+	haveRows  bool
+	base      *model.PeerBase
+	listening map[uint16]bool
+	// shownGen is the generation of the rows on screen whose owners were
+	// resolved into rows (see Watcher.SetShown).
+	shownGen uint64
+	// look is the buffer of the last look-ups, which the suspects point
+	// into (held for the tracker as s.prev is).
+	look *buffer
+	// Scratch for a refresh.
+	gone []uint64
+	live []model.Row
+}
+
+// choose picks the suspects of the last sweep's connections.
+func (st *sweepState) choose() {
+	st.at, st.targets, st.cookies = st.at[:0], st.targets[:0], st.cookies[:0]
+	for i, c := range st.conns {
+		if c.Suspect() {
+			st.at = append(st.at, i)
+			st.targets = append(st.targets, inetdiag.Target{Family: c.Sock.Family, ID: c.Sock.ID})
+			st.cookies = append(st.cookies, c.Sock.ID.Cookie)
+		}
+	}
+	st.fresh, st.haveRows, st.base, st.listening = false, false, nil, nil
+}
+
+// drop removes the connections the tracker no longer follows (suspects
+// found gone) from conns, rows and the suspects.
+func (st *sweepState) drop(tracked func(cookie uint64) bool) {
+	suspect := make(map[uint64]bool, len(st.cookies))
+	for _, k := range st.cookies {
+		suspect[k] = true
+	}
+	// A new slice: earlier polls' results share the old one. rows are
+	// the state's own.
+	conns := make([]*model.Conn, 0, len(st.conns))
+	rows := st.rows[:0]
+	st.at, st.targets, st.cookies = st.at[:0], st.targets[:0], st.cookies[:0]
+	for i, c := range st.conns {
+		k := c.Sock.ID.Cookie
+		if !tracked(k) {
+			continue
+		}
+		if suspect[k] {
+			st.at = append(st.at, len(conns))
+			st.targets = append(st.targets, inetdiag.Target{Family: c.Sock.Family, ID: c.Sock.ID})
+			st.cookies = append(st.cookies, k)
+		}
+		conns = append(conns, c)
+		if st.haveRows {
+			rows = append(rows, st.rows[i])
+		}
+	}
+	st.conns = conns
+	if st.haveRows {
+		st.rows = rows
+	}
 }
 
 // canRefresh reports whether the source answers look-ups and has swept.
@@ -58,7 +128,7 @@ func (s *source) noteSweep(p model.Poll) {
 		st.look = nil
 	}
 	st.conns = p.Conns // made by the tracker for this poll, never modified
-	clear(st.refreshed)
+	st.fresh = true
 }
 
 // refresh looks up the source's suspects and feeds the answers to the
@@ -68,17 +138,9 @@ func (s *source) noteSweep(p model.Poll) {
 // it was.
 func (s *source) refresh(start time.Time, opts model.OptionSource) (sourcePoll, error) {
 	st := &s.sweep
-	if st.refreshed == nil {
-		st.refreshed = map[uint64]bool{}
-	}
-	st.targets, st.cookies = st.targets[:0], st.cookies[:0]
-	for _, c := range st.conns {
-		k := c.Sock.ID.Cookie
-		if st.refreshed[k] || c.Suspect() {
-			st.refreshed[k] = true
-			st.targets = append(st.targets, inetdiag.Target{Family: c.Sock.Family, ID: c.Sock.ID})
-			st.cookies = append(st.cookies, k)
-		}
+	if st.fresh {
+		st.choose()
+		st.listening = listening(s.prev.socks)
 	}
 	buf := s.bufs.get()
 	buf.refs.Store(bufHolders)
@@ -91,7 +153,7 @@ func (s *source) refresh(start time.Time, opts model.OptionSource) (sourcePoll, 
 			st.look.release() // nothing points into it: no connection was looked up since the sweep
 		}
 		st.look = buf
-		return sourcePoll{buf: buf, shared: s.prev, time: now, refresh: true,
+		return sourcePoll{buf: buf, shared: s.prev, time: now, refresh: true, listening: st.listening,
 			poll: model.Poll{Time: now, Conns: st.conns}}, nil
 	}
 	s.refreshParams(start)
@@ -124,23 +186,14 @@ func (s *source) refresh(start time.Time, opts model.OptionSource) (sourcePoll, 
 		after, _ = s.ns.Counters()
 	}
 	sp := sourcePoll{buf: buf, shared: s.prev, time: lookStart.Add(end.Sub(lookStart) / 2), uncertainty: end.Sub(lookStart) / 2,
-		counters: counters, countersAfter: after, refresh: true}
+		counters: counters, countersAfter: after, refresh: true, listening: st.listening}
 	s.prev.refs.Add(1) // for the snapshot, beside the tracker's hold
 	p := s.tracker.Refresh(model.PollInput{
 		Time: sp.time, Uncertainty: sp.uncertainty, Socks: buf.socks, Options: opts,
 		Counters: counters, CountersAfter: after,
 	}, st.gone)
 	if len(st.gone) > 0 {
-		// A new slice: earlier polls' results share the old one.
-		kept := make([]*model.Conn, 0, len(st.conns))
-		for _, c := range st.conns {
-			if s.tracker.Tracked(c.Sock.ID.Cookie) {
-				kept = append(kept, c)
-			} else {
-				delete(st.refreshed, c.Sock.ID.Cookie)
-			}
-		}
-		st.conns = kept
+		st.drop(s.tracker.Tracked)
 	}
 	// The connections point into this buffer now: the last one is free
 	// for the tracker.
@@ -170,11 +223,97 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows := sp.poll.AppendRows(sp.buf.rows[:0], nil)
-	w.resolveOwners(rows, sp.time, q)
-	peers, peerEvents := w.judgePeers(sp, rows)
+	rows := w.refreshRows(sp, q)
+	peers, peerEvents := w.refreshPeers(sp, rows)
 	rows = filterRows(rows, q)
 	sp.buf.rows = rows
 	w.noticeLimits()
 	return w.withPeers(w.snapshot(start, sp, rows), peers, peerEvents), nil
+}
+
+// refreshRows are the rows of a refresh: the sweep's rows (and owners)
+// kept since, with the suspects' rows made anew and their owners
+// resolved. The first refresh after a sweep makes every row and keeps
+// them; so does every refresh while a process filter is in force, which
+// must test every row's owner.
+func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
+	st := &w.src.sweep
+	if !st.haveRows || q.NeedsOwners() {
+		rows := sp.poll.AppendRows(sp.buf.rows[:0], nil)
+		w.resolveOwners(rows, sp.time, q)
+		st.rows = append(st.rows[:0], rows...)
+		st.haveRows, st.shownGen = true, w.shownGeneration()
+		return rows
+	}
+	rows := append(sp.buf.rows[:0], st.rows...)
+	live := st.live[:0]
+	for _, i := range st.at {
+		r := model.RowOf(st.conns[i])
+		r.PID, r.Comm = rows[i].PID, rows[i].Comm
+		live = append(live, r)
+	}
+	w.resolveOwners(live, sp.time, q)
+	for k, i := range st.at {
+		rows[i], st.rows[i] = live[k], live[k]
+	}
+	st.live = live
+	if gen := w.shownGeneration(); gen != st.shownGen {
+		// Rows came on screen: their owners, once, kept since.
+		shown := w.shownSet()
+		var at []int
+		live = live[:0]
+		for i := range rows {
+			if shown[rows[i].Sock.Inode] {
+				at = append(at, i)
+				live = append(live, rows[i])
+			}
+		}
+		w.resolveOwners(live, sp.time, q)
+		for k, i := range at {
+			if rows[i].PID != live[k].PID {
+				st.base = nil // its hosts' groups name the processes: gathered again
+			}
+			rows[i].PID, rows[i].Comm = live[k].PID, live[k].Comm
+			st.rows[i].PID, st.rows[i].Comm = live[k].PID, live[k].Comm
+		}
+		st.live = live
+		st.shownGen = gen
+	}
+	return rows
+}
+
+// refreshPeers judges again the hosts of the connections a refresh looked
+// up or found gone, each on its suspects' rows and on what its other
+// connections added at the first refresh after the sweep (see
+// model.PeerBase).
+func (w *Watcher) refreshPeers(sp sourcePoll, rows []model.Row) ([]model.Peer, []model.Event) {
+	if w.peers == nil {
+		w.peers = model.NewPeerTracker(model.PeerConfig{})
+	}
+	st := &w.src.sweep
+	if st.base == nil {
+		suspect := make([]bool, len(rows))
+		for _, i := range st.at {
+			suspect[i] = true
+		}
+		st.base = w.peers.NewBase(sp.time, rows, func(i int) bool { return !suspect[i] })
+	}
+	live := st.live[:0]
+	for _, i := range st.at {
+		live = append(live, rows[i])
+	}
+	st.live = live
+	since := sp.time.Add(-sp.uncertainty)
+	only := map[netip.Addr]bool{}
+	for i := range live {
+		if r := &live[i]; !r.Sampled.Before(since) {
+			only[model.PeerAddr(r)] = true
+		}
+	}
+	for _, e := range sp.poll.Events {
+		only[e.ID.Remote.Addr().Unmap()] = true
+	}
+	peers, evs := w.peers.UpdateSome(sp.time, sp.uncertainty, w.src.tracker.Params().Jiffy(), st.base, live, only, w.lastPeers)
+	w.lastPeers = peers
+	return peers, evs
 }

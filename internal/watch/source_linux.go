@@ -81,6 +81,9 @@ type sourcePoll struct {
 	// point into (one reference each for the snapshot).
 	refresh bool
 	shared  *buffer
+	// listening is the swept sockets' listening ports when already
+	// known (a refresh's), else nil.
+	listening map[uint16]bool
 }
 
 // release lets go of the poll's buffers (the snapshot's references).

@@ -85,7 +85,8 @@ type Watcher struct {
 	gen   uint64 // counts SetQuery calls: a new filter needs a new sweep
 	// shown are the socket inodes of the rows an interface shows, whose
 	// owners are resolved whatever the policy (SetShown).
-	shown map[uint32]bool
+	shown    map[uint32]bool
+	shownGen uint64 // counts SetShown calls
 
 	// Owners and options, host-wide (nil with OwnersNone).
 	index      *sockowner.Index
@@ -227,7 +228,15 @@ func (w *Watcher) SetShown(inodes []uint32) {
 	}
 	w.mu.Lock()
 	w.shown = m
+	w.shownGen++
 	w.mu.Unlock()
+}
+
+// shownGeneration counts the SetShown calls so far.
+func (w *Watcher) shownGeneration() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.shownGen
 }
 
 // shownSet is the set SetShown gave last.

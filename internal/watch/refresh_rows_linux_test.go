@@ -1,0 +1,149 @@
+package watch
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+	"github.com/tcpwatch/tcpwatch/model"
+)
+
+// TestRefreshRowsOwnersPeers: a refresh makes only its suspects' rows
+// anew and keeps the others' from the sweep, owners included; rows that
+// come on screen get their owners from the next refresh on; a suspect
+// found gone leaves the rows without misaligning the others; and each
+// host's verdict after a refresh counts all its connections, as judging
+// the snapshot's every row at once does.
+func TestRefreshRowsOwnersPeers(t *testing.T) {
+	a, b, c := fakePID(t, 0), fakePID(t, 1), fakePID(t, 2)
+	other := netip.MustParseAddrPort("10.0.0.3:5432")
+	var socks []inetdiag.Socket
+	for c := uint64(1); c <= 6; c++ {
+		s := okSock(c)
+		if c > 4 {
+			s.ID.Dst = other
+		}
+		socks = append(socks, s)
+	}
+	dying := func(retrans uint8) inetdiag.Socket {
+		s := retransSock(7)
+		s.Retrans, s.Info.Retransmits, s.Info.Backoff = retrans, retrans, retrans
+		return s
+	}
+	cw := closeWaitSock(8)
+	cw.ID.Dst = other
+	socks = append(socks, dying(2), cw)
+	// api holds the dying connection, worker the one in CLOSE-WAIT,
+	// batch only healthy ones: below the owner limit nothing makes its
+	// descriptors read but being on screen.
+	owners := map[int]fakeOwner{a: {comm: "api"}, b: {comm: "worker"}, c: {comm: "batch"}}
+	for _, s := range socks {
+		pid := a
+		switch s.ID.Cookie {
+		case 5, 6:
+			pid = c
+		case 8:
+			pid = b
+		}
+		o := owners[pid]
+		o.inodes = append(o.inodes, s.Inode)
+		owners[pid] = o
+	}
+	clock := newFakeClock()
+	d := &lookupDumper{
+		fakeDumper: fakeDumper{socks: always(socks...), cost: func(int) time.Duration { return 200 * time.Millisecond }},
+		answer: func(k int, cookie uint64) (inetdiag.Socket, bool) {
+			switch {
+			case cookie == 7:
+				return dying(uint8(3 + k)), true
+			case cookie == 8 && k == 0:
+				return cw, true
+			}
+			return inetdiag.Socket{}, false // 8 is gone from the second look-up on
+		},
+	}
+	w := lookupWatcher(t, Config{OwnerLimit: 2, ProcRoot: fakeProcs(t, owners)}, d, clock)
+	// Snapshots 0 and 1 sweep, 2 and 3 refresh (see
+	// TestRefreshBetweenSweeps); row 5 comes on screen before 3.
+	snaps, _ := runLoop(t, w, clock, time.Second, 4, func(i int) {
+		if i == 3 {
+			w.SetShown([]uint32{socks[4].Inode})
+		}
+	})
+	defer func() {
+		for _, s := range snaps {
+			s.Release()
+		}
+	}()
+	if len(snaps) != 4 || !snaps[2].Refresh || !snaps[3].Refresh {
+		t.Fatalf("want two sweeps then two refreshes, got %d snapshots", len(snaps))
+	}
+	type seen struct {
+		comm    string
+		retrans int
+		sampled time.Time
+	}
+	rowsOf := func(s *model.Snapshot) map[uint64]seen {
+		m := map[uint64]seen{}
+		for _, r := range s.Rows {
+			if _, dup := m[r.Sock.ID.Cookie]; dup {
+				t.Errorf("cookie %d twice in the rows", r.Sock.ID.Cookie)
+			}
+			m[r.Sock.ID.Cookie] = seen{r.Comm, r.Retransmits(), r.Sampled}
+		}
+		return m
+	}
+	sweep, r2, r3 := rowsOf(snaps[1]), rowsOf(snaps[2]), rowsOf(snaps[3])
+	if len(r2) != 8 || len(r3) != 7 {
+		t.Fatalf("rows: %d after the first refresh, %d after the second (8 gone), want 8 and 7", len(r2), len(r3))
+	}
+	if _, ok := r3[8]; ok {
+		t.Errorf("the gone suspect is still a row")
+	}
+	for k := uint64(1); k <= 6; k++ {
+		if r2[k] != sweep[k] || (k != 5 && r3[k] != sweep[k]) {
+			t.Errorf("row %d not the sweep's: %+v, %+v, sweep %+v", k, r2[k], r3[k], sweep[k])
+		}
+	}
+	if r2[7].retrans != 3 || r3[7].retrans != 4 || r2[7].comm != "api" || r3[7].comm != "api" || !r3[7].sampled.Equal(snaps[3].Time) {
+		t.Errorf("the dying row, refreshed: %+v then %+v", r2[7], r3[7])
+	}
+	if r2[8].comm != "worker" {
+		t.Errorf("the CLOSE-WAIT suspect's owner: %q", r2[8].comm)
+	}
+	if r2[5].comm != "" || r3[5].comm != "batch" {
+		t.Errorf("owner of the row shown before the second refresh: %q before, %q after", r2[5].comm, r3[5].comm)
+	}
+	for k, s := range snaps[2:] {
+		want, _ := model.NewPeerTracker(model.PeerConfig{}).Update(s.Time, time.Millisecond, 4*time.Millisecond, s.Rows)
+		if len(s.Peers) != len(want) {
+			t.Fatalf("refresh %d: %d hosts, want %d", k, len(s.Peers), len(want))
+		}
+		for _, p := range s.Peers {
+			wp := model.FindPeer(want, p.Addr)
+			if wp == nil {
+				t.Fatalf("refresh %d: host %v not among the rows' hosts", k, p.Addr)
+			}
+			type counts struct {
+				Conns, Dying, NeverNotice int
+				ByHealth                  string
+				Groups                    []model.PeerGroup
+				FirstAbort                time.Time
+			}
+			sortGroups := func(g []model.PeerGroup) []model.PeerGroup {
+				g = slices.Clone(g)
+				slices.SortFunc(g, func(x, y model.PeerGroup) int { return x.PID*1000 + int(x.Health) - y.PID*1000 - int(y.Health) })
+				return g
+			}
+			got := counts{p.Conns, p.Dying, p.NeverNotice, fmt.Sprint(p.ByHealth), sortGroups(p.Groups), p.FirstAbort}
+			exp := counts{wp.Conns, wp.Dying, wp.NeverNotice, fmt.Sprint(wp.ByHealth), sortGroups(wp.Groups), wp.FirstAbort}
+			if !reflect.DeepEqual(got, exp) {
+				t.Errorf("refresh %d, host %v: %+v\nfrom every row: %+v", k, p.Addr, got, exp)
+			}
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package model
+
+// What a host's connections say, gathered one connection at a time: the
+// counts, the latest receive, the stalls, the predicted aborts and the
+// blast radius that a verdict (peers_verdict.go) rests on. A tally can be
+// started from another (see PeerBase): between two sweeps most of a
+// host's connections keep the sweep's sample, so what they add is
+// gathered once and only the refreshed connections are added each poll.
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+)
+
+// groupKey is a blast-radius group under plain numbers (hashing the
+// process name for each of 10^5 connections of one host was most of a
+// verdict's cost); the name is taken from the group's first row.
+type groupKey struct {
+	pid           int
+	remote, local uint16
+	health        Health
+}
+
+// stall is a connection waiting for an answer (see stallStart).
+type stall struct {
+	at, latest time.Time
+	sock       *inetdiag.Socket
+}
+
+// hostTally is what one host's connections add up to.
+type hostTally struct {
+	conns, dying int
+	byHealth     [healthCount]int
+	// heard is the latest receive on the connections, heardBy its
+	// socket (nil when none received).
+	heard   time.Time
+	heardBy *inetdiag.Socket
+	stalled []stall
+	// firstAbort and lastAbort bound the predicted aborts.
+	firstAbort, lastAbort time.Time
+	never                 []*inetdiag.Socket
+	groups                map[groupKey]int
+	names                 map[groupKey]string
+}
+
+func newTally() *hostTally {
+	return &hostTally{groups: map[groupKey]int{}, names: map[groupKey]string{}}
+}
+
+// clone is a tally that starts where t is and can be added to without
+// changing t.
+func (t *hostTally) clone() *hostTally {
+	c := *t
+	c.stalled, c.never = slices.Clip(t.stalled), slices.Clip(t.never)
+	c.groups, c.names = maps.Clone(t.groups), maps.Clone(t.names)
+	return &c
+}
+
+// add counts one connection of the host. listening are the local ports
+// with a listener (see PeerGroup); noticeWithin is
+// PeerConfig.NoticeWithin. The tally keeps r.Sock, not r.
+func (t *hostTally) add(r *Row, now time.Time, listening map[uint16]bool, noticeWithin time.Duration) {
+	t.conns++
+	if r.Health < healthCount {
+		t.byHealth[r.Health]++
+	}
+	if r.Health.Dying() {
+		t.dying++
+	}
+	if at, ok := lastReceived(r, now); ok && at.After(t.heard) {
+		t.heard, t.heardBy = at, r.Sock
+	}
+	if at, latest, ok := stallStart(r, now); ok {
+		t.stalled = append(t.stalled, stall{at: at, latest: latest, sock: r.Sock})
+	}
+	if pr := r.Prediction; pr != nil {
+		if t.firstAbort.IsZero() || pr.At.Before(t.firstAbort) {
+			t.firstAbort = pr.At
+		}
+		if pr.At.After(t.lastAbort) {
+			t.lastAbort = pr.At
+		}
+	}
+	if neverNotices(r, noticeWithin) {
+		t.never = append(t.never, r.Sock)
+	}
+	k := groupKey{pid: r.PID, remote: r.Sock.ID.Dst.Port(), health: r.Health}
+	if lp := r.Sock.ID.Src.Port(); listening[lp] {
+		k.remote, k.local = 0, lp
+	}
+	if t.groups[k]++; t.groups[k] == 1 && r.Comm != "" {
+		t.names[k] = r.Comm
+	}
+}
+
+// listeningPorts is the set of local ports with a listener among rows.
+func listeningPorts(rows []Row) map[uint16]bool {
+	ports := map[uint16]bool{}
+	for i := range rows {
+		if r := &rows[i]; r.Sock != nil && r.Sock.State == inetdiag.StateListen {
+			ports[r.Sock.ID.Src.Port()] = true
+		}
+	}
+	return ports
+}
+
+// connName is how a verdict names a connection: "local → remote".
+func connName(s *inetdiag.Socket) string {
+	return Endpoint(s.ID.Src) + " → " + Endpoint(s.ID.Dst)
+}
