@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"net/netip"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -201,6 +203,7 @@ func fuzzRun(t *testing.T, data []byte) (predictions int) {
 			cookies[s.ID.Cookie] = true
 		}
 		poll := tr.Update(in)
+		fuzzPeersAgree(t, i, now, poll.Rows(nil))
 		scribble := buf[:cap(buf)]
 		for k := range scribble {
 			scribble[k] = inetdiag.Socket{State: inetdiag.StateListen, Timer: inetdiag.TimerKeepalive, Retrans: 0xff, Inode: 0xdead}
@@ -305,6 +308,35 @@ func fuzzSameOutcome(t *testing.T, poll int, a, b Poll) {
 		x, y := a.Conns[i], b.Conns[i]
 		if x.Health != y.Health || !at(x.Prediction).Equal(at(y.Prediction)) || !x.StateSince.Equal(y.StateSince) {
 			t.Fatalf("poll %d: connection %d %v %v, through a reused buffer %v %v", poll, i, x.Health, at(x.Prediction), y.Health, at(y.Prediction))
+		}
+	}
+}
+
+// fuzzPeersAgree checks that judging the hosts of a poll's rows from a
+// base of some of them and the rest (as between sweeps) gives what
+// judging every row at once gives, for two ways of splitting the rows.
+func fuzzPeersAgree(t *testing.T, poll int, now time.Time, rows []Row) {
+	t.Helper()
+	want, _ := NewPeerTracker(PeerConfig{}).Update(now, time.Millisecond, 4*time.Millisecond, rows)
+	for split, fixed := range []func(i int) bool{
+		func(i int) bool { return rows[i].Sock.ID.Cookie&1 == 0 },
+		func(i int) bool { return i%3 != 0 },
+	} {
+		pt := NewPeerTracker(PeerConfig{})
+		b := pt.NewBase(now, rows, fixed)
+		var live []Row
+		only := map[netip.Addr]bool{}
+		for i := range rows {
+			if a, ok := pt.host(&rows[i]); ok {
+				only[a] = true
+			}
+			if !fixed(i) {
+				live = append(live, rows[i])
+			}
+		}
+		got, _ := pt.UpdateSome(now, time.Millisecond, 4*time.Millisecond, b, live, only, nil)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("poll %d, split %d: hosts judged from a base\n%+v\nfrom every row\n%+v", poll, split, got, want)
 		}
 	}
 }

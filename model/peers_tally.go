@@ -70,7 +70,9 @@ func (t *hostTally) add(r *Row, now time.Time, listening map[uint16]bool, notice
 	if r.Health.Dying() {
 		t.dying++
 	}
-	if at, ok := lastReceived(r, now); ok && at.After(t.heard) {
+	// Ties go to the lower cookie, so that the verdict does not depend
+	// on the order connections are added in (see PeerBase).
+	if at, ok := lastReceived(r, now); ok && (at.After(t.heard) || at.Equal(t.heard) && t.heardBy != nil && r.Sock.ID.Cookie < t.heardBy.ID.Cookie) {
 		t.heard, t.heardBy = at, r.Sock
 	}
 	if at, latest, ok := stallStart(r, now); ok {

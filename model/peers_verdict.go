@@ -49,7 +49,7 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 	}
 	first := 0
 	for i, s := range t.stalled {
-		if s.at.Before(t.stalled[first].at) {
+		if f := t.stalled[first]; s.at.Before(f.at) || s.at.Equal(f.at) && s.sock.ID.Cookie < f.sock.ID.Cookie {
 			first = i
 		}
 	}
@@ -82,6 +82,7 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 	for k, s := range t.never {
 		p.NeverNoticeConns[k] = ConnRef{Family: s.Family, ID: s.ID}
 	}
+	slices.SortFunc(p.NeverNoticeConns, func(a, b ConnRef) int { return cmp.Compare(a.ID.Cookie, b.ID.Cookie) })
 	p.Reasons = append(p.Reasons,
 		plural(len(t.stalled), "connection")+verb(len(t.stalled), " waits", " wait")+" for answers that never came, the first since "+p.StalledSince.Format("15:04:05.000")+
 			", and none of its "+plural(p.Conns, "connection")+" has received anything since")
