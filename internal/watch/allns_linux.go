@@ -263,7 +263,7 @@ func (a *allNS) tick(refresh bool) (*model.Snapshot, error) {
 	}
 	peers, peerEvents := w.judgeAllPeers(refresh, earliest, sampled, uncertainty, a.hostParams().Jiffy(), rows, events)
 	rows = filterRows(rows, q)
-	rb.rows = rows
+	rb.rows, rb.rowsEpoch = rows, 0
 	w.noticeLimits()
 	a.keep(events)
 

@@ -16,8 +16,14 @@ import (
 type buffer struct {
 	socks []inetdiag.Socket
 	rows  []model.Row
-	refs  atomic.Int32
-	pool  *bufPool
+	// rowsEpoch, when not 0, says rows are a whole refresh's rows, every
+	// one but the suspects' as its sweep state's of that epoch are (see
+	// sweepState.epoch): a refresh of the same epoch patches the
+	// suspects' instead of copying 10^6 rows. Whoever fills rows
+	// otherwise starts a new epoch, so a stale one never matches.
+	rowsEpoch uint64
+	refs      atomic.Int32
+	pool      *bufPool
 }
 
 // bufHolders is how many hold a new buffer: the tracker's connections
@@ -30,9 +36,11 @@ func (b *buffer) release() {
 			b.socks = nil // a past peak: do not keep its memory
 		}
 		if cap(b.rows) > 4*len(b.rows)+1024 {
-			b.rows = nil
+			b.rows, b.rowsEpoch = nil, 0
 		}
-		b.socks, b.rows = b.socks[:0], b.rows[:0]
+		// rows keep their length for a refresh that patches them;
+		// everyone else fills them from rows[:0].
+		b.socks = b.socks[:0]
 		b.pool.put(b)
 	}
 }

@@ -30,7 +30,7 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	w.rec.append(w, sp, rows, start)
 	peers, peerEvents := w.judgePeers(sp, rows)
 	rows = filterRows(rows, q)
-	sp.buf.rows = rows
+	sp.buf.rows, sp.buf.rowsEpoch = rows, 0
 	w.noticeLimits()
 	return w.withPeers(w.snapshot(start, sp, rows), peers, peerEvents), nil
 }

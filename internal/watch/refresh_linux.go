@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
@@ -51,8 +52,13 @@ type sweepState struct {
 	// suspects' as of the last refresh; base their part of their hosts'
 	// verdicts (see model.PeerBase); listening the sweep's listening
 	// ports. Made by the first refresh after a sweep.
-	rows      []model.Row
-	haveRows  bool
+	rows     []model.Row
+	haveRows bool
+	// epoch names rows' contents but the suspects': it changes whenever
+	// another row changes (a new sweep, a drop, owners resolved), so a
+	// buffer whose rows are of the same epoch (buffer.rowsEpoch) needs
+	// only the suspects' rows written.
+	epoch     uint64
 	base      *model.PeerBase
 	listening map[uint16]bool
 	// shownGen is the generation of the rows on screen whose owners were
@@ -110,7 +116,13 @@ func (st *sweepState) drop(tracked func(cookie uint64) bool) {
 	if st.haveRows {
 		st.rows = rows
 	}
+	st.epoch = newEpoch()
 }
+
+// epochs are unique across sources, whose buffers may share a pool.
+var epochs atomic.Uint64
+
+func newEpoch() uint64 { return epochs.Add(1) }
 
 // canRefresh reports whether the source answers look-ups and has swept.
 func (s *source) canRefresh() bool {
@@ -238,18 +250,25 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 // must test every row's owner.
 func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 	st := &w.src.sweep
+	buf := sp.buf
 	if !st.haveRows || q.NeedsOwners() {
-		rows := sp.poll.AppendRows(sp.buf.rows[:0], nil)
+		rows := sp.poll.AppendRows(buf.rows[:0], nil)
 		w.resolveOwners(rows, sp.time, q)
 		st.rows = append(st.rows[:0], rows...)
-		st.haveRows, st.shownGen = true, w.shownGeneration()
+		st.haveRows, st.shownGen, st.epoch = true, w.shownGeneration(), newEpoch()
+		buf.rowsEpoch = st.keptEpoch(q)
 		return rows
 	}
-	rows := append(sp.buf.rows[:0], st.rows...)
+	var rows []model.Row
+	if buf.rowsEpoch == st.epoch && len(buf.rows) == len(st.rows) {
+		rows = buf.rows // as st.rows but the suspects': patched below
+	} else {
+		rows = append(buf.rows[:0], st.rows...)
+	}
 	live := st.live[:0]
 	for _, i := range st.at {
 		r := model.RowOf(st.conns[i])
-		r.PID, r.Comm = rows[i].PID, rows[i].Comm
+		r.PID, r.Comm = st.rows[i].PID, st.rows[i].Comm
 		live = append(live, r)
 	}
 	w.resolveOwners(live, sp.time, q)
@@ -278,8 +297,19 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 		}
 		st.live = live
 		st.shownGen = gen
+		st.epoch = newEpoch() // other buffers' rows lack these owners
 	}
+	buf.rowsEpoch = st.keptEpoch(q)
 	return rows
+}
+
+// keptEpoch is the epoch a refresh's buffer may be tagged with: none when
+// a filter will keep only some of its rows.
+func (st *sweepState) keptEpoch(q query.Query) uint64 {
+	if q.FiltersRows() {
+		return 0
+	}
+	return st.epoch
 }
 
 // refreshPeers judges again the hosts of the connections a refresh looked

@@ -147,3 +147,79 @@ func TestRefreshRowsOwnersPeers(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshPatchesReusedRows: a snapshot released before the next
+// refresh gives its buffer back, and a refresh of the same sweep then
+// writes only the suspects' rows into it. Every refresh's rows must still
+// be what making them all anew gives: the dying row's latest sample, the
+// others the sweep's, and the owner of a row that came on screen in every
+// refresh after it, whichever buffer it lands in.
+func TestRefreshPatchesReusedRows(t *testing.T) {
+	a, b := fakePID(t, 0), fakePID(t, 1)
+	dying := func(retrans uint8) inetdiag.Socket {
+		s := retransSock(7)
+		s.Retrans, s.Info.Retransmits, s.Info.Backoff = retrans, retrans, retrans
+		return s
+	}
+	var socks []inetdiag.Socket
+	for c := uint64(1); c <= 6; c++ {
+		socks = append(socks, okSock(c))
+	}
+	socks = append(socks, dying(2))
+	owners := map[int]fakeOwner{a: {comm: "api", inodes: []uint32{socks[6].Inode}}, b: {comm: "batch"}}
+	for _, s := range socks[:6] {
+		o := owners[b]
+		o.inodes = append(o.inodes, s.Inode)
+		owners[b] = o
+	}
+	clock := newFakeClock()
+	d := &lookupDumper{
+		fakeDumper: fakeDumper{socks: always(socks...), cost: func(int) time.Duration { return 200 * time.Millisecond }},
+		answer: func(k int, cookie uint64) (inetdiag.Socket, bool) {
+			return dying(uint8(3 + k)), cookie == 7
+		},
+	}
+	w := lookupWatcher(t, Config{OwnerLimit: 2, ProcRoot: fakeProcs(t, owners)}, d, clock)
+	s, err := w.Poll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Release()
+	const shownAt = 5
+	backing := map[*model.Row]bool{}
+	reused := 0
+	for k := range 12 {
+		if k == shownAt {
+			w.SetShown([]uint32{socks[2].Inode})
+		}
+		clock.advance(time.Second)
+		s, err := w.Refresh()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Rows) != len(socks) {
+			t.Fatalf("refresh %d: %d rows, want %d", k, len(s.Rows), len(socks))
+		}
+		if backing[&s.Rows[0]] {
+			reused++
+		}
+		backing[&s.Rows[0]] = true
+		for _, r := range s.Rows {
+			c := r.Sock.ID.Cookie
+			wantComm, wantRetrans := "", 0
+			switch {
+			case c == 7:
+				wantComm, wantRetrans = "api", 3+k
+			case c == 3 && k >= shownAt:
+				wantComm = "batch"
+			}
+			if r.Comm != wantComm || r.Retransmits() != wantRetrans {
+				t.Errorf("refresh %d, row %d: owner %q, %d retransmissions; want %q, %d", k, c, r.Comm, r.Retransmits(), wantComm, wantRetrans)
+			}
+		}
+		s.Release()
+	}
+	if reused < 6 {
+		t.Errorf("only %d of 12 refreshes wrote into a buffer an earlier one had: the patching went untested", reused)
+	}
+}
