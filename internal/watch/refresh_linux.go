@@ -68,8 +68,9 @@ type sweepState struct {
 	// into (held for the tracker as s.prev is).
 	look *buffer
 	// Scratch for a refresh.
-	gone []uint64
-	live []model.Row
+	gone    []uint64
+	live    []model.Row
+	unowned []model.Row
 }
 
 // choose picks the suspects of the last sweep's connections.
@@ -265,17 +266,31 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 	} else {
 		rows = append(buf.rows[:0], st.rows...)
 	}
-	live := st.live[:0]
+	// The suspects' rows anew. An owner found once stands until the next
+	// sweep, as the other rows' do: re-reading 5,000 suspects' descriptor
+	// links every second would be a third of a refresh at 10^6. Those
+	// without one are asked for (their rows may have come to need one).
+	live, unowned := st.live[:0], st.unowned[:0]
 	for _, i := range st.at {
 		r := model.RowOf(st.conns[i])
 		r.PID, r.Comm = st.rows[i].PID, st.rows[i].Comm
+		if r.PID == 0 {
+			unowned = append(unowned, r)
+		}
 		live = append(live, r)
 	}
-	w.resolveOwners(live, sp.time, q)
+	w.resolveOwners(unowned, sp.time, q)
+	k := 0
+	for j := range live {
+		if live[j].PID == 0 {
+			live[j] = unowned[k]
+			k++
+		}
+	}
 	for k, i := range st.at {
 		rows[i], st.rows[i] = live[k], live[k]
 	}
-	st.live = live
+	st.live, st.unowned = live, unowned
 	if gen := w.shownGeneration(); gen != st.shownGen {
 		// Rows came on screen: their owners, once, kept since.
 		shown := w.shownSet()
