@@ -56,7 +56,7 @@ func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *
 		} else {
 			// After a failed poll the interval in force stays.
 			if refresh {
-				effective = t.refreshed(snap.PollCost)
+				effective = t.refreshed(snap.PollCost, w.refreshSetup)
 			} else {
 				effective = t.swept(start, snap.PollCost, w.canRefresh(), gen)
 			}

@@ -227,6 +227,7 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 	if !w.canRefresh() {
 		return nil, fmt.Errorf("watch: refresh: no sweep to refresh, or no look-ups here")
 	}
+	w.refreshSetup = false
 	if w.all != nil {
 		return w.all.refresh()
 	}
@@ -252,7 +253,11 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 	st := &w.src.sweep
 	buf := sp.buf
+	// Making or copying every row is the sweep's price, not the
+	// refresh's (see tiers.setup), unless a filter makes every refresh
+	// pay it.
 	if !st.haveRows || q.NeedsOwners() {
+		w.refreshSetup = !st.haveRows && !q.NeedsOwners()
 		rows := sp.poll.AppendRows(buf.rows[:0], nil)
 		w.resolveOwners(rows, sp.time, q)
 		st.rows = append(st.rows[:0], rows...)
@@ -265,6 +270,7 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 		rows = buf.rows // as st.rows but the suspects': patched below
 	} else {
 		rows = append(buf.rows[:0], st.rows...)
+		w.refreshSetup = !q.FiltersRows()
 	}
 	// The suspects' rows anew. An owner found once stands until the next
 	// sweep, as the other rows' do: re-reading 5,000 suspects' descriptor

@@ -153,7 +153,8 @@ func TestRefreshRowsOwnersPeers(t *testing.T) {
 // writes only the suspects' rows into it. Every refresh's rows must still
 // be what making them all anew gives: the dying row's latest sample, the
 // others the sweep's, and the owner of a row that came on screen in every
-// refresh after it, whichever buffer it lands in.
+// refresh after it, whichever buffer it lands in. Only the refreshes that
+// wrote every row are charged to the sweep.
 func TestRefreshPatchesReusedRows(t *testing.T) {
 	a, b := fakePID(t, 0), fakePID(t, 1)
 	dying := func(retrans uint8) inetdiag.Socket {
@@ -199,6 +200,14 @@ func TestRefreshPatchesReusedRows(t *testing.T) {
 		}
 		if len(s.Rows) != len(socks) {
 			t.Fatalf("refresh %d: %d rows, want %d", k, len(s.Rows), len(socks))
+		}
+		// Only the refreshes that made or copied every row are the
+		// sweep's setup (tiers.setup): the first, the first into the
+		// other buffer, and the first into the buffer that lacks the owners
+		// found at shownAt.
+		setup := k < 2 || k == shownAt+1
+		if w.refreshSetup != setup {
+			t.Errorf("refresh %d: setup %v, want %v", k, w.refreshSetup, setup)
 		}
 		if backing[&s.Rows[0]] {
 			reused++

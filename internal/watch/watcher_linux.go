@@ -87,6 +87,9 @@ type Watcher struct {
 	// owners are resolved whatever the policy (SetShown).
 	shown    map[uint32]bool
 	shownGen uint64 // counts SetShown calls
+	// refreshSetup says the last Refresh made or copied every row of its
+	// sweep (see tiers.setup).
+	refreshSetup bool
 
 	// Owners and options, host-wide (nil with OwnersNone).
 	index      *sockowner.Index

@@ -1,0 +1,62 @@
+package watch
+
+import (
+	"testing"
+	"time"
+)
+
+// TestTiersChargeSetupToSweeps: the first refreshes after a sweep, which
+// make or copy every row (0.42 s at 10^6), must not stretch the tick —
+// the dying connections' countdowns would then stall for PollShare times
+// that after every sweep — but they are the sweep's price: the sweeps are
+// spaced so that sweeps, their setup and the refreshes stay within the
+// budget together.
+func TestTiersChargeSetupToSweeps(t *testing.T) {
+	const interval = time.Second
+	for _, tc := range []struct {
+		name                  string
+		sweep, setup, refresh time.Duration
+		wantTick              time.Duration
+	}{
+		{"10^6", 2600 * time.Millisecond, 420 * time.Millisecond, 36 * time.Millisecond, interval},
+		{"10^5", 210 * time.Millisecond, 32 * time.Millisecond, 3 * time.Millisecond, interval},
+		{"no setup", 2600 * time.Millisecond, 0, 36 * time.Millisecond, interval},
+		{"refreshes too costly", 2600 * time.Millisecond, 420 * time.Millisecond, 60 * time.Millisecond, 60 * time.Millisecond * 2 * PollShare},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTiers(interval, 0)
+			start := time.Unix(1e9, 0)
+			var every time.Duration
+			for round := range 3 {
+				wait := tr.swept(start, tc.sweep, true, 0)
+				if round > 0 && wait != tc.wantTick {
+					t.Errorf("round %d: wait after the sweep %v, want %v", round, wait, tc.wantTick)
+				}
+				if tc.setup > 0 {
+					if wait := tr.refreshed(tc.setup, true); round > 0 && wait != tc.wantTick {
+						t.Errorf("round %d: wait after the setup refresh %v, want %v", round, wait, tc.wantTick)
+					}
+				}
+				if wait := tr.refreshed(tc.refresh, false); wait != tc.wantTick {
+					t.Errorf("round %d: wait after a refresh %v, want %v", round, wait, tc.wantTick)
+				}
+				every = tr.sweepEvery
+				start = start.Add(every)
+			}
+			// Over one sweep period: the sweep, its setup, and a refresh
+			// at every other tick.
+			ticks := float64(every) / float64(tc.wantTick)
+			spent := tc.sweep + tc.setup + time.Duration((ticks-1)*float64(tc.refresh))
+			if share := float64(spent) / float64(every); share > 1/float64(PollShare)+1e-9 {
+				t.Errorf("sweep every %v: %.4f of the time polling, budget %.4f", every, share, 1/float64(PollShare))
+			}
+			// And not spaced more than the budget needs: a sweep a tick
+			// sooner would exceed it.
+			sooner := every - tc.wantTick
+			spentSooner := tc.sweep + tc.setup + time.Duration((float64(sooner)/float64(tc.wantTick)-1)*float64(tc.refresh))
+			if float64(spentSooner)/float64(sooner) <= 1/float64(PollShare) && tc.refresh*4*PollShare <= interval {
+				t.Errorf("sweep every %v: every %v would fit the budget too", every, sooner)
+			}
+		})
+	}
+}
