@@ -51,7 +51,7 @@ var benchFx struct {
 
 // benchFixture returns a fixture of n connections, building it (and
 // closing one of another size) if needed.
-func benchFixture(b *testing.B, n int) *loadgen.Fixture {
+func benchFixture(b testing.TB, n int) *loadgen.Fixture {
 	b.Helper()
 	needRoot(b)
 	benchFx.mu.Lock()

@@ -100,7 +100,7 @@ func BenchmarkTwoTiers(b *testing.B) {
 // closeWaits opens n loopback connections in the namespace at path and
 // closes their accepting ends, leaving the dialling ends in CLOSE-WAIT
 // (suspects of the refresh) for the rest of the benchmark.
-func closeWaits(b *testing.B, path string, n int) int {
+func closeWaits(b testing.TB, path string, n int) int {
 	b.Helper()
 	var ln net.Listener
 	if err := netns.Do(path, func() error {

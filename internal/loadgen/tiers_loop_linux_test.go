@@ -1,0 +1,125 @@
+//go:build linux
+
+package loadgen_test
+
+// The two tiers as a watcher runs them: watch.Loop over the load fixture,
+// with 1 % of the connections in CLOSE-WAIT (suspects), its snapshots
+// released at once as the exporter does. By default a small, fast
+// version whose dumps cannot keep a 25 ms interval; the measured run at
+// 10^6 (root):
+//
+//	go test -v -run '^TestTwoTiersLoop$' -timeout 60m ./internal/loadgen -tiers.conns=500000 -tiers.interval=1s -tiers.duration=5m
+
+import (
+	"context"
+	"flag"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcpwatch/tcpwatch/inetdiag"
+	"github.com/tcpwatch/tcpwatch/internal/watch"
+	"github.com/tcpwatch/tcpwatch/model"
+)
+
+var (
+	tiersConns    = flag.Int("tiers.conns", 5000, "TestTwoTiersLoop: fixture size in connections")
+	tiersInterval = flag.Duration("tiers.interval", 25*time.Millisecond, "TestTwoTiersLoop: the interval asked for")
+	tiersDuration = flag.Duration("tiers.duration", 3*time.Second, "TestTwoTiersLoop: how long the loop runs")
+)
+
+// TestTwoTiersLoop: once dumps outgrow the budget the loop sweeps and
+// refreshes in turn; in every refresh each suspect's row is that
+// refresh's sample (the countdowns tick), every other row is its sweep's;
+// no poll fails. It logs what the run cost: the sweeps' spacing and cost,
+// the refreshes' cost, the gaps between snapshots, the process's CPU and
+// peak RSS.
+func TestTwoTiersLoop(t *testing.T) {
+	f := benchFixture(t, *tiersConns)
+	suspects := closeWaits(t, f.NetNSPath(), max(*tiersConns/100, 1))
+	w, err := watch.New(watch.Config{NetNS: f.NetNSPath(), Owners: watch.OwnersFlagged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), *tiersDuration)
+	defer cancel()
+	out := make(chan *model.Snapshot)
+	errs := make(chan error, 16)
+	var before unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &before); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	go w.Loop(ctx, *tiersInterval, out, errs)
+	var (
+		sweeps, refreshes       int
+		sweepCost, refreshCost  []time.Duration
+		gaps, sweepGaps, chosen []time.Duration
+		prev, prevSweep         time.Time
+		sockets                 int
+	)
+	for s := range out {
+		sockets = max(sockets, len(s.Rows))
+		if !prev.IsZero() {
+			gaps = append(gaps, s.Time.Sub(prev))
+		}
+		prev = s.Time
+		chosen = append(chosen, s.Interval)
+		if !s.Refresh {
+			sweeps++
+			sweepCost = append(sweepCost, s.PollCost)
+			if !prevSweep.IsZero() {
+				sweepGaps = append(sweepGaps, s.Time.Sub(prevSweep))
+			}
+			prevSweep = s.Time
+			s.Release()
+			continue
+		}
+		refreshes++
+		refreshCost = append(refreshCost, s.PollCost)
+		waiting := 0
+		for i := range s.Rows {
+			r := &s.Rows[i]
+			if r.Sock.State == inetdiag.StateEstablished && r.Sampled.After(prevSweep) {
+				// The fixture's idle connections are never suspects.
+				t.Errorf("refresh at %v: the idle connection %v was sampled at %v, after its sweep at %v", s.Time, r.Sock.ID, r.Sampled, prevSweep)
+			}
+			if r.Sock.State != inetdiag.StateCloseWait {
+				continue
+			}
+			waiting++
+			if !r.Sampled.Equal(s.Time) {
+				t.Errorf("refresh at %v: the suspect %v was sampled at %v, not by this refresh", s.Time, r.Sock.ID, r.Sampled)
+			}
+		}
+		if waiting < suspects {
+			t.Errorf("refresh at %v: %d connections in CLOSE-WAIT, want %d", s.Time, waiting, suspects)
+		}
+		s.Release()
+	}
+	wall := time.Since(began)
+	var after unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &after); err != nil {
+		t.Fatal(err)
+	}
+	close(errs)
+	for err := range errs {
+		t.Errorf("poll error: %v", err)
+	}
+	if sweeps < 2 || refreshes < 2 {
+		t.Fatalf("%d sweeps and %d refreshes at %d sockets with a %v interval: the tiers never split", sweeps, refreshes, sockets, *tiersInterval)
+	}
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	hwm, err := procStatus(strconv.Itoa(os.Getpid()), "VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d sockets, %d suspects, interval %v, %v: %d sweeps every %v (cost %v), %d refreshes (cost %v)",
+		sockets, suspects, *tiersInterval, wall.Round(time.Second), sweeps, statsOf(sweepGaps), statsOf(sweepCost), refreshes, statsOf(refreshCost))
+	t.Logf("gaps between snapshots %v; intervals chosen %v; CPU %.1f %% of a core; peak RSS %.0f MiB (the test process, fixture workers apart)",
+		statsOf(gaps), statsOf(chosen), 100*cpu.Seconds()/wall.Seconds(), float64(hwm)/(1<<20))
+}
