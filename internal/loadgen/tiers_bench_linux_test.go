@@ -99,7 +99,7 @@ func BenchmarkTwoTiers(b *testing.B) {
 
 // closeWaits opens n loopback connections in the namespace at path and
 // closes their accepting ends, leaving the dialling ends in CLOSE-WAIT
-// (suspects of the refresh) for the rest of the benchmark.
+// (suspects of the refresh) for the rest of the benchmark, however long.
 func closeWaits(b testing.TB, path string, n int) int {
 	b.Helper()
 	var ln net.Listener
@@ -115,7 +115,11 @@ func closeWaits(b testing.TB, path string, n int) int {
 		var c net.Conn
 		if err := netns.Do(path, func() error {
 			var err error
-			c, err = net.Dial("tcp", ln.Addr().String())
+			// No keepalive (Go's dialer sends probes after 15 s): once
+			// the peer's orphan in FIN-WAIT-2 is gone (tcp_fin_timeout,
+			// 60 s) a probe would be answered with a reset.
+			d := net.Dialer{KeepAlive: -1}
+			c, err = d.Dial("tcp", ln.Addr().String())
 			return err
 		}); err != nil {
 			b.Fatal(err)
