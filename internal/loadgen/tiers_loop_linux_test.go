@@ -13,6 +13,7 @@ package loadgen_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -30,6 +31,7 @@ var (
 	tiersConns    = flag.Int("tiers.conns", 5000, "TestTwoTiersLoop: fixture size in connections")
 	tiersInterval = flag.Duration("tiers.interval", 25*time.Millisecond, "TestTwoTiersLoop: the interval asked for")
 	tiersDuration = flag.Duration("tiers.duration", 3*time.Second, "TestTwoTiersLoop: how long the loop runs")
+	tiersSuspects = flag.Int("tiers.suspects", 0, "TestTwoTiersLoop: connections left in CLOSE-WAIT (0: 1 % of tiers.conns)")
 )
 
 // TestTwoTiersLoop: once dumps outgrow the budget the loop sweeps and
@@ -43,7 +45,11 @@ func TestTwoTiersLoop(t *testing.T) {
 		defer debug.SetGCPercent(debug.SetGCPercent(50)) // as the binary runs
 	}
 	f := benchFixture(t, *tiersConns)
-	suspects := closeWaits(t, f.NetNSPath(), max(*tiersConns/100, 1))
+	n := *tiersSuspects
+	if n == 0 {
+		n = max(*tiersConns/100, 1)
+	}
+	suspects := closeWaits(t, f.NetNSPath(), n)
 	w, err := watch.New(watch.Config{NetNS: f.NetNSPath(), Owners: watch.OwnersFlagged})
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +71,7 @@ func TestTwoTiersLoop(t *testing.T) {
 		gaps, sweepGaps, chosen []time.Duration
 		prev, prevSweep         time.Time
 		sockets, waitingAtFirst int
+		first, missing          = map[uint64]bool{}, map[uint64]bool{}
 	)
 	for s := range out {
 		sockets = max(sockets, len(s.Rows))
@@ -74,10 +81,18 @@ func TestTwoTiersLoop(t *testing.T) {
 		prev = s.Time
 		chosen = append(chosen, s.Interval)
 		if !s.Refresh {
+			for k := range missing {
+				if r := rowOf(s, k); r != nil {
+					t.Logf("sweep at %v: the missing %d is a row again, in %v", s.Time, k, r.Sock.State)
+				} else {
+					t.Logf("sweep at %v: the missing %d is not among the sweep's rows either", s.Time, k)
+				}
+			}
 			if sweeps == 0 {
 				for i := range s.Rows {
 					if s.Rows[i].Sock.State == inetdiag.StateCloseWait {
 						waitingAtFirst++
+						first[s.Rows[i].Sock.ID.Cookie] = true
 					}
 				}
 				if waitingAtFirst != suspects {
@@ -112,6 +127,16 @@ func TestTwoTiersLoop(t *testing.T) {
 		}
 		if waiting < waitingAtFirst {
 			t.Errorf("refresh at %v: %d connections in CLOSE-WAIT, the first sweep saw %d", s.Time, waiting, waitingAtFirst)
+			for k := range first {
+				if r := rowOf(s, k); (r == nil || r.Sock.State != inetdiag.StateCloseWait) && !missing[k] {
+					missing[k] = true
+					state := "no row"
+					if r != nil {
+						state = fmt.Sprintf("a row in %v sampled at %v", r.Sock.State, r.Sampled)
+					}
+					t.Logf("refresh at %v: %d, in CLOSE-WAIT at the first sweep, is %s; its events: %+v", s.Time, k, state, eventsOf(s, k))
+				}
+			}
 		}
 		s.Release()
 	}
@@ -134,6 +159,34 @@ func TestTwoTiersLoop(t *testing.T) {
 	}
 	t.Logf("%d sockets, %d suspects, interval %v, %v: %d sweeps every %v (cost %v), %d refreshes (cost %v)",
 		sockets, suspects, *tiersInterval, wall.Round(time.Second), sweeps, statsOf(sweepGaps), statsOf(sweepCost), refreshes, statsOf(refreshCost))
-	t.Logf("gaps between snapshots %v; intervals chosen %v; CPU %.1f %% of a core; peak RSS %.0f MiB (the test process, fixture workers apart)",
-		statsOf(gaps), statsOf(chosen), 100*cpu.Seconds()/wall.Seconds(), float64(hwm)/(1<<20))
+	// After the first two polls (a cold sweep, then one that splits the
+	// tiers): how often a countdown waited longer than half again the
+	// interval.
+	long := 0
+	for _, g := range gaps[min(2, len(gaps)):] {
+		if g > *tiersInterval*3/2 {
+			long++
+		}
+	}
+	t.Logf("gaps between snapshots %v, %d of %d after the first two longer than %v; intervals chosen %v; CPU %.1f %% of a core; peak RSS %.0f MiB (the test process, fixture workers apart)",
+		statsOf(gaps), long, max(len(gaps)-2, 0), *tiersInterval*3/2, statsOf(chosen), 100*cpu.Seconds()/wall.Seconds(), float64(hwm)/(1<<20))
+}
+
+func rowOf(s *model.Snapshot, cookie uint64) *model.Row {
+	for i := range s.Rows {
+		if s.Rows[i].Sock.ID.Cookie == cookie {
+			return &s.Rows[i]
+		}
+	}
+	return nil
+}
+
+func eventsOf(s *model.Snapshot, cookie uint64) []model.Event {
+	var evs []model.Event
+	for _, e := range s.Events {
+		if e.ID.Cookie == cookie {
+			evs = append(evs, e)
+		}
+	}
+	return evs
 }

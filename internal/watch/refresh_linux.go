@@ -117,7 +117,7 @@ func (st *sweepState) drop(tracked func(cookie uint64) bool) {
 	if st.haveRows {
 		st.rows = rows
 	}
-	st.epoch = newEpoch()
+	st.epoch = newEpoch() // so the refresh copies every row: setup
 }
 
 // epochs are unique across sources, whose buffers may share a pool.
@@ -255,7 +255,8 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 	buf := sp.buf
 	// Making or copying every row is the sweep's price, not the
 	// refresh's (see tiers.setup), unless a filter makes every refresh
-	// pay it.
+	// pay it. (A drop of the gone goes over every row too, and changes
+	// the epoch: the refresh copies.)
 	if !st.haveRows || q.NeedsOwners() {
 		w.refreshSetup = !st.haveRows && !q.NeedsOwners()
 		rows := sp.poll.AppendRows(buf.rows[:0], nil)

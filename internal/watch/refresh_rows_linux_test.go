@@ -166,8 +166,9 @@ func TestRefreshPatchesReusedRows(t *testing.T) {
 	for c := uint64(1); c <= 6; c++ {
 		socks = append(socks, okSock(c))
 	}
-	socks = append(socks, dying(2))
-	owners := map[int]fakeOwner{a: {comm: "api", inodes: []uint32{socks[6].Inode}}, b: {comm: "batch"}}
+	socks = append(socks, dying(2), closeWaitSock(8))
+	const shownAt, goneAt = 5, 8 // a row comes on screen; 8 is gone
+	owners := map[int]fakeOwner{a: {comm: "api", inodes: []uint32{socks[6].Inode, socks[7].Inode}}, b: {comm: "batch"}}
 	for _, s := range socks[:6] {
 		o := owners[b]
 		o.inodes = append(o.inodes, s.Inode)
@@ -177,7 +178,13 @@ func TestRefreshPatchesReusedRows(t *testing.T) {
 	d := &lookupDumper{
 		fakeDumper: fakeDumper{socks: always(socks...), cost: func(int) time.Duration { return 200 * time.Millisecond }},
 		answer: func(k int, cookie uint64) (inetdiag.Socket, bool) {
-			return dying(uint8(3 + k)), cookie == 7
+			switch {
+			case cookie == 7:
+				return dying(uint8(3 + k)), true
+			case cookie == 8 && k < goneAt:
+				return closeWaitSock(8), true
+			}
+			return inetdiag.Socket{}, false
 		},
 	}
 	w := lookupWatcher(t, Config{OwnerLimit: 2, ProcRoot: fakeProcs(t, owners)}, d, clock)
@@ -186,7 +193,6 @@ func TestRefreshPatchesReusedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Release()
-	const shownAt = 5
 	backing := map[*model.Row]bool{}
 	reused := 0
 	for k := range 12 {
@@ -198,14 +204,19 @@ func TestRefreshPatchesReusedRows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(s.Rows) != len(socks) {
-			t.Fatalf("refresh %d: %d rows, want %d", k, len(s.Rows), len(socks))
+		want := len(socks)
+		if k >= goneAt {
+			want--
+		}
+		if len(s.Rows) != want {
+			t.Fatalf("refresh %d: %d rows, want %d", k, len(s.Rows), want)
 		}
 		// Only the refreshes that made or copied every row are the
 		// sweep's setup (tiers.setup): the first, the first into the
-		// other buffer, and the first into the buffer that lacks the owners
-		// found at shownAt.
-		setup := k < 2 || k == shownAt+1
+		// other buffer, the first into the buffer that lacks the owners
+		// found at shownAt, the one that drops the gone from every row
+		// and the first into the other buffer after it.
+		setup := k < 2 || k == shownAt+1 || k == goneAt || k == goneAt+1
 		if w.refreshSetup != setup {
 			t.Errorf("refresh %d: setup %v, want %v", k, w.refreshSetup, setup)
 		}
@@ -219,6 +230,8 @@ func TestRefreshPatchesReusedRows(t *testing.T) {
 			switch {
 			case c == 7:
 				wantComm, wantRetrans = "api", 3+k
+			case c == 8:
+				wantComm = "api"
 			case c == 3 && k >= shownAt:
 				wantComm = "batch"
 			}
