@@ -25,6 +25,7 @@ type tiers struct {
 
 	prevSweep   time.Duration // what the last sweep cost
 	refreshCost time.Duration // what the last refresh cost
+	prevRefresh time.Duration // and the one before
 	// setup is what the refreshes since the last sweep spent on the whole
 	// host rather than on their suspects (making or copying every row:
 	// 0.4 s at 10^6): a price of the sweep, charged to the next one's
@@ -72,9 +73,9 @@ func (t *tiers) swept(start time.Time, cost time.Duration, canRefresh bool, gen 
 		return t.interval
 	}
 	// Sweeps and refreshes share the budget: a sweep every S costs
-	// steady/S, a refresh every tick refreshCost/tick.
+	// steady/S, a refresh every tick steadyRefresh/tick.
 	tick := t.tick()
-	left := 1/float64(PollShare) - t.refreshCost.Seconds()/tick.Seconds()
+	left := 1/float64(PollShare) - t.steadyRefresh().Seconds()/tick.Seconds()
 	if left < 1/float64(2*PollShare) {
 		left = 1 / float64(2*PollShare)
 	}
@@ -90,9 +91,14 @@ func (t *tiers) refreshed(cost time.Duration, setup bool) time.Duration {
 		t.setup += cost
 		return t.tick()
 	}
-	t.refreshCost = cost
+	t.prevRefresh, t.refreshCost = t.refreshCost, cost
 	return t.tick()
 }
+
+// steadyRefresh is what refreshes cost: the cheaper of the last two, so
+// that a single slow one (a collection of a large heap running beside
+// it) is forgiven, as a single slow sweep is.
+func (t *tiers) steadyRefresh() time.Duration { return min(t.refreshCost, t.prevRefresh) }
 
 // failed makes the next poll a sweep (after a failed refresh, or one
 // that found the look-ups impossible).
@@ -101,8 +107,8 @@ func (t *tiers) failed() { t.lastSweep = time.Time{} }
 // tick is the interval between polls while the tiers are split: the one
 // asked for, unless refreshes take more than half the budget.
 func (t *tiers) tick() time.Duration {
-	if t.refreshCost*2*PollShare > t.interval {
-		return t.refreshCost * 2 * PollShare
+	if r := t.steadyRefresh(); r*2*PollShare > t.interval {
+		return r * 2 * PollShare
 	}
 	return t.interval
 }
