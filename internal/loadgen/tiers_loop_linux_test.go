@@ -71,13 +71,16 @@ func TestTwoTiersLoop(t *testing.T) {
 		prev, prevSweep         time.Time
 		sockets                 int
 		first, missing          = map[uint64]bool{}, map[uint64]bool{}
+		ends                    []gapEnd // what ended each gap
+		prevInterval            time.Duration
 	)
 	for s := range out {
 		sockets = max(sockets, len(s.Rows))
 		if !prev.IsZero() {
 			gaps = append(gaps, s.Time.Sub(prev))
+			ends = append(ends, gapEnd{sweep: !s.Refresh, cost: s.PollCost, waited: prevInterval})
 		}
-		prev = s.Time
+		prev, prevInterval = s.Time, s.Interval
 		chosen = append(chosen, s.Interval)
 		if !s.Refresh {
 			for k := range missing {
@@ -166,14 +169,31 @@ func TestTwoTiersLoop(t *testing.T) {
 	// After the first two polls (a cold sweep, then one that splits the
 	// tiers): how often a countdown waited longer than half again the
 	// interval.
-	long := 0
-	for _, g := range gaps[min(2, len(gaps)):] {
-		if g > *tiersInterval*3/2 {
-			long++
+	var long, bySweep, bySlow, byWait int
+	for i := min(2, len(gaps)); i < len(gaps); i++ {
+		if gaps[i] <= *tiersInterval*3/2 {
+			continue
+		}
+		long++
+		switch e := ends[i]; {
+		case e.sweep:
+			bySweep++
+		case e.cost > *tiersInterval/2:
+			bySlow++
+		case e.waited > *tiersInterval*3/2:
+			byWait++
 		}
 	}
-	t.Logf("gaps between snapshots %v, %d of %d after the first two longer than %v; intervals chosen %v; CPU %.1f %% of a core; peak RSS %.0f MiB (the test process, fixture workers apart)",
-		statsOf(gaps), long, max(len(gaps)-2, 0), *tiersInterval*3/2, statsOf(chosen), 100*cpu.Seconds()/wall.Seconds(), float64(hwm)/(1<<20))
+	t.Logf("gaps between snapshots %v, %d of %d after the first two longer than %v (%d ended by a sweep, %d by a refresh that took over half the interval, %d after a stretched wait, %d other); intervals chosen %v; CPU %.1f %% of a core; peak RSS %.0f MiB (the test process, fixture workers apart)",
+		statsOf(gaps), long, max(len(gaps)-2, 0), *tiersInterval*3/2, bySweep, bySlow, byWait, long-bySweep-bySlow-byWait,
+		statsOf(chosen), 100*cpu.Seconds()/wall.Seconds(), float64(hwm)/(1<<20))
+}
+
+// gapEnd is what ended a gap between two snapshots: a sweep or a
+// refresh, what that poll cost, and the wait chosen before it.
+type gapEnd struct {
+	sweep        bool
+	cost, waited time.Duration
 }
 
 func rowOf(s *model.Snapshot, cookie uint64) *model.Row {
