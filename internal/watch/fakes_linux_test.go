@@ -188,6 +188,14 @@ func retransSock(cookie uint64) inetdiag.Socket {
 	return s
 }
 
+// retransSockAfter is retransSock after n retransmissions (and as many
+// backoffs), for a connection whose look-ups show it dying further.
+func retransSockAfter(cookie uint64, n uint8) inetdiag.Socket {
+	s := retransSock(cookie)
+	s.Retrans, s.Info.Retransmits, s.Info.Backoff = n, n, n
+	return s
+}
+
 // fakeProcs builds a /proc tree in which process pid (named comm) holds
 // the sockets of the given inodes, and returns its root. The PIDs are
 // above the kernel's pid_max, so that reading a socket's options through

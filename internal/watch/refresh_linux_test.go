@@ -90,11 +90,7 @@ func runLoop(t *testing.T, w *Watcher, clock *fakeClock, interval time.Duration,
 // come as often as the budget allows.
 func TestRefreshBetweenSweeps(t *testing.T) {
 	clock := newFakeClock()
-	dying := func(retrans uint8) inetdiag.Socket {
-		s := retransSock(2)
-		s.Retrans, s.Info.Retransmits, s.Info.Backoff = retrans, retrans, retrans
-		return s
-	}
+	dying := func(retrans uint8) inetdiag.Socket { return retransSockAfter(2, retrans) }
 	d := &lookupDumper{
 		fakeDumper: fakeDumper{
 			socks: always(okSock(1), dying(2), closeWaitSock(3)),

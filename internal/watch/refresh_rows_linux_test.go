@@ -29,11 +29,7 @@ func TestRefreshRowsOwnersPeers(t *testing.T) {
 		}
 		socks = append(socks, s)
 	}
-	dying := func(retrans uint8) inetdiag.Socket {
-		s := retransSock(7)
-		s.Retrans, s.Info.Retransmits, s.Info.Backoff = retrans, retrans, retrans
-		return s
-	}
+	dying := func(retrans uint8) inetdiag.Socket { return retransSockAfter(7, retrans) }
 	cw := closeWaitSock(8)
 	cw.ID.Dst = other
 	socks = append(socks, dying(2), cw)
@@ -157,11 +153,7 @@ func TestRefreshRowsOwnersPeers(t *testing.T) {
 // wrote every row are charged to the sweep.
 func TestRefreshPatchesReusedRows(t *testing.T) {
 	a, b := fakePID(t, 0), fakePID(t, 1)
-	dying := func(retrans uint8) inetdiag.Socket {
-		s := retransSock(7)
-		s.Retrans, s.Info.Retransmits, s.Info.Backoff = retrans, retrans, retrans
-		return s
-	}
+	dying := func(retrans uint8) inetdiag.Socket { return retransSockAfter(7, retrans) }
 	var socks []inetdiag.Socket
 	for c := uint64(1); c <= 6; c++ {
 		socks = append(socks, okSock(c))

@@ -89,9 +89,9 @@ func (t *tiers) swept(start time.Time, cost time.Duration, canRefresh bool, gen 
 func (t *tiers) refreshed(cost time.Duration, setup bool) time.Duration {
 	if setup {
 		t.setup += cost
-		return t.tick()
+	} else {
+		t.prevRefresh, t.refreshCost = t.refreshCost, cost
 	}
-	t.prevRefresh, t.refreshCost = t.refreshCost, cost
 	return t.tick()
 }
 
