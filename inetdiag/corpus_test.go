@@ -61,7 +61,7 @@ func checkRealReplies(t *testing.T, dir string, infoLen int) {
 		t.Run(name, func(t *testing.T) {
 			b := readCorpus(t, path)
 			var s Socket
-			if err := DecodeSocket(&s, b); err != nil {
+			if err := DecodeSocketFull(&s, new(Full), b); err != nil {
 				t.Fatalf("DecodeSocket: %v", err)
 			}
 			checkDecoded(t, &s, b)
@@ -79,8 +79,8 @@ func checkRealReplies(t *testing.T, dir string, infoLen int) {
 				}
 				return
 			}
-			if s.Inode == 0 || !s.Has(AttrInfo) || !s.Has(AttrShutdown) || s.Cong == "" {
-				t.Errorf("full socket: inode %d, info %v, shutdown %v, cong %q", s.Inode, s.Has(AttrInfo), s.Has(AttrShutdown), s.Cong)
+			if s.Inode == 0 || !s.Has(AttrInfo) || !s.Has(AttrShutdown) || s.Full.Cong == "" {
+				t.Errorf("full socket: inode %d, info %v, shutdown %v, cong %q", s.Inode, s.Has(AttrInfo), s.Has(AttrShutdown), s.Full.Cong)
 			}
 			want := infoLen
 			if _, l, ok := strings.Cut(name, "-info"); ok {

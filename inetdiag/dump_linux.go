@@ -32,6 +32,9 @@ type Request struct {
 	Ext Extensions
 	// Filter is compiled to bytecode and run by the kernel.
 	Filter Filter
+	// Full, if set, says which sockets are kept whole besides their
+	// compact form (see FullFunc); nil keeps none.
+	Full FullFunc
 }
 
 func (r Request) families() ([]Family, error) {
@@ -67,7 +70,7 @@ func (c *Conn) Dump(req Request, dst []Socket) ([]Socket, error) {
 				} else {
 					dst = append(dst, Socket{})
 				}
-				if err := DecodeSocket(&dst[len(dst)-1], b); err != nil {
+				if err := decodeSocket(&dst[len(dst)-1], b, req.Full); err != nil {
 					dst = dst[:len(dst)-1]
 					return err
 				}
@@ -104,7 +107,7 @@ func (c *Conn) DumpFunc(req Request, fn func(s *Socket) error) error {
 	var anyIntr bool
 	for _, fam := range fams {
 		intr, err := c.dumpFamily(fam, req, bc, func(b []byte) error {
-			if err := DecodeSocket(&s, b); err != nil {
+			if err := decodeSocket(&s, b, req.Full); err != nil {
 				return err
 			}
 			return fn(&s)

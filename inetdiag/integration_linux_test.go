@@ -85,12 +85,12 @@ func buildLab(t *testing.T, n testNet, c *Conn, fam Family) *lab {
 
 	// Counters before the write, so that the check does not depend on
 	// how the handshake is counted.
-	socks, err := c.Dump(Request{Family: fam, Filter: SrcPort(lb.lnAddr.Port())}, nil)
+	socks, err := c.Dump(Request{Family: fam, Filter: SrcPort(lb.lnAddr.Port()), Full: NewFull}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reader := findSock(socks, fam, lb.queued.serverID(), StateEstablished)
-	socks, err = c.Dump(Request{Family: fam, Filter: DstPort(lb.lnAddr.Port())}, nil)
+	socks, err = c.Dump(Request{Family: fam, Filter: DstPort(lb.lnAddr.Port()), Full: NewFull}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func buildLab(t *testing.T, n testNet, c *Conn, fam Family) *lab {
 	if reader == nil || writer == nil {
 		t.Fatalf("queue pair not in the dump:%s", dumpString(socks))
 	}
-	lb.ackedBase, lb.recvBase = writer.Info.BytesAcked, reader.Info.BytesReceived
+	lb.ackedBase, lb.recvBase = writer.Full.Info.BytesAcked, reader.Full.Info.BytesReceived
 
 	// Write without blocking until the send buffer is full; the reader
 	// never reads, so the data ends up split between its receive queue
@@ -145,7 +145,7 @@ func TestLoopbackStates(t *testing.T) {
 	for _, fam := range []Family{FamilyInet, FamilyInet6} {
 		t.Run(fam.String(), func(t *testing.T) {
 			lb := buildLab(t, n, c, fam)
-			req := Request{Filter: lb.filter()}
+			req := Request{Filter: lb.filter(), Full: NewFull}
 			socks := pollDump(t, c, req, lb.settled)
 			if !lb.settled(socks) {
 				t.Fatalf("transitions not done; dump:%s", dumpString(socks))
@@ -215,14 +215,14 @@ func TestLoopbackStates(t *testing.T) {
 				if s.Info.Len != infoLen {
 					t.Errorf("%s: tcp_info of %d bytes, getsockopt gives %d", where, s.Info.Len, infoLen)
 				}
-				if s.Cong != cong {
-					t.Errorf("%s: congestion control %q, getsockopt says %q", where, s.Cong, cong)
+				if s.Full.Cong != cong {
+					t.Errorf("%s: congestion control %q, getsockopt says %q", where, s.Full.Cong, cong)
 				}
 				if s.Info.State != uint8(s.State) {
 					t.Errorf("%s: tcpi_state %d, idiag_state %d", where, s.Info.State, s.State)
 				}
-				if s.SKMem.RcvBuf == 0 || s.SKMem.SndBuf == 0 {
-					t.Errorf("%s: skmem %+v", where, s.SKMem)
+				if s.Full.SKMem.RcvBuf == 0 || s.Full.SKMem.SndBuf == 0 {
+					t.Errorf("%s: skmem %+v", where, s.Full.SKMem)
 				}
 			}
 
@@ -240,14 +240,14 @@ func TestLoopbackStates(t *testing.T) {
 			if r.RecvQ == 0 {
 				t.Errorf("reader RecvQ is 0 after %d bytes were written", lb.written)
 			}
-			if got := w.Info.BytesAcked - lb.ackedBase; got != uint64(lb.written)-uint64(w.SendQ) {
+			if got := w.Full.Info.BytesAcked - lb.ackedBase; got != uint64(lb.written)-uint64(w.SendQ) {
 				t.Errorf("writer bytes_acked grew by %d, want written - SendQ = %d", got, lb.written-int(w.SendQ))
 			}
-			if got := r.Info.BytesReceived - lb.recvBase; got != uint64(r.RecvQ) {
+			if got := r.Full.Info.BytesReceived - lb.recvBase; got != uint64(r.RecvQ) {
 				t.Errorf("reader bytes_received grew by %d, want RecvQ = %d", got, r.RecvQ)
 			}
-			if w.Info.NotsentBytes > w.SendQ || w.Info.NotsentBytes == 0 {
-				t.Errorf("writer notsent %d with SendQ %d: want 0 < notsent <= SendQ", w.Info.NotsentBytes, w.SendQ)
+			if w.Full.Info.NotsentBytes > w.SendQ || w.Full.Info.NotsentBytes == 0 {
+				t.Errorf("writer notsent %d with SendQ %d: want 0 < notsent <= SendQ", w.Full.Info.NotsentBytes, w.SendQ)
 			}
 
 			// Cookies are stable: a second dump reports the same ones.

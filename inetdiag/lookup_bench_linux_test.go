@@ -64,7 +64,7 @@ func BenchmarkLookupBatch(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				found = 0
-				if err := c.Lookup(targets, ExtInfo, fn); err != nil {
+				if err := c.Lookup(targets, ExtInfo, nil, fn); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -24,7 +24,8 @@ const defaultLookupBatch = 32
 // Lookup asks the kernel for each socket of targets by its id, without
 // a dump: one SOCK_DIAG_BY_FAMILY request per socket (no NLM_F_DUMP),
 // several per system call. ext selects the attributes as for a dump
-// (zero means ExtDefault). fn is called once per target, in the order the
+// (zero means ExtDefault), and full which sockets are kept whole (nil:
+// none, see FullFunc). fn is called once per target, in the order the
 // answers come (the order of targets on Linux), with the target's index
 // and either the socket, which is reused between calls (copy what you
 // keep), or the error of that look-up: ErrNotFound when the kernel has
@@ -32,7 +33,7 @@ const defaultLookupBatch = 32
 // listener, for a look-up without cookie). Lookup's own error is a
 // failure of the socket; the targets fn was not called for are then
 // unanswered.
-func (c *Conn) Lookup(targets []Target, ext Extensions, fn func(i int, s *Socket, err error)) error {
+func (c *Conn) Lookup(targets []Target, ext Extensions, full FullFunc, fn func(i int, s *Socket, err error)) error {
 	if ext == 0 {
 		ext = ExtDefault
 	}
@@ -48,7 +49,7 @@ func (c *Conn) Lookup(targets []Target, ext Extensions, fn func(i int, s *Socket
 	var s Socket
 	for start := 0; start < len(targets); start += batch {
 		end := min(start+batch, len(targets))
-		if err := c.lookupOnce(targets[start:end], start, ext, &s, fn); err != nil {
+		if err := c.lookupOnce(targets[start:end], start, ext, full, &s, fn); err != nil {
 			return err
 		}
 	}
@@ -57,7 +58,7 @@ func (c *Conn) Lookup(targets []Target, ext Extensions, fn func(i int, s *Socket
 
 // lookupOnce sends the look-ups of ts in one datagram and reads their
 // answers; base is the index of ts[0] in the caller's targets.
-func (c *Conn) lookupOnce(ts []Target, base int, ext Extensions, s *Socket, fn func(int, *Socket, error)) error {
+func (c *Conn) lookupOnce(ts []Target, base int, ext Extensions, full FullFunc, s *Socket, fn func(int, *Socket, error)) error {
 	msgs := c.lookupMsgs[:0]
 	for i := range ts {
 		msgs = append(msgs, netlink.Message{
@@ -84,7 +85,7 @@ func (c *Conn) lookupOnce(ts []Target, base int, ext Extensions, s *Socket, fn f
 			fn(i, nil, lookupError(errno))
 			return nil
 		}
-		if err := DecodeSocket(s, payload); err != nil {
+		if err := decodeSocket(s, payload, full); err != nil {
 			fn(i, nil, fmt.Errorf("inetdiag: look up %s -> %s: %w", ts[k].ID.Src, ts[k].ID.Dst, err))
 			return nil
 		}

@@ -67,7 +67,7 @@ func TestLookupScript(t *testing.T) {
 			c := &Conn{tr: st, lookupBatch: batch}
 			found := map[int]uint64{}
 			errs := map[int]error{}
-			err := c.Lookup(targets, ExtInfo, func(i int, s *Socket, err error) {
+			err := c.Lookup(targets, ExtInfo, nil, func(i int, s *Socket, err error) {
 				if _, dup := errs[i]; dup {
 					t.Errorf("target %d answered twice", i)
 				}
@@ -129,7 +129,7 @@ func TestLookupErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Conn{tr: tc.st}
 			calls := 0
-			err := c.Lookup(tc.targets, 0, func(int, *Socket, error) { calls++ })
+			err := c.Lookup(tc.targets, 0, nil, func(int, *Socket, error) { calls++ })
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("error %v, want %v", err, tc.wantErr)
 			}
@@ -192,7 +192,7 @@ func TestLookupKernel(t *testing.T) {
 				c.lookupBatch = batch
 				defer func() { c.lookupBatch = 0 }()
 				answered := make([]bool, len(targets))
-				err := c.Lookup(targets, ExtInfo, func(i int, s *Socket, err error) {
+				err := c.Lookup(targets, ExtInfo, nil, func(i int, s *Socket, err error) {
 					answered[i] = true
 					switch {
 					case wantFound[i] && err != nil:
@@ -214,7 +214,7 @@ func TestLookupKernel(t *testing.T) {
 			})
 		}
 		// Without extensions the answer carries no tcp_info.
-		if err := c.Lookup(targets[:1], ExtNone, func(_ int, s *Socket, err error) {
+		if err := c.Lookup(targets[:1], ExtNone, nil, func(_ int, s *Socket, err error) {
 			if err != nil || s.Has(AttrInfo) {
 				t.Errorf("ExtNone: error %v, tcp_info %v; want the socket without tcp_info", err, s != nil && s.Has(AttrInfo))
 			}

@@ -92,9 +92,20 @@ func marshalRequest(family Family, ext Extensions, states StateMask, id SockID, 
 func align4(n int) int { return (n + 3) &^ 3 }
 
 // DecodeSocket decodes one SOCK_DIAG_BY_FAMILY reply payload (struct
-// inet_diag_msg and its attributes) into s, reusing s's storage. It
-// returns an error, never panics, on malformed input.
-func DecodeSocket(s *Socket, b []byte) error {
+// inet_diag_msg and its attributes) into s in compact form, reusing s's
+// storage; s.Full is nil after it. It returns an error, never panics, on
+// malformed input.
+func DecodeSocket(s *Socket, b []byte) error { return decodeSocket(s, b, nil) }
+
+// DecodeSocketFull decodes as DecodeSocket and also keeps everything the
+// kernel sent in full, which s.Full then points to.
+func DecodeSocketFull(s *Socket, full *Full, b []byte) error {
+	return decodeSocket(s, b, func(*Socket) *Full { return full })
+}
+
+// decodeSocket decodes b into s, and into the Full that full gives for it
+// (nil full, or a nil Full, keeps the compact form alone).
+func decodeSocket(s *Socket, b []byte, full FullFunc) error {
 	if len(b) < diagMsgLen {
 		return fmt.Errorf("%w: %d bytes, want at least %d", ErrShortMessage, len(b), diagMsgLen)
 	}
@@ -114,6 +125,12 @@ func DecodeSocket(s *Socket, b []byte) error {
 		SendQ:   ne.Uint32(b[60:]),
 		UID:     ne.Uint32(b[64:]),
 		Inode:   ne.Uint32(b[68:]),
+	}
+	if full != nil {
+		if f := full(s); f != nil {
+			*f = Full{}
+			s.Full = f
+		}
 	}
 	return decodeAttrs(s, b[diagMsgLen:])
 }
@@ -174,64 +191,96 @@ func decodeAttr(s *Socket, typ Attr, p []byte) error {
 		}
 		return nil
 	}
-	switch typ {
-	case AttrInfo:
-		decodeTCPInfo(&s.Info, p)
-	case AttrMemInfo:
-		if err := need(16); err != nil {
-			return err
+	if typ == AttrInfo {
+		if s.Full != nil {
+			decodeTCPInfo(&s.Full.Info, p)
+			s.Info = s.Full.Info.Core()
+		} else {
+			decodeTCPCore(&s.Info, p)
 		}
-		s.Mem = MemInfo{ne.Uint32(p[0:]), ne.Uint32(p[4:]), ne.Uint32(p[8:]), ne.Uint32(p[12:])}
-	case AttrSKMemInfo:
-		if err := need(36); err != nil {
-			return err
-		}
-		s.SKMem = SKMemInfo{
-			ne.Uint32(p[0:]), ne.Uint32(p[4:]), ne.Uint32(p[8:]), ne.Uint32(p[12:]), ne.Uint32(p[16:]),
-			ne.Uint32(p[20:]), ne.Uint32(p[24:]), ne.Uint32(p[28:]), ne.Uint32(p[32:]),
-		}
-	case AttrCong:
-		s.Cong = congName(p)
-	case AttrShutdown:
+		return nil
+	}
+	if typ == AttrShutdown {
 		if err := need(1); err != nil {
 			return err
 		}
 		s.Shutdown = p[0]
+		return nil
+	}
+	// The other attributes are checked as strictly when they are dropped
+	// (no Full) as when they are kept.
+	f := s.Full
+	switch typ {
+	case AttrMemInfo:
+		if err := need(16); err != nil {
+			return err
+		}
+		if f != nil {
+			f.Mem = MemInfo{ne.Uint32(p[0:]), ne.Uint32(p[4:]), ne.Uint32(p[8:]), ne.Uint32(p[12:])}
+		}
+	case AttrSKMemInfo:
+		if err := need(36); err != nil {
+			return err
+		}
+		if f != nil {
+			f.SKMem = SKMemInfo{
+				ne.Uint32(p[0:]), ne.Uint32(p[4:]), ne.Uint32(p[8:]), ne.Uint32(p[12:]), ne.Uint32(p[16:]),
+				ne.Uint32(p[20:]), ne.Uint32(p[24:]), ne.Uint32(p[28:]), ne.Uint32(p[32:]),
+			}
+		}
+	case AttrCong:
+		if f != nil {
+			f.Cong = congName(p)
+		}
 	case AttrTOS:
 		if err := need(1); err != nil {
 			return err
 		}
-		s.TOS = p[0]
+		if f != nil {
+			f.TOS = p[0]
+		}
 	case AttrTClass:
 		if err := need(1); err != nil {
 			return err
 		}
-		s.TClass = p[0]
+		if f != nil {
+			f.TClass = p[0]
+		}
 	case AttrSKV6Only:
 		if err := need(1); err != nil {
 			return err
 		}
-		s.V6Only = p[0] != 0
+		if f != nil {
+			f.V6Only = p[0] != 0
+		}
 	case AttrMark:
 		if err := need(4); err != nil {
 			return err
 		}
-		s.Mark = ne.Uint32(p)
+		if f != nil {
+			f.Mark = ne.Uint32(p)
+		}
 	case AttrClassID:
 		if err := need(4); err != nil {
 			return err
 		}
-		s.ClassID = ne.Uint32(p)
+		if f != nil {
+			f.ClassID = ne.Uint32(p)
+		}
 	case AttrCgroupID:
 		if err := need(8); err != nil {
 			return err
 		}
-		s.CgroupID = ne.Uint64(p)
+		if f != nil {
+			f.CgroupID = ne.Uint64(p)
+		}
 	case AttrSockOpt:
 		if err := need(2); err != nil {
 			return err
 		}
-		s.SockOpt = ne.Uint16(p)
+		if f != nil {
+			f.SockOpt = ne.Uint16(p)
+		}
 	}
 	// Other attributes (congestion-control specific info, ULP, MD5 keys,
 	// BPF storage) are skipped: tcpwatch does not use them.

@@ -118,7 +118,8 @@ func TestDecodeSocket(t *testing.T) {
 		name  string
 		msg   rawMsg
 		attrs []byte
-		want  Socket
+		want  Socket // Info is filled from full.Info
+		full  Full
 		has   []Attr
 	}{
 		{
@@ -149,11 +150,14 @@ func TestDecodeSocket(t *testing.T) {
 					Interface: 0x01020304, Cookie: 0x1122334455667788,
 				},
 				RecvQ: 0xa0a0, SendQ: 0x0b0b0b, UID: 1000, Inode: 0x7fff0001,
-				Info:     wantInfo,
-				Mem:      MemInfo{1, 2, 3, 4},
-				SKMem:    SKMemInfo{11, 12, 13, 14, 15, 16, 17, 18, 19},
-				Cong:     "cubic",
-				Shutdown: 2, TOS: 0x10, Mark: 0xdeadbeef, CgroupID: 0x0102030405060708, ClassID: 0x10001,
+				Shutdown: 2,
+			},
+			full: Full{
+				Info:  wantInfo,
+				Mem:   MemInfo{1, 2, 3, 4},
+				SKMem: SKMemInfo{11, 12, 13, 14, 15, 16, 17, 18, 19},
+				Cong:  "cubic",
+				TOS:   0x10, Mark: 0xdeadbeef, CgroupID: 0x0102030405060708, ClassID: 0x10001,
 				SockOpt: binary.NativeEndian.Uint16([]byte{0x05, 0x01}),
 			},
 			has: []Attr{AttrPad, AttrInfo, AttrMemInfo, AttrSKMemInfo, AttrTOS, AttrMark, AttrCgroupID, AttrClassID, AttrSockOpt, AttrShutdown, AttrCong},
@@ -177,6 +181,8 @@ func TestDecodeSocket(t *testing.T) {
 					Cookie: 7,
 				},
 				SendQ: 4096, Inode: 99,
+			},
+			full: Full{
 				Info: func() TCPInfo { var ti TCPInfo; decodeTCPInfo(&ti, info[:TCPInfoLen4_1]); return ti }(),
 				Cong: "my_cc_algo", TClass: 0xb8, V6Only: true,
 			},
@@ -216,8 +222,8 @@ func TestDecodeSocket(t *testing.T) {
 			msg:   rawMsg{family: 2, state: 1},
 			attrs: cat(nla(0x8000|uint16(AttrTOS), []byte{7}), nla(0x4000|uint16(AttrMark), u32s(5)), nla(0x3fff, nil)),
 			want: Socket{Family: FamilyInet, State: StateEstablished,
-				ID:  SockID{Src: netip.AddrPortFrom(netip.IPv4Unspecified(), 0), Dst: netip.AddrPortFrom(netip.IPv4Unspecified(), 0)},
-				TOS: 7, Mark: 5},
+				ID: SockID{Src: netip.AddrPortFrom(netip.IPv4Unspecified(), 0), Dst: netip.AddrPortFrom(netip.IPv4Unspecified(), 0)}},
+			full: Full{TOS: 7, Mark: 5},
 			has: []Attr{AttrTOS, AttrMark},
 		},
 		{
@@ -225,7 +231,8 @@ func TestDecodeSocket(t *testing.T) {
 			msg:   rawMsg{family: 2, state: 1},
 			attrs: cat(nla(uint16(AttrMemInfo), u32s(1, 2, 3, 4, 5)), nla(uint16(AttrInfo), patternInfo(400))),
 			want: Socket{Family: FamilyInet, State: StateEstablished,
-				ID:  SockID{Src: netip.AddrPortFrom(netip.IPv4Unspecified(), 0), Dst: netip.AddrPortFrom(netip.IPv4Unspecified(), 0)},
+				ID: SockID{Src: netip.AddrPortFrom(netip.IPv4Unspecified(), 0), Dst: netip.AddrPortFrom(netip.IPv4Unspecified(), 0)}},
+			full: Full{
 				Mem: MemInfo{1, 2, 3, 4},
 				Info: func() TCPInfo {
 					var ti TCPInfo
@@ -238,18 +245,43 @@ func TestDecodeSocket(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := append(tt.msg.bytes(), tt.attrs...)
-			// Decode into a dirty Socket: nothing of it may survive.
+			tt.want.Info = tt.full.Info.Core()
+			// Decode into a dirty Socket and Full: nothing of them may
+			// survive.
 			var s Socket
-			if err := DecodeSocket(&s, dirtySocketBytes()); err != nil {
+			var full Full
+			if err := DecodeSocketFull(&s, &full, dirtySocketBytes()); err != nil {
 				t.Fatal(err)
 			}
-			if err := DecodeSocket(&s, b); err != nil {
-				t.Fatalf("DecodeSocket: %v", err)
+			if err := DecodeSocketFull(&s, &full, b); err != nil {
+				t.Fatalf("DecodeSocketFull: %v", err)
+			}
+			if s.Full != &full {
+				t.Fatalf("Full = %p, want the Full given (%p)", s.Full, &full)
+			}
+			if full != tt.full {
+				t.Errorf("decoded in full\n got %+v\nwant %+v", full, tt.full)
 			}
 			got := s
-			got.attrsSeen = 0
+			got.attrsSeen, got.Full = 0, nil
 			if got != tt.want {
 				t.Errorf("decoded\n got %+v\nwant %+v", got, tt.want)
+			}
+			// The compact decoder, which reads only the core of tcp_info,
+			// agrees with the core of the whole.
+			var compact Socket
+			if err := DecodeSocketFull(&compact, &full, dirtySocketBytes()); err != nil {
+				t.Fatal(err)
+			}
+			if err := DecodeSocket(&compact, b); err != nil {
+				t.Fatalf("DecodeSocket: %v", err)
+			}
+			if compact.Full != nil || compact.attrsSeen != s.attrsSeen {
+				t.Errorf("compact decode: Full %p, attributes %#x (whole: %#x)", compact.Full, compact.attrsSeen, s.attrsSeen)
+			}
+			compact.attrsSeen = 0
+			if compact != tt.want {
+				t.Errorf("decoded compact\n got %+v\nwant %+v", compact, tt.want)
 			}
 			want := map[Attr]bool{}
 			for _, a := range tt.has {
@@ -341,14 +373,14 @@ func setLen(a []byte, n uint16) []byte {
 // leaves every tcp_info field absent.
 func TestDecodeSocketInfoEmpty(t *testing.T) {
 	var s Socket
-	if err := DecodeSocket(&s, cat(rawMsg{family: 2, state: 1}.bytes(), nla(uint16(AttrInfo), nil))); err != nil {
+	if err := DecodeSocketFull(&s, new(Full), cat(rawMsg{family: 2, state: 1}.bytes(), nla(uint16(AttrInfo), nil))); err != nil {
 		t.Fatal(err)
 	}
-	if !s.Has(AttrInfo) || s.Info.Len != 0 {
+	if !s.Has(AttrInfo) || s.Info.Len != 0 || s.Full.Info.Len != 0 {
 		t.Fatalf("Has(AttrInfo) = %v, Info.Len = %d; want true, 0", s.Has(AttrInfo), s.Info.Len)
 	}
 	for _, f := range tcpInfoFields {
-		if _, ok := f.Value(&s.Info); ok {
+		if _, ok := f.Value(&s.Full.Info); ok {
 			t.Errorf("%s present in an empty tcp_info", f.Name)
 		}
 	}
@@ -478,8 +510,13 @@ func FuzzDecodeSocket(f *testing.F) {
 	f.Add(cat(rawMsg{family: 2, state: 1}.bytes(), nla(uint16(AttrInfo), patternInfo(TCPInfoLen4_19)), nla(uint16(AttrInfo), nil)))
 	f.Add(cat(rawMsg{family: 2, state: 1}.bytes(), []byte{8, 0, 2}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var s Socket
-		err := DecodeSocket(&s, b)
+		var s, compact Socket
+		var full Full
+		err := DecodeSocketFull(&s, &full, b)
+		cerr := DecodeSocket(&compact, b)
+		if (err == nil) != (cerr == nil) {
+			t.Fatalf("decoding in full: %v; compact: %v", err, cerr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrShortMessage) && !errors.Is(err, ErrBadFamily) && !errors.Is(err, ErrBadAttribute) {
 				t.Fatalf("error %v wraps none of the sentinels", err)
@@ -487,6 +524,12 @@ func FuzzDecodeSocket(f *testing.F) {
 			return
 		}
 		checkDecoded(t, &s, b)
+		// The compact form is the core of the whole, read on its own.
+		whole := s
+		whole.Full = nil
+		if compact != whole {
+			t.Fatalf("compact decode\n got %+v\nwant %+v", compact, whole)
+		}
 	})
 }
 
@@ -511,6 +554,9 @@ func walkAttrs(msg []byte, fn func(typ uint16, payload []byte)) bool {
 // checkDecoded re-reads a reply that DecodeSocket accepted, without the
 // package's code, and compares.
 func checkDecoded(t *testing.T, s *Socket, b []byte) {
+	if s.Full == nil {
+		t.Fatal("checkDecoded needs a socket decoded in full")
+	}
 	t.Helper()
 	ne, be := binary.NativeEndian, binary.BigEndian
 	if len(b) < 72 {
@@ -556,13 +602,13 @@ func checkDecoded(t *testing.T, s *Socket, b []byte) {
 			t.Fatalf("Info.Len = %d, INFO attribute has %d bytes", s.Info.Len, len(p))
 		}
 		for _, f := range tcpInfoFields {
-			v, ok := f.Value(&s.Info)
+			v, ok := f.Value(&s.Full.Info)
 			if ok != (f.Offset+f.Size <= len(p)) || ok && v != wantValue(f, rawField(f, p)) {
 				t.Fatalf("tcp_info %s = %d, %v from %d bytes", f.Name, v, ok, len(p))
 			}
 		}
-	} else if s.Info != (TCPInfo{}) {
-		t.Fatalf("no INFO attribute, but Info = %+v", s.Info)
+	} else if s.Full.Info != (TCPInfo{}) || s.Info != (TCPCore{}) {
+		t.Fatalf("no INFO attribute, but Info = %+v", s.Full.Info)
 	}
 	wantCong := ""
 	if p, ok := last[uint16(AttrCong)]; ok {
@@ -571,8 +617,8 @@ func checkDecoded(t *testing.T, s *Socket, b []byte) {
 			wantCong = string(p[:i])
 		}
 	}
-	if s.Cong != wantCong {
-		t.Fatalf("Cong = %q, want %q", s.Cong, wantCong)
+	if s.Full.Cong != wantCong {
+		t.Fatalf("Cong = %q, want %q", s.Full.Cong, wantCong)
 	}
 	u8 := func(a Attr) uint8 {
 		if p, ok := last[uint16(a)]; ok {
@@ -586,23 +632,23 @@ func checkDecoded(t *testing.T, s *Socket, b []byte) {
 		}
 		return 0
 	}
-	if s.Shutdown != u8(AttrShutdown) || s.TOS != u8(AttrTOS) || s.TClass != u8(AttrTClass) || s.V6Only != (u8(AttrSKV6Only) != 0) {
-		t.Fatalf("u8 attributes: shutdown %d tos %d tclass %d v6only %v", s.Shutdown, s.TOS, s.TClass, s.V6Only)
+	if s.Shutdown != u8(AttrShutdown) || s.Full.TOS != u8(AttrTOS) || s.Full.TClass != u8(AttrTClass) || s.Full.V6Only != (u8(AttrSKV6Only) != 0) {
+		t.Fatalf("u8 attributes: shutdown %d tos %d tclass %d v6only %v", s.Shutdown, s.Full.TOS, s.Full.TClass, s.Full.V6Only)
 	}
-	if s.Mark != u32(AttrMark, 0) || s.ClassID != u32(AttrClassID, 0) {
-		t.Fatalf("mark %d class id %d", s.Mark, s.ClassID)
+	if s.Full.Mark != u32(AttrMark, 0) || s.Full.ClassID != u32(AttrClassID, 0) {
+		t.Fatalf("mark %d class id %d", s.Full.Mark, s.Full.ClassID)
 	}
-	if want := (MemInfo{u32(AttrMemInfo, 0), u32(AttrMemInfo, 1), u32(AttrMemInfo, 2), u32(AttrMemInfo, 3)}); s.Mem != want {
-		t.Fatalf("Mem = %+v, want %+v", s.Mem, want)
+	if want := (MemInfo{u32(AttrMemInfo, 0), u32(AttrMemInfo, 1), u32(AttrMemInfo, 2), u32(AttrMemInfo, 3)}); s.Full.Mem != want {
+		t.Fatalf("Mem = %+v, want %+v", s.Full.Mem, want)
 	}
 	k := func(i int) uint32 { return u32(AttrSKMemInfo, i) }
-	if want := (SKMemInfo{k(0), k(1), k(2), k(3), k(4), k(5), k(6), k(7), k(8)}); s.SKMem != want {
-		t.Fatalf("SKMem = %+v, want %+v", s.SKMem, want)
+	if want := (SKMemInfo{k(0), k(1), k(2), k(3), k(4), k(5), k(6), k(7), k(8)}); s.Full.SKMem != want {
+		t.Fatalf("SKMem = %+v, want %+v", s.Full.SKMem, want)
 	}
-	if p, ok := last[uint16(AttrCgroupID)]; ok && s.CgroupID != ne.Uint64(p) || !ok && s.CgroupID != 0 {
-		t.Fatalf("CgroupID = %d", s.CgroupID)
+	if p, ok := last[uint16(AttrCgroupID)]; ok && s.Full.CgroupID != ne.Uint64(p) || !ok && s.Full.CgroupID != 0 {
+		t.Fatalf("CgroupID = %d", s.Full.CgroupID)
 	}
-	if p, ok := last[uint16(AttrSockOpt)]; ok && s.SockOpt != ne.Uint16(p) || !ok && s.SockOpt != 0 {
-		t.Fatalf("SockOpt = %d", s.SockOpt)
+	if p, ok := last[uint16(AttrSockOpt)]; ok && s.Full.SockOpt != ne.Uint16(p) || !ok && s.Full.SockOpt != 0 {
+		t.Fatalf("SockOpt = %d", s.Full.SockOpt)
 	}
 }

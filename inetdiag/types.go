@@ -274,19 +274,25 @@ const (
 	ExtNone = ExtShutdown
 )
 
-// Socket is one decoded reply of a dump: struct inet_diag_msg and its
-// attributes.
+// Socket is one decoded reply of a dump: struct inet_diag_msg and, in
+// compact form, its attributes. It is the stored form of a socket: a
+// watcher keeps one per connection per buffer, 10^6 of them on a large
+// host, so it holds what the model and the views read (224 bytes) and
+// leaves the rest of tcp_info and the other attributes to Full, which a
+// caller asks for only where it shows them (one connection's detail, a
+// recording).
 type Socket struct {
 	Family Family
 	State  State
 	// Timer is the pending timer and Expires the time until its programmed
 	// expiry (the kernel fires timer-wheel timers somewhat later).
-	Timer   Timer
-	Expires time.Duration
+	Timer Timer
 	// Retrans is idiag_retrans: icsk_retransmits under TimerRetransmit,
 	// icsk_probes_out under TimerKeepalive and TimerProbe0.
-	Retrans uint8
-	ID      SockID
+	Retrans  uint8
+	Shutdown uint8 // bit 0: receive side shut down, bit 1: send side
+	Expires  time.Duration
+	ID       SockID
 	// RecvQ and SendQ are idiag_rqueue and idiag_wqueue: for connected
 	// sockets the bytes not yet read by the application and the bytes not
 	// yet acknowledged by the peer; for listeners the accept queue and its
@@ -299,21 +305,38 @@ type Socket struct {
 	// application, still owned by the kernel).
 	Inode uint32
 
-	// Info is struct tcp_info; Info.Len is 0 when the kernel sent none.
-	Info      TCPInfo
-	Mem       MemInfo
-	SKMem     SKMemInfo
-	Cong      string
-	Shutdown  uint8 // bit 0: receive side shut down, bit 1: send side
-	TOS       uint8
-	TClass    uint8
-	V6Only    bool
-	Mark      uint32
-	ClassID   uint32
-	CgroupID  uint64
-	SockOpt   uint16
+	// Info is the part of struct tcp_info that tcpwatch reads for every
+	// socket; Info.Len is 0 when the kernel sent none.
+	Info TCPCore
+	// Full is everything the kernel sent, when the decoder was given a
+	// place for it (Request.Full, DecodeSocketFull); nil otherwise.
+	Full      *Full
 	attrsSeen uint32
 }
+
+// Full is a socket's attributes in whole: all of tcp_info, and the
+// attributes the compact Socket does not keep.
+type Full struct {
+	Info     TCPInfo
+	Mem      MemInfo
+	SKMem    SKMemInfo
+	Cong     string
+	TOS      uint8
+	TClass   uint8
+	V6Only   bool
+	Mark     uint32
+	ClassID  uint32
+	CgroupID uint64
+	SockOpt  uint16
+}
+
+// FullFunc tells a decoder where to put a socket's Full, or nil to keep
+// only the compact form. It is called once the socket's inet_diag_msg is
+// decoded (its ID, state and inode are set), before its attributes.
+type FullFunc func(s *Socket) *Full
+
+// NewFull is a FullFunc that keeps every socket whole, in a new Full each.
+func NewFull(*Socket) *Full { return new(Full) }
 
 // Has reports whether the kernel sent attribute a with this socket.
 func (s *Socket) Has(a Attr) bool { return a < attrMax && s.attrsSeen&(1<<a) != 0 }

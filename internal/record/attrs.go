@@ -50,9 +50,7 @@ func setAttrs(s *inetdiag.Socket, m uint32) error {
 func copyExported(dst, src *inetdiag.Socket) {
 	dst.Family, dst.State, dst.Timer, dst.Expires, dst.Retrans = src.Family, src.State, src.Timer, src.Expires, src.Retrans
 	dst.ID, dst.RecvQ, dst.SendQ, dst.UID, dst.Inode = src.ID, src.RecvQ, src.SendQ, src.UID, src.Inode
-	dst.Info, dst.Mem, dst.SKMem, dst.Cong = src.Info, src.Mem, src.SKMem, src.Cong
-	dst.Shutdown, dst.TOS, dst.TClass, dst.V6Only = src.Shutdown, src.TOS, src.TClass, src.V6Only
-	dst.Mark, dst.ClassID, dst.CgroupID, dst.SockOpt = src.Mark, src.ClassID, src.CgroupID, src.SockOpt
+	dst.Info, dst.Full, dst.Shutdown = src.Info, src.Full, src.Shutdown
 }
 
 // templates caches the sockets made by attrTemplate: a host's sockets

@@ -9,28 +9,28 @@ import "github.com/tcpwatch/tcpwatch/inetdiag"
 // socket of a 10^5-socket dump, 58 MB, cost as much again as comparing
 // them.
 type sockBase struct {
-	slab  []inetdiag.Socket
+	slab  []rsock
 	order []int32 // the last record's sockets
 	next  []int32 // the record being built
 	free  []int32
 }
 
-func (b *sockBase) len() int                  { return len(b.order) }
-func (b *sockBase) at(k int) *inetdiag.Socket { return &b.slab[b.order[k]] }
-func (b *sockBase) cookie(k int) uint64       { return b.slab[b.order[k]].ID.Cookie }
-func (b *sockBase) keep(k int)                { b.next = append(b.next, b.order[k]) }
-func (b *sockBase) drop(from, to int)         { b.free = append(b.free, b.order[from:to]...) }
+func (b *sockBase) len() int            { return len(b.order) }
+func (b *sockBase) at(k int) *rsock     { return &b.slab[b.order[k]] }
+func (b *sockBase) cookie(k int) uint64 { return b.slab[b.order[k]].s.ID.Cookie }
+func (b *sockBase) keep(k int)          { b.next = append(b.next, b.order[k]) }
+func (b *sockBase) drop(from, to int)   { b.free = append(b.free, b.order[from:to]...) }
 
 // add stores a copy of s in a free slot, next in the record being built,
 // and returns it. It may move the slab: pointers from at are void.
-func (b *sockBase) add(s *inetdiag.Socket) *inetdiag.Socket {
+func (b *sockBase) add(s *rsock) *rsock {
 	var i int32
 	if n := len(b.free); n > 0 {
 		i = b.free[n-1]
 		b.free = b.free[:n-1]
 	} else {
 		i = int32(len(b.slab))
-		b.slab = append(b.slab, inetdiag.Socket{})
+		b.slab = append(b.slab, rsock{})
 	}
 	b.slab[i] = *s
 	b.next = append(b.next, i)
@@ -49,5 +49,47 @@ func (b *sockBase) reset() {
 	b.order, b.next, b.free = b.order[:0], b.next[:0], b.free[:0]
 	for i := range b.slab {
 		b.free = append(b.free, int32(len(b.slab)-1-i))
+	}
+}
+
+// rsock is a socket as the codec sees it: every value the kernel sent,
+// in one flat value that compares and copies whole. s holds the compact
+// socket's own fields (its Info and Full are unused, zero) and f the
+// whole of tcp_info and the other attributes.
+type rsock struct {
+	s inetdiag.Socket
+	f inetdiag.Full
+}
+
+// from sets r to s. The watcher keeps the sockets of a recorded poll
+// whole; a socket without Full (a caller that did not ask) is recorded
+// with the core of its tcp_info and the rest zero.
+func (r *rsock) from(s *inetdiag.Socket) {
+	r.s = *s
+	r.s.Info, r.s.Full = inetdiag.TCPCore{}, nil
+	if s.Full != nil {
+		r.f = *s.Full
+		return
+	}
+	r.f = inetdiag.Full{Info: infoOfCore(&s.Info)}
+}
+
+// to writes r into dst, kept whole in full.
+func (r *rsock) to(dst *inetdiag.Socket, full *inetdiag.Full) {
+	*full = r.f
+	*dst = r.s
+	dst.Info = full.Info.Core()
+	dst.Full = full
+}
+
+// infoOfCore is a tcp_info holding c's fields and nothing else.
+func infoOfCore(c *inetdiag.TCPCore) inetdiag.TCPInfo {
+	return inetdiag.TCPInfo{
+		Len:   c.Len,
+		State: c.State, CAState: c.CAState, Retransmits: c.Retransmits, Probes: c.Probes, Backoff: c.Backoff,
+		TotalRTO: c.TotalRTO, TotalRTORecoveries: c.TotalRTORecoveries,
+		Unacked: c.Unacked, Lost: c.Lost, Retrans: c.Retrans, TotalRetrans: c.TotalRetrans, SndWnd: c.SndWnd,
+		RTO: c.RTO, RTT: c.RTT, LastDataSent: c.LastDataSent, LastAckSent: c.LastAckSent,
+		LastDataRecv: c.LastDataRecv, LastAckRecv: c.LastAckRecv, TotalRTOTime: c.TotalRTOTime,
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,8 @@ func setNonZero(t *testing.T, name string, f reflect.Value) {
 		f.SetInt(int64(time.Millisecond))
 	case reflect.String:
 		f.SetString("x")
+	case reflect.Pointer:
+		f.Set(reflect.New(f.Type().Elem()))
 	default:
 		if f.Type() == reflect.TypeFor[netip.AddrPort]() {
 			f.Set(reflect.ValueOf(netip.MustParseAddrPort("10.0.0.1:1")))
@@ -54,9 +57,22 @@ func setNonZero(t *testing.T, name string, f reflect.Value) {
 // that exactly one column of the codec sees it: a field inetdiag adds and
 // the codec lacks would be dropped from every recording.
 func TestFieldsCoverSocket(t *testing.T) {
-	all := map[string]reflect.Value{}
-	var probe inetdiag.Socket
-	leaves(reflect.ValueOf(&probe).Elem(), "", all)
+	// The codec's flat socket: the compact socket's own fields (its Info
+	// and Full are the other half's) and a socket's whole.
+	flatLeaves := func(r *rsock) map[string]reflect.Value {
+		m := map[string]reflect.Value{}
+		leaves(reflect.ValueOf(&r.s).Elem(), "", m)
+		delete(m, "Full")
+		for name := range m {
+			if strings.HasPrefix(name, "Info.") {
+				delete(m, name)
+			}
+		}
+		leaves(reflect.ValueOf(&r.f).Elem(), "", m)
+		return m
+	}
+	var probe rsock
+	all := flatLeaves(&probe)
 	for name := range all {
 		if all[name].IsValid() {
 			continue
@@ -69,12 +85,10 @@ func TestFieldsCoverSocket(t *testing.T) {
 		if !all[name].IsValid() {
 			continue
 		}
-		var s inetdiag.Socket
-		m := map[string]reflect.Value{}
-		leaves(reflect.ValueOf(&s).Elem(), "", m)
-		setNonZero(t, name, m[name])
+		var s rsock
+		setNonZero(t, name, flatLeaves(&s)[name])
 		var zw, sw [nWords]uint64
-		var zero inetdiag.Socket
+		var zero rsock
 		flatten(&zero, &zw)
 		flatten(&s, &sw)
 		var hits []string
@@ -91,7 +105,7 @@ func TestFieldsCoverSocket(t *testing.T) {
 		if len(hits) != 1 || hits[0] != name {
 			t.Errorf("setting %s changed columns %v, want exactly [%s]", name, hits, name)
 		}
-		var back inetdiag.Socket
+		var back rsock
 		unflatten(&sw, &back)
 		for _, x := range extras {
 			if !x.eq(&back, &s) {
@@ -100,6 +114,14 @@ func TestFieldsCoverSocket(t *testing.T) {
 		}
 		if back != s {
 			t.Errorf("%s: unflatten(flatten(s)) = %+v, want %+v", name, back, s)
+		}
+	}
+	// Every field of the compact socket's tcp_info is one of the whole's.
+	core := map[string]reflect.Value{}
+	leaves(reflect.ValueOf(&inetdiag.TCPCore{}).Elem(), "Info.", core)
+	for name := range core {
+		if _, ok := all[name]; !ok {
+			t.Errorf("TCPCore has %s, which TCPInfo lacks", name)
 		}
 	}
 }
@@ -140,7 +162,7 @@ func TestSetAttrs(t *testing.T) {
 		sets = append(sets, 1<<a)
 	}
 	for _, m := range sets {
-		s := inetdiag.Socket{Family: inetdiag.FamilyInet6, Cong: "bbr", Info: inetdiag.TCPInfo{Len: 7, RTT: time.Second}}
+		s := inetdiag.Socket{Family: inetdiag.FamilyInet6, Info: inetdiag.TCPCore{Len: 7, RTT: time.Second}, Full: &inetdiag.Full{Cong: "bbr"}}
 		want := s
 		if err := setAttrs(&s, m); err != nil {
 			t.Fatalf("setAttrs(%#x): %v", m, err)
@@ -152,38 +174,38 @@ func TestSetAttrs(t *testing.T) {
 		copyExported(&got, &s)
 		copyExported(&orig, &want)
 		if got != orig {
-			t.Errorf("setAttrs(%#x) changed exported fields: Cong %q, RTT %v, Family %v", m, s.Cong, s.Info.RTT, s.Family)
+			t.Errorf("setAttrs(%#x) changed exported fields: Cong %q, RTT %v, Family %v", m, s.Full.Cong, s.Info.RTT, s.Family)
 		}
 	}
 }
 
 // poll1 is a one-namespace poll of socks at time ms.
-func poll1(ms int64, socks ...inetdiag.Socket) *Poll {
-	return &Poll{Time: at(ms), Uncertainty: 7 * time.Millisecond, Interval: time.Second, Parts: []Part{{NS: 1, Name: "host", Socks: socks}}}
+func poll1(ms int64, socks ...rsock) *Poll {
+	return &Poll{Time: at(ms), Uncertainty: 7 * time.Millisecond, Interval: time.Second, Parts: []Part{{NS: 1, Name: "host", Socks: socketsOf(socks...)}}}
 }
 
 // TestSocketsRoundTrip runs sequences of polls through encoder and
 // decoder; every decoded socket must be == to the one encoded.
 func TestSocketsRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
-	base := func(c uint64) inetdiag.Socket { return randomReply(rng, c).decode(t) }
-	idle := func(s inetdiag.Socket, d time.Duration) inetdiag.Socket {
-		if s.Expires != 0 {
-			s.Expires -= d
+	base := func(c uint64) rsock { return randomReply(rng, c).decode(t) }
+	idle := func(s rsock, d time.Duration) rsock {
+		if s.s.Expires != 0 {
+			s.s.Expires -= d
 		}
-		if s.Info.LastDataSent != 0 {
-			s.Info.LastDataSent += d
+		if s.f.Info.LastDataSent != 0 {
+			s.f.Info.LastDataSent += d
 		}
-		if s.Info.LastDataRecv != 0 {
-			s.Info.LastDataRecv += d
+		if s.f.Info.LastDataRecv != 0 {
+			s.f.Info.LastDataRecv += d
 		}
-		if s.Info.LastAckRecv != 0 {
-			s.Info.LastAckRecv += d
+		if s.f.Info.LastAckRecv != 0 {
+			s.f.Info.LastAckRecv += d
 		}
 		return s
 	}
 	a, b, c, d := base(1), base(2), base(3), base(4)
-	withField := func(s inetdiag.Socket, f func(*inetdiag.Socket)) inetdiag.Socket { f(&s); return s }
+	withField := func(s rsock, f func(*rsock)) rsock { f(&s); return s }
 	tests := []struct {
 		name  string
 		polls []*Poll
@@ -195,26 +217,26 @@ func TestSocketsRoundTrip(t *testing.T) {
 		{"duplicate cookies", []*Poll{poll1(0, a, a, b), poll1(1000, a, b, a, a)}},
 		{"each kind of field changes", []*Poll{
 			poll1(0, a, b),
-			poll1(1000, withField(a, func(s *inetdiag.Socket) { s.Info.BytesAcked += 1e9; s.Info.BytesSent -= 5 }), b),
-			poll1(2000, withField(a, func(s *inetdiag.Socket) { s.Info.RTT = 3*time.Millisecond + 7 }), withField(b, func(s *inetdiag.Socket) { s.ID.Dst = netip.MustParseAddrPort("[fe80::1%eth0]:22") })),
-			poll1(3000, withField(a, func(s *inetdiag.Socket) { s.Cong = "a-new-algorithm"; s.V6Only = !s.V6Only }), withField(b, func(s *inetdiag.Socket) { s.Info.Len = 0; s.Info = inetdiag.TCPInfo{} })),
-			poll1(4000, withField(a, func(s *inetdiag.Socket) {
+			poll1(1000, withField(a, func(s *rsock) { s.f.Info.BytesAcked += 1e9; s.f.Info.BytesSent -= 5 }), b),
+			poll1(2000, withField(a, func(s *rsock) { s.f.Info.RTT = 3*time.Millisecond + 7 }), withField(b, func(s *rsock) { s.s.ID.Dst = netip.MustParseAddrPort("[fe80::1%eth0]:22") })),
+			poll1(3000, withField(a, func(s *rsock) { s.f.Cong = "a-new-algorithm"; s.f.V6Only = !s.f.V6Only }), withField(b, func(s *rsock) { s.f.Info.Len = 0; s.f.Info = inetdiag.TCPInfo{} })),
+			poll1(4000, withField(a, func(s *rsock) {
 				*s = randomReply(rng, 1).decode(t) // other attributes, other tcp_info length
 			}), b),
-			poll1(5000, withField(a, func(s *inetdiag.Socket) {
-				s.Expires, s.Info.LastAckSent, s.Info.BusyTime = math.MinInt64, math.MaxInt64, -1
-				s.Info.MaxPacingRate, s.CgroupID, s.Info.Len = math.MaxUint64, 0, math.MinInt
+			poll1(5000, withField(a, func(s *rsock) {
+				s.s.Expires, s.f.Info.LastAckSent, s.f.Info.BusyTime = math.MinInt64, math.MaxInt64, -1
+				s.f.Info.MaxPacingRate, s.f.CgroupID, s.f.Info.Len = math.MaxUint64, 0, math.MinInt
 			}), b),
-			poll1(6000, withField(a, func(s *inetdiag.Socket) {
-				s.Expires, s.Info.LastAckSent, s.Info.BusyTime = math.MaxInt64, math.MinInt64, 1
-				s.Info.MaxPacingRate, s.CgroupID, s.Info.Len = 0, math.MaxUint64, math.MaxInt
+			poll1(6000, withField(a, func(s *rsock) {
+				s.s.Expires, s.f.Info.LastAckSent, s.f.Info.BusyTime = math.MaxInt64, math.MinInt64, 1
+				s.f.Info.MaxPacingRate, s.f.CgroupID, s.f.Info.Len = 0, math.MaxUint64, math.MaxInt
 			}), b),
 		}},
 		{"clock stepped back", []*Poll{poll1(10_000, a, b), poll1(5_000, idle(a, -5*time.Second), idle(b, time.Second)), poll1(-3_600_000, idle(a, 3*time.Hour), b)}},
 		{"timer expired and re-armed", []*Poll{
-			poll1(0, withField(a, func(s *inetdiag.Socket) { s.Expires = 300 * time.Millisecond })),
-			poll1(1000, withField(a, func(s *inetdiag.Socket) { s.Expires = 0 })),
-			poll1(2000, withField(a, func(s *inetdiag.Socket) { s.Expires = 75 * time.Second })),
+			poll1(0, withField(a, func(s *rsock) { s.s.Expires = 300 * time.Millisecond })),
+			poll1(1000, withField(a, func(s *rsock) { s.s.Expires = 0 })),
+			poll1(2000, withField(a, func(s *rsock) { s.s.Expires = 75 * time.Second })),
 		}},
 	}
 	for _, tt := range tests {
@@ -269,9 +291,9 @@ func TestPollFieldsRoundTrip(t *testing.T) {
 	opts := []Option{{Cookie: 10, OK: true, Opts: model.SockOpts{Known: true, KeepAlive: true, KeepIdle: 30 * time.Second, KeepIntvl: 5 * time.Second, KeepCnt: 3, UserTimeout: 20 * time.Second, RTOMax: time.Second, SynCnt: 2}}, {Cookie: 11}}
 	mk := func(ms int64, f func(p *Poll)) *Poll {
 		p := &Poll{Time: at(ms), Uncertainty: 3 * time.Millisecond, Interval: time.Second, Cost: 12 * time.Millisecond,
-			Notices: []string{"not root"}, Parts: []Part{{NS: 4026531840, Name: "", Socks: []inetdiag.Socket{s1, s2}, Params: params,
+			Notices: []string{"not root"}, Parts: []Part{{NS: 4026531840, Name: "", Socks: socketsOf(s1, s2), Params: params,
 				Counters: &model.Counters{EstabResets: 5, AbortOnTimeout: 1}, CountersAfter: &model.Counters{EstabResets: 6, AbortOnTimeout: 1},
-				Options: opts, Owners: map[uint32]Owner{s1.Inode: {PID: 42, Comm: "nginx"}, s2.Inode: {PID: 7, Comm: "redis-server"}}}}}
+				Options: opts, Owners: map[uint32]Owner{s1.s.Inode: {PID: 42, Comm: "nginx"}, s2.s.Inode: {PID: 7, Comm: "redis-server"}}}}}
 		if f != nil {
 			f(p)
 		}
@@ -284,16 +306,16 @@ func TestPollFieldsRoundTrip(t *testing.T) {
 			p.Slowed, p.Interval, p.Notices = true, 3*time.Second, append(p.Notices, "some processes' sockets are unreadable")
 			p.Parts[0].Params, p.Parts[0].Counters, p.Parts[0].CountersAfter = other, &model.Counters{EstabResets: 2}, nil
 			p.Parts[0].Options = opts[1:]
-			delete(p.Parts[0].Owners, s2.Inode)
-			p.Parts[0].Owners[s1.Inode] = Owner{PID: 43, Comm: "nginx"}
+			delete(p.Parts[0].Owners, s2.s.Inode)
+			p.Parts[0].Owners[s1.s.Inode] = Owner{PID: 43, Comm: "nginx"}
 		}),
 		mk(3000, func(p *Poll) {
 			p.Notices, p.State = nil, []byte{}
 			p.Parts[0].Counters, p.Parts[0].Owners, p.Parts[0].Options = nil, nil, nil
-			p.Parts = append(p.Parts, Part{NS: 9, Name: "pod web-1", Socks: []inetdiag.Socket{s2}, Params: other})
+			p.Parts = append(p.Parts, Part{NS: 9, Name: "pod web-1", Socks: socketsOf(s2), Params: other})
 		}),
 		mk(4000, func(p *Poll) {
-			p.Parts = []Part{{NS: 9, Name: "pod web-1 (renamed)", Socks: []inetdiag.Socket{s2}, Params: other}, p.Parts[0]}
+			p.Parts = []Part{{NS: 9, Name: "pod web-1 (renamed)", Socks: socketsOf(s2), Params: other}, p.Parts[0]}
 		}),
 		mk(5000, nil),
 	}

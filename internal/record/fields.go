@@ -4,17 +4,15 @@ import (
 	"math"
 	"net/netip"
 	"time"
-
-	"github.com/tcpwatch/tcpwatch/inetdiag"
 )
 
 // extra is a value of a Socket that is not a number: put writes cur's
 // into the extra's column, get reads it into dst.
 type extra struct {
 	name string
-	eq   func(a, b *inetdiag.Socket) bool
-	put  func(w *wbuf, cur *inetdiag.Socket)
-	get  func(r *rbuf, dst *inetdiag.Socket)
+	eq   func(a, b *rsock) bool
+	put  func(w *wbuf, cur *rsock)
+	get  func(r *rbuf, dst *rsock)
 }
 
 // extras follow the words in the mask. They are stored whole: addresses
@@ -23,35 +21,35 @@ type extra struct {
 var extras = []extra{
 	{
 		name: "ID.Src",
-		eq:   func(a, b *inetdiag.Socket) bool { return a.ID.Src == b.ID.Src },
-		put:  func(w *wbuf, cur *inetdiag.Socket) { putAddrPort(w, cur.ID.Src) },
-		get:  func(r *rbuf, dst *inetdiag.Socket) { dst.ID.Src = getAddrPort(r) },
+		eq:   func(a, b *rsock) bool { return a.s.ID.Src == b.s.ID.Src },
+		put:  func(w *wbuf, cur *rsock) { putAddrPort(w, cur.s.ID.Src) },
+		get:  func(r *rbuf, dst *rsock) { dst.s.ID.Src = getAddrPort(r) },
 	},
 	{
 		name: "ID.Dst",
-		eq:   func(a, b *inetdiag.Socket) bool { return a.ID.Dst == b.ID.Dst },
-		put:  func(w *wbuf, cur *inetdiag.Socket) { putAddrPort(w, cur.ID.Dst) },
-		get:  func(r *rbuf, dst *inetdiag.Socket) { dst.ID.Dst = getAddrPort(r) },
+		eq:   func(a, b *rsock) bool { return a.s.ID.Dst == b.s.ID.Dst },
+		put:  func(w *wbuf, cur *rsock) { putAddrPort(w, cur.s.ID.Dst) },
+		get:  func(r *rbuf, dst *rsock) { dst.s.ID.Dst = getAddrPort(r) },
 	},
 	{
 		name: "Cong",
-		eq:   func(a, b *inetdiag.Socket) bool { return a.Cong == b.Cong },
-		put:  func(w *wbuf, cur *inetdiag.Socket) { w.str(cur.Cong) },
-		get:  func(r *rbuf, dst *inetdiag.Socket) { dst.Cong = internCong(r.bytes()) },
+		eq:   func(a, b *rsock) bool { return a.f.Cong == b.f.Cong },
+		put:  func(w *wbuf, cur *rsock) { w.str(cur.f.Cong) },
+		get:  func(r *rbuf, dst *rsock) { dst.f.Cong = internCong(r.bytes()) },
 	},
 	{
 		// The attribute set (Socket.Has), applied last by getFields:
 		// setAttrs rebuilds the socket.
 		name: "attrs",
-		eq:   func(a, b *inetdiag.Socket) bool { return attrsOf(a) == attrsOf(b) },
-		put:  func(w *wbuf, cur *inetdiag.Socket) { w.uvarint(uint64(attrsOf(cur))) },
-		get: func(r *rbuf, dst *inetdiag.Socket) {
+		eq:   func(a, b *rsock) bool { return attrsOf(&a.s) == attrsOf(&b.s) },
+		put:  func(w *wbuf, cur *rsock) { w.uvarint(uint64(attrsOf(&cur.s))) },
+		get: func(r *rbuf, dst *rsock) {
 			m := r.uvarint()
 			if m > math.MaxUint32 {
 				r.fail("attribute set %#x", m)
 				return
 			}
-			if err := setAttrs(dst, uint32(m)); err != nil && r.err == nil {
+			if err := setAttrs(&dst.s, uint32(m)); err != nil && r.err == nil {
 				r.err = err
 			}
 		},

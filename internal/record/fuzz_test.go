@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/model"
 )
 
@@ -154,7 +153,7 @@ func FuzzCodecRoundTrip(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0}, 500))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := &fuzzBytes{b: data}
-		last := map[uint64]inetdiag.Socket{}
+		last := map[uint64]rsock{}
 		var polls []*Poll
 		ms := int64(0)
 		for range 1 + r.u8()%6 {
@@ -164,10 +163,10 @@ func FuzzCodecRoundTrip(f *testing.F) {
 			for range n {
 				c := uint64(r.u8() % 6)
 				s := fuzzSocket(t, r, last[c])
-				s.ID.Cookie = c
+				s.s.ID.Cookie = c
 				last[c] = s
 				p.Parts = []Part{{NS: 1}}
-				p.Parts[0].Socks = append(p.Parts[0].Socks, s)
+				p.Parts[0].Socks = append(p.Parts[0].Socks, s.socket())
 			}
 			if len(p.Parts) == 0 {
 				p.Parts = []Part{{NS: 1}}
@@ -180,7 +179,7 @@ func FuzzCodecRoundTrip(f *testing.F) {
 }
 
 // fuzzSocket makes a socket from prev: each word kept, moved or replaced.
-func fuzzSocket(t *testing.T, r *fuzzBytes, prev inetdiag.Socket) inetdiag.Socket {
+func fuzzSocket(t *testing.T, r *fuzzBytes, prev rsock) rsock {
 	var w [nWords]uint64
 	flatten(&prev, &w)
 	for i := range w {
@@ -200,12 +199,12 @@ func fuzzSocket(t *testing.T, r *fuzzBytes, prev inetdiag.Socket) inetdiag.Socke
 	if r.u8()%4 == 0 {
 		addrs := []netip.AddrPort{{}, netip.MustParseAddrPort("10.1.2.3:443"), netip.MustParseAddrPort("[2001:db8::7]:80"),
 			netip.MustParseAddrPort("[fe80::1%eth0]:22"), netip.MustParseAddrPort("[::ffff:10.0.0.1]:5432"), netip.AddrPortFrom(netip.Addr{}, 9)}
-		s.ID.Src, s.ID.Dst = addrs[int(r.u8())%len(addrs)], addrs[int(r.u8())%len(addrs)]
-		s.Cong = []string{"", "cubic", "bbr", "\x00odd\xff"}[r.u8()%4]
+		s.s.ID.Src, s.s.ID.Dst = addrs[int(r.u8())%len(addrs)], addrs[int(r.u8())%len(addrs)]
+		s.f.Cong = []string{"", "cubic", "bbr", "\x00odd\xff"}[r.u8()%4]
 	}
 	if r.u8()%4 == 0 {
 		m := uint32(r.u64())
-		if err := setAttrs(&s, m); err != nil {
+		if err := setAttrs(&s.s, m); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -95,15 +95,39 @@ func (r *reply) bytes() []byte {
 	return b
 }
 
-// decode turns the reply into a Socket through inetdiag's own decoder, as
-// a dump does.
-func (r *reply) decode(t testing.TB) inetdiag.Socket {
+// decode turns the reply into a socket through inetdiag's own decoder, as
+// a dump kept whole does, in the codec's flat form (which tests can copy
+// and change as a value).
+func (r *reply) decode(t testing.TB) rsock {
 	t.Helper()
 	var s inetdiag.Socket
-	if err := inetdiag.DecodeSocket(&s, r.bytes()); err != nil {
+	if err := inetdiag.DecodeSocketFull(&s, new(inetdiag.Full), r.bytes()); err != nil {
 		t.Fatalf("DecodeSocket: %v", err)
 	}
+	return flat(&s)
+}
+
+// flat is s in the codec's form.
+func flat(s *inetdiag.Socket) rsock {
+	var r rsock
+	r.from(s)
+	return r
+}
+
+// socket is r as a socket kept whole, with a Full of its own.
+func (r rsock) socket() inetdiag.Socket {
+	var s inetdiag.Socket
+	r.to(&s, new(inetdiag.Full))
 	return s
+}
+
+// socketsOf is rs as sockets kept whole.
+func socketsOf(rs ...rsock) []inetdiag.Socket {
+	out := make([]inetdiag.Socket, len(rs))
+	for i := range rs {
+		out[i] = rs[i].socket()
+	}
+	return out
 }
 
 // randomReply returns a reply with random content: random lengths of
@@ -226,8 +250,11 @@ func comparePart(t *testing.T, i int, w, g *Part) {
 		t.Fatalf("poll %d: %d sockets, want %d", i, len(g.Socks), len(w.Socks))
 	}
 	for k := range w.Socks {
-		if g.Socks[k] != w.Socks[k] {
-			t.Fatalf("poll %d: socket %d differs:\n got %+v\nwant %+v\n(attrs %#x, want %#x)", i, k, g.Socks[k], w.Socks[k], attrsOf(&g.Socks[k]), attrsOf(&w.Socks[k]))
+		if g.Socks[k].Full == nil {
+			t.Fatalf("poll %d: socket %d decoded without Full", i, k)
+		}
+		if gf, wf := flat(&g.Socks[k]), flat(&w.Socks[k]); gf != wf || g.Socks[k].Info != gf.f.Info.Core() {
+			t.Fatalf("poll %d: socket %d differs:\n got %+v\nwant %+v\n(attrs %#x, want %#x)", i, k, gf, wf, attrsOf(&g.Socks[k]), attrsOf(&w.Socks[k]))
 		}
 	}
 }

@@ -57,11 +57,11 @@ const jiffyUnit = time.Millisecond
 // "time since" fields of tcp_info grow and the timer's "time until"
 // shrinks. A zero stays zero: Linux never sets LastAckSent, and a socket
 // without a timer has no expiry.
-func advance(s *inetdiag.Socket, d time.Duration) {
-	if s.Expires != 0 {
-		s.Expires -= d
+func advance(s *rsock, d time.Duration) {
+	if s.s.Expires != 0 {
+		s.s.Expires -= d
 	}
-	in := &s.Info
+	in := &s.f.Info
 	if in.LastDataSent != 0 {
 		in.LastDataSent += d
 	}
@@ -84,9 +84,9 @@ func advance(s *inetdiag.Socket, d time.Duration) {
 // sockets: stored as its change from the socket before, in a column of
 // its own, it costs zstd next to nothing. The first clock of base that is
 // running gives it; ok is false when none is (no residual is stored).
-func residual(base, cur *inetdiag.Socket, elapsed time.Duration) (r time.Duration, ok bool) {
+func residual(base, cur *rsock, elapsed time.Duration) (r time.Duration, ok bool) {
 	// The order is hasClock's.
-	b, c := &base.Info, &cur.Info
+	b, c := &base.f.Info, &cur.f.Info
 	switch {
 	case b.LastAckRecv != 0:
 		return c.LastAckRecv - b.LastAckRecv - elapsed, true
@@ -96,26 +96,27 @@ func residual(base, cur *inetdiag.Socket, elapsed time.Duration) (r time.Duratio
 		return c.LastDataSent - b.LastDataSent - elapsed, true
 	case b.LastAckSent != 0:
 		return c.LastAckSent - b.LastAckSent - elapsed, true
-	case base.Expires != 0:
-		return base.Expires - elapsed - cur.Expires, true
+	case base.s.Expires != 0:
+		return base.s.Expires - elapsed - cur.s.Expires, true
 	}
 	return 0, false
 }
 
 // hasClock reports whether any of s's clocks is running (see advance).
-func hasClock(s *inetdiag.Socket) bool {
-	in := &s.Info
-	return s.Expires != 0 || in.LastDataSent != 0 || in.LastAckSent != 0 || in.LastDataRecv != 0 || in.LastAckRecv != 0
+func hasClock(s *rsock) bool {
+	in := &s.f.Info
+	return s.s.Expires != 0 || in.LastDataSent != 0 || in.LastAckSent != 0 || in.LastDataRecv != 0 || in.LastAckRecv != 0
 }
 
 // clocksMatched counts the clocks of cur that advance(base, d) predicts.
-func clocksMatched(base, cur *inetdiag.Socket, d time.Duration) int {
+func clocksMatched(base, cur *rsock, d time.Duration) int {
 	b := *base
 	advance(&b, d)
+	bi, ci := &b.f.Info, &cur.f.Info
 	n := 0
 	for _, eq := range []bool{
-		b.Expires == cur.Expires, b.Info.LastDataSent == cur.Info.LastDataSent, b.Info.LastAckSent == cur.Info.LastAckSent,
-		b.Info.LastDataRecv == cur.Info.LastDataRecv, b.Info.LastAckRecv == cur.Info.LastAckRecv,
+		b.s.Expires == cur.s.Expires, bi.LastDataSent == ci.LastDataSent, bi.LastAckSent == ci.LastAckSent,
+		bi.LastDataRecv == ci.LastDataRecv, bi.LastAckRecv == ci.LastAckRecv,
 	} {
 		if eq {
 			n++
@@ -141,7 +142,7 @@ type sockEncoder struct {
 	ops, gaps, skips, resid, masks wbuf
 	cols                           []wbuf
 	mask                           []byte
-	zero                           inetdiag.Socket
+	zero, cur                      rsock
 	bw, cw                         [nWords]uint64
 }
 
@@ -165,8 +166,9 @@ func (e *sockEncoder) encode(w *wbuf, base *sockBase, socks []inetdiag.Socket, e
 		sames = 0
 	}
 	for i := range socks {
-		s := &socks[i]
-		j := find(base, cursor, s.ID.Cookie)
+		s := &e.cur
+		s.from(&socks[i])
+		j := find(base, cursor, s.s.ID.Cookie)
 		if j < 0 {
 			op(opNew)
 			e.putFields(&e.zero, s)
@@ -231,7 +233,7 @@ func find(base *sockBase, from int, cookie uint64) int {
 
 // putFields writes the mask of the columns where cur differs from base
 // and their values.
-func (e *sockEncoder) putFields(base, cur *inetdiag.Socket) {
+func (e *sockEncoder) putFields(base, cur *rsock) {
 	clear(e.mask)
 	flatten(base, &e.bw)
 	flatten(cur, &e.cw)
@@ -269,12 +271,13 @@ func decodeSocks(r *rbuf, base *sockBase, elapsed time.Duration) []inetdiag.Sock
 		return nil
 	}
 	out := make([]inetdiag.Socket, n)
+	fulls := make([]inetdiag.Full, n)
 	base.next = base.next[:0]
 	cursor := 0
 	var prevR time.Duration
 	// The words of a socket and its base, and a zero socket: one
 	// allocation, not one a socket.
-	zero := new(inetdiag.Socket)
+	zero, dst := new(rsock), new(rsock)
 	ws := new([2][nWords]uint64)
 	// sames counts the plain opSames before the pending operation.
 	sames, pending, havePending := uint64(0), byte(0), false
@@ -303,7 +306,6 @@ func decodeSocks(r *rbuf, base *sockBase, elapsed time.Duration) []inetdiag.Sock
 			base.drop(cursor, cursor+int(k))
 			cursor += int(k)
 		}
-		dst := &out[i]
 		switch op &^ opSkip {
 		case opSame, opDelta:
 			if cursor >= base.len() {
@@ -320,10 +322,12 @@ func decodeSocks(r *rbuf, base *sockBase, elapsed time.Duration) []inetdiag.Sock
 			if op&^opSkip == opDelta {
 				getFields(&masks, cols, slot, slot, ws)
 			}
-			*dst = *slot
+			slot.to(&out[i], &fulls[i])
 		case opNew:
+			*dst = *zero
 			getFields(&masks, cols, zero, dst, ws)
 			base.add(dst)
+			dst.to(&out[i], &fulls[i])
 		}
 		if r.inherit("socket "+itoa(i), &ops, &gaps, &skips, &resid, &masks) {
 			return nil
@@ -351,7 +355,7 @@ func decodeSocks(r *rbuf, base *sockBase, elapsed time.Duration) []inetdiag.Sock
 
 // getFields reads a mask and the values it announces into dst, which
 // holds base on entry (dst may be base).
-func getFields(masks *rbuf, cols []rbuf, base, dst *inetdiag.Socket, ws *[2][nWords]uint64) {
+func getFields(masks *rbuf, cols []rbuf, base, dst *rsock, ws *[2][nWords]uint64) {
 	m := masks.next(maskBytes)
 	if len(m) != maskBytes {
 		return

@@ -30,7 +30,7 @@ type simHost struct {
 }
 
 type simSock struct {
-	s                           inetdiag.Socket
+	s                           rsock
 	lastSend, lastRecv, lastAck int64 // jiffies
 	timerAt                     int64 // jiffies; 0 for none
 }
@@ -78,22 +78,22 @@ func (h *simHost) logUniform(lo, hi float64) float64 {
 	return math.Exp(math.Log(lo) + h.rng.Float64()*(math.Log(hi)-math.Log(lo)))
 }
 
-func (h *simHost) template(t testing.TB, m uint32) inetdiag.Socket {
+func (h *simHost) template(t testing.TB, m uint32) rsock {
 	s, err := attrTemplate(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return rsock{s: s}
 }
 
 func (h *simHost) newListener(t testing.TB) *simSock {
 	s := h.template(t, h.estAttrs)
-	s.Family, s.State = inetdiag.FamilyInet, inetdiag.StateListen
-	s.ID = inetdiag.SockID{Src: netip.AddrPortFrom(netip.AddrFrom4([4]byte{0, 0, 0, 0}), uint16(8000+h.rng.IntN(1000))), Dst: netip.AddrPortFrom(netip.IPv4Unspecified(), 0), Cookie: h.cookie()}
-	s.SendQ, s.Inode = 4096, h.inode()
-	s.Info = inetdiag.TCPInfo{Len: inetdiag.TCPInfoLen6_7, State: uint8(inetdiag.StateListen), RTO: time.Second, SndMSS: 536, RcvMSS: 88, AdvMSS: 536, RcvSpace: 14480, SndCwnd: 10, Reordering: 3}
-	s.Cong = "cubic"
-	s.SKMem = inetdiag.SKMemInfo{RcvBuf: 131072, SndBuf: 16384}
+	s.s.Family, s.s.State = inetdiag.FamilyInet, inetdiag.StateListen
+	s.s.ID = inetdiag.SockID{Src: netip.AddrPortFrom(netip.AddrFrom4([4]byte{0, 0, 0, 0}), uint16(8000+h.rng.IntN(1000))), Dst: netip.AddrPortFrom(netip.IPv4Unspecified(), 0), Cookie: h.cookie()}
+	s.s.SendQ, s.s.Inode = 4096, h.inode()
+	s.f.Info = inetdiag.TCPInfo{Len: inetdiag.TCPInfoLen6_7, State: uint8(inetdiag.StateListen), RTO: time.Second, SndMSS: 536, RcvMSS: 88, AdvMSS: 536, RcvSpace: 14480, SndCwnd: 10, Reordering: 3}
+	s.f.Cong = "cubic"
+	s.f.SKMem = inetdiag.SKMemInfo{RcvBuf: 131072, SndBuf: 16384}
 	return &simSock{s: s}
 }
 
@@ -106,24 +106,24 @@ func (h *simHost) newSock(t testing.TB, last int64) *simSock {
 	now := h.jiffies(h.wall)
 	if h.rng.IntN(20) == 0 {
 		s := h.template(t, 0)
-		s.Family, s.State, s.Timer = inetdiag.FamilyInet, inetdiag.StateTimeWait, inetdiag.TimerTimeWait
-		s.ID = inetdiag.SockID{Src: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 5}), uint16(32768+h.rng.IntN(28000))), Dst: simServers[h.rng.IntN(len(simServers))], Cookie: h.cookie()}
+		s.s.Family, s.s.State, s.s.Timer = inetdiag.FamilyInet, inetdiag.StateTimeWait, inetdiag.TimerTimeWait
+		s.s.ID = inetdiag.SockID{Src: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 5}), uint16(32768+h.rng.IntN(28000))), Dst: simServers[h.rng.IntN(len(simServers))], Cookie: h.cookie()}
 		return &simSock{s: s, timerAt: now + int64(h.rng.IntN(60*250))}
 	}
 	s := h.template(t, h.estAttrs)
-	s.Family, s.State = inetdiag.FamilyInet, inetdiag.StateEstablished
+	s.s.Family, s.s.State = inetdiag.FamilyInet, inetdiag.StateEstablished
 	if h.rng.IntN(5) < 3 {
-		s.ID.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 5}), uint16(32768+h.rng.IntN(28000)))
-		s.ID.Dst = simServers[h.rng.IntN(len(simServers))]
+		s.s.ID.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 5}), uint16(32768+h.rng.IntN(28000)))
+		s.s.ID.Dst = simServers[h.rng.IntN(len(simServers))]
 	} else {
-		s.ID.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 5}), []uint16{443, 8080}[h.rng.IntN(2)])
-		s.ID.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{172, 16, byte(h.rng.IntN(256)), byte(h.rng.IntN(256))}), uint16(32768+h.rng.IntN(28000)))
+		s.s.ID.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 5}), []uint16{443, 8080}[h.rng.IntN(2)])
+		s.s.ID.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{172, 16, byte(h.rng.IntN(256)), byte(h.rng.IntN(256))}), uint16(32768+h.rng.IntN(28000)))
 	}
-	s.ID.Cookie, s.Inode, s.UID = h.cookie(), h.inode(), []uint32{0, 33, 999, 1000}[h.rng.IntN(4)]
-	s.CgroupID, s.SockOpt = []uint64{4096, 5012, 7781}[h.rng.IntN(3)], 0
+	s.s.ID.Cookie, s.s.Inode, s.s.UID = h.cookie(), h.inode(), []uint32{0, 33, 999, 1000}[h.rng.IntN(4)]
+	s.f.CgroupID, s.f.SockOpt = []uint64{4096, 5012, 7781}[h.rng.IntN(3)], 0
 	rtt := time.Duration(h.logUniform(50, 80_000)) * time.Microsecond
 	bytes := uint64(h.logUniform(1e3, 1e9))
-	in := &s.Info
+	in := &s.f.Info
 	*in = inetdiag.TCPInfo{
 		Len: inetdiag.TCPInfoLen6_7, State: 1, Options: 7, SndWscale: 7, RcvWscale: 7,
 		RTO: max(200*time.Millisecond+rtt*4, time.Duration(0)).Truncate(simJiffy) / time.Microsecond * time.Microsecond, ATO: 40 * time.Millisecond,
@@ -138,11 +138,11 @@ func (h *simHost) newSock(t testing.TB, last int64) *simSock {
 	in.DataSegsOut, in.DataSegsIn, in.Delivered = in.SegsOut-2, in.SegsIn-2, in.SegsOut-1
 	in.PacingRate = uint64(float64(in.SndCwnd*in.SndMSS) / rtt.Seconds() * 2)
 	in.DeliveryRate = uint64(float64(in.SndMSS) / rtt.Seconds())
-	s.Cong = "cubic"
-	s.SKMem = inetdiag.SKMemInfo{RcvBuf: 131072, SndBuf: 87040, FwdAlloc: uint32(h.rng.IntN(4096))}
+	s.f.Cong = "cubic"
+	s.f.SKMem = inetdiag.SKMemInfo{RcvBuf: 131072, SndBuf: 87040, FwdAlloc: uint32(h.rng.IntN(4096))}
 	ss := &simSock{s: s, lastSend: last, lastRecv: last, lastAck: last}
 	if h.rng.IntN(3) == 0 {
-		ss.s.Timer = inetdiag.TimerKeepalive
+		ss.s.s.Timer = inetdiag.TimerKeepalive
 		ss.timerAt = last + int64(simKeepIdle/simJiffy)
 		for ss.timerAt <= now {
 			ss.timerAt += int64(simKeepIdle / simJiffy)
@@ -153,7 +153,7 @@ func (h *simHost) newSock(t testing.TB, last int64) *simSock {
 
 // traffic moves a connection on as a burst of data at jiffy j does.
 func (h *simHost) traffic(ss *simSock, j int64) {
-	in := &ss.s.Info
+	in := &ss.s.f.Info
 	sent, recv := uint64(h.logUniform(50, 50_000)), uint64(h.logUniform(50, 50_000))
 	in.BytesAcked += sent
 	in.BytesSent += sent
@@ -168,10 +168,10 @@ func (h *simHost) traffic(ss *simSock, j int64) {
 	in.PacingRate = uint64(float64(in.SndCwnd*in.SndMSS) / rtt.Seconds() * 2)
 	in.DeliveryRate = uint64(float64(sent) / rtt.Seconds())
 	in.BusyTime += time.Duration(h.rng.IntN(5000)) * time.Microsecond
-	ss.s.SKMem.FwdAlloc = uint32(h.rng.IntN(4096))
+	ss.s.f.SKMem.FwdAlloc = uint32(h.rng.IntN(4096))
 	ss.lastSend = j - int64(h.rng.IntN(200))
 	ss.lastRecv, ss.lastAck = ss.lastSend, ss.lastSend
-	if ss.s.Timer == inetdiag.TimerKeepalive {
+	if ss.s.s.Timer == inetdiag.TimerKeepalive {
 		ss.timerAt = ss.lastRecv + int64(simKeepIdle/simJiffy)
 	}
 }
@@ -193,23 +193,23 @@ func (h *simHost) poll(t testing.TB, interval time.Duration, out []inetdiag.Sock
 	kept := h.socks[:0]
 	for i, ss := range h.socks {
 		j := h.jiffies(start.Add(time.Duration(i) * simPerSock))
-		if ss.s.State == inetdiag.StateTimeWait && ss.timerAt <= j {
+		if ss.s.s.State == inetdiag.StateTimeWait && ss.timerAt <= j {
 			continue // its timer fired: gone from the dump
 		}
 		kept = append(kept, ss)
-		if ss.s.State == inetdiag.StateEstablished && h.rng.Float64() < h.active {
+		if ss.s.s.State == inetdiag.StateEstablished && h.rng.Float64() < h.active {
 			h.traffic(ss, j)
 		}
 		s := ss.s
 		if ss.timerAt != 0 {
-			s.Expires = time.Duration(ss.timerAt-j) * simJiffy
+			s.s.Expires = time.Duration(ss.timerAt-j) * simJiffy
 		}
-		if s.State == inetdiag.StateEstablished {
-			s.Info.LastDataSent = time.Duration(j-ss.lastSend) * simJiffy
-			s.Info.LastDataRecv = time.Duration(j-ss.lastRecv) * simJiffy
-			s.Info.LastAckRecv = time.Duration(j-ss.lastAck) * simJiffy
+		if s.s.State == inetdiag.StateEstablished {
+			s.f.Info.LastDataSent = time.Duration(j-ss.lastSend) * simJiffy
+			s.f.Info.LastDataRecv = time.Duration(j-ss.lastRecv) * simJiffy
+			s.f.Info.LastAckRecv = time.Duration(j-ss.lastAck) * simJiffy
 		}
-		out = append(out, s)
+		out = append(out, s.socket())
 	}
 	h.socks = kept
 	dump := time.Duration(len(out)) * simPerSock
