@@ -37,7 +37,7 @@ func writeRecording(t *testing.T, polls int) (string, []string) {
 			s := inetdiag.Socket{Family: inetdiag.FamilyInet, State: inetdiag.StateEstablished, Inode: uint32(c),
 				ID: inetdiag.SockID{Src: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(30000+c)),
 					Dst: netip.MustParseAddrPort("10.0.0.2:5432"), Cookie: c},
-				Info: inetdiag.TCPInfo{Len: inetdiag.TCPInfoLen6_18, State: uint8(inetdiag.StateEstablished),
+				Info: inetdiag.TCPCore{Len: inetdiag.TCPInfoLen6_18, State: uint8(inetdiag.StateEstablished),
 					RTO: 204 * time.Millisecond, RTT: time.Millisecond, LastAckRecv: time.Duration(i) * time.Second}}
 			if c%5 == 0 {
 				n := uint8(i%6 + 1)

@@ -584,3 +584,77 @@ func stillThere(t *testing.T, c *Conn, fam Family, id SockID) bool {
 	}
 	return false
 }
+
+// TestDumpKeepsWholeWhatFullSays: a dump keeps compact every socket but
+// those its Request.Full gives a place for, which carry the whole of
+// tcp_info and the attributes ExtDefault adds; a look-up does the same.
+func TestDumpKeepsWholeWhatFullSays(t *testing.T) {
+	n := loopbackNet(t)
+	c := n.dial(t)
+	lb := buildLab(t, n, c, FamilyInet)
+	socks := pollDump(t, c, Request{Filter: lb.filter()}, lb.settled)
+	var pick uint64
+	for _, s := range socks {
+		if s.State == StateEstablished {
+			pick = s.ID.Cookie
+		}
+		if s.Full != nil {
+			t.Fatalf("%s kept whole by a dump without Full", s.ID.Src)
+		}
+	}
+	if pick == 0 {
+		t.Fatalf("no established socket:%s", dumpString(socks))
+	}
+	var given []*Full
+	full := func(s *Socket) *Full {
+		if s.ID.Cookie != pick {
+			return nil
+		}
+		f := &Full{Cong: "stale", Info: TCPInfo{BytesAcked: 99}} // a reused place: cleared
+		given = append(given, f)
+		return f
+	}
+	check := func(what string, s *Socket) {
+		t.Helper()
+		if s.ID.Cookie != pick {
+			if s.Full != nil {
+				t.Errorf("%s: %s kept whole, not asked for", what, s.ID.Src)
+			}
+			return
+		}
+		if s.Full == nil || s.Full != given[len(given)-1] {
+			t.Fatalf("%s: the socket asked for is not in the place given (%p)", what, s.Full)
+		}
+		if s.Full.Cong == "" || s.Full.Cong == "stale" || !s.Has(AttrMemInfo) || s.Full.SKMem.RcvBuf == 0 {
+			t.Errorf("%s: whole socket: cong %q, skmem %+v", what, s.Full.Cong, s.Full.SKMem)
+		}
+		if s.Info != s.Full.Info.Core() || s.Info.Len == 0 || s.Full.Info.SndMSS == 0 {
+			t.Errorf("%s: core %+v, whole %+v", what, s.Info, s.Full.Info)
+		}
+	}
+	got, err := c.Dump(Request{Filter: lb.filter(), Full: full}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		check("dump", &got[i])
+	}
+	var targets []Target
+	for _, s := range got {
+		if s.State == StateEstablished {
+			targets = append(targets, Target{Family: s.Family, ID: s.ID})
+		}
+	}
+	if err := c.Lookup(targets, 0, full, func(_ int, s *Socket, err error) {
+		if err != nil {
+			t.Errorf("look-up: %v", err)
+			return
+		}
+		check("look-up", s)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(given) != 2 {
+		t.Errorf("Full called back for the socket asked for %d times, want 2 (dump, look-up)", len(given))
+	}
+}

@@ -224,7 +224,7 @@ func TestDecodeSocket(t *testing.T) {
 			want: Socket{Family: FamilyInet, State: StateEstablished,
 				ID: SockID{Src: netip.AddrPortFrom(netip.IPv4Unspecified(), 0), Dst: netip.AddrPortFrom(netip.IPv4Unspecified(), 0)}},
 			full: Full{TOS: 7, Mark: 5},
-			has: []Attr{AttrTOS, AttrMark},
+			has:  []Attr{AttrTOS, AttrMark},
 		},
 		{
 			name:  "longer attributes than known keep their known prefix",

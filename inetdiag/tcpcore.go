@@ -91,3 +91,42 @@ func decodeCore(t *TCPCore, b []byte) {
 		TotalRTOTime: ms(u32(244)),
 	}
 }
+
+// AsInfo returns the core's fields in a TCPInfo, every other field zero.
+// It is not a whole tcp_info: its Len claims fields the core does not
+// hold. It serves code that reads the core through TCPInfo's table (see
+// TCPInfoField.CoreValue) or must store a socket kept compact where a
+// whole one is expected.
+func (t *TCPCore) AsInfo() TCPInfo {
+	return TCPInfo{
+		Len:   t.Len,
+		State: t.State, CAState: t.CAState, Retransmits: t.Retransmits, Probes: t.Probes, Backoff: t.Backoff,
+		TotalRTO: t.TotalRTO, TotalRTORecoveries: t.TotalRTORecoveries,
+		Unacked: t.Unacked, Lost: t.Lost, Retrans: t.Retrans, TotalRetrans: t.TotalRetrans, SndWnd: t.SndWnd,
+		RTO: t.RTO, RTT: t.RTT, LastDataSent: t.LastDataSent, LastAckSent: t.LastAckSent,
+		LastDataRecv: t.LastDataRecv, LastAckRecv: t.LastAckRecv, TotalRTOTime: t.TotalRTOTime,
+	}
+}
+
+// coreFields are the fields of tcp_info (by kernel name) that TCPCore
+// holds.
+var coreFields = map[string]bool{
+	"state": true, "ca_state": true, "retransmits": true, "probes": true, "backoff": true,
+	"rto": true, "unacked": true, "lost": true, "retrans": true,
+	"last_data_sent": true, "last_ack_sent": true, "last_data_recv": true, "last_ack_recv": true,
+	"rtt": true, "total_retrans": true, "snd_wnd": true,
+	"total_rto": true, "total_rto_recoveries": true, "total_rto_time": true,
+}
+
+// InCore reports whether TCPCore holds the field.
+func (f TCPInfoField) InCore() bool { return coreFields[f.Name] }
+
+// CoreValue is Value read from a compact socket's tcp_info: false for a
+// field the kernel did not send or the core does not hold.
+func (f TCPInfoField) CoreValue(c *TCPCore) (uint64, bool) {
+	if !f.InCore() || !c.Has(f.Offset+f.Size) {
+		return 0, false
+	}
+	t := c.AsInfo()
+	return f.get(&t), true
+}

@@ -358,3 +358,36 @@ func FuzzDecodeTCPInfo(f *testing.F) {
 		}
 	})
 }
+
+// TestCoreFields: the compact form holds exactly the fields the table
+// marks InCore (TCPCore's fields but Len), each read as from the whole,
+// and decodeTCPCore agrees with the core of decodeTCPInfo at every
+// length a kernel sends, and at lengths that cut a field.
+func TestCoreFields(t *testing.T) {
+	inCore := 0
+	for _, f := range tcpInfoFields {
+		if f.InCore() {
+			inCore++
+		}
+	}
+	if want := reflect.TypeFor[TCPCore]().NumField() - 1; inCore != want {
+		t.Errorf("%d fields of the table are InCore, TCPCore holds %d", inCore, want)
+	}
+	for _, n := range []int{0, 1, 5, TCPInfoLen2_6 - 1, TCPInfoLen2_6, TCPInfoLen4_19, TCPInfoLen5_4 - 2, TCPInfoLen5_4, TCPInfoLen6_2, TCPInfoLen6_7 - 1, TCPInfoLen6_7, TCPInfoLen6_18, 400} {
+		b := patternInfo(n)
+		var whole TCPInfo
+		decodeTCPInfo(&whole, b)
+		var core TCPCore
+		decodeTCPCore(&core, b)
+		if core != whole.Core() {
+			t.Errorf("%d bytes: decodeTCPCore\n got %+v\nwant %+v", n, core, whole.Core())
+		}
+		for _, f := range tcpInfoFields {
+			v, ok := f.CoreValue(&core)
+			wv, wok := f.Value(&whole)
+			if ok != (wok && f.InCore()) || ok && v != wv {
+				t.Errorf("%d bytes: %s: CoreValue %d %v, Value %d %v", n, f.Name, v, ok, wv, wok)
+			}
+		}
+	}
+}

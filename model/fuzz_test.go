@@ -71,10 +71,10 @@ func fuzzSocket(r *fuzzReader) inetdiag.Socket {
 		in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = 0, 0, 0
 	}
 	if in.Len < inetdiag.TCPInfoLen5_4 {
-		in.SndWnd, in.RcvWnd = 0, 0
+		in.SndWnd = 0
 	}
 	if in.Len == 0 {
-		*in = inetdiag.TCPInfo{}
+		*in = inetdiag.TCPCore{}
 	}
 	return s
 }

@@ -25,11 +25,11 @@ func conn(cookie uint64, st inetdiag.State) inetdiag.Socket {
 			Cookie: cookie,
 		},
 		Inode: 7000 + uint32(cookie),
-		Info: inetdiag.TCPInfo{
+		Info: inetdiag.TCPCore{
 			Len: inetdiag.TCPInfoLen6_18, State: uint8(st),
-			RTO: 204 * time.Millisecond, RTT: 1 * time.Millisecond, SndMSS: 1448, RcvMSS: 536,
+			RTO: 204 * time.Millisecond, RTT: 1 * time.Millisecond,
 			LastDataSent: 50 * time.Millisecond, LastDataRecv: 50 * time.Millisecond, LastAckRecv: 50 * time.Millisecond,
-			SndWnd: 65536, RcvWnd: 65536,
+			SndWnd: 65536,
 		},
 	}
 }

@@ -28,7 +28,7 @@ func oneShotSocks() []inetdiag.Socket {
 			s.Info.LastAckRecv, s.Info.LastDataRecv, s.Info.LastDataSent = 10*time.Second, 10*time.Second, 10*time.Second
 		}),
 		with(conn(7, inetdiag.StateTimeWait), func(s *inetdiag.Socket) {
-			s.Timer, s.Expires, s.Info = inetdiag.TimerTimeWait, 50*time.Second, inetdiag.TCPInfo{}
+			s.Timer, s.Expires, s.Info = inetdiag.TimerTimeWait, 50*time.Second, inetdiag.TCPCore{}
 		}),
 		with(conn(8, inetdiag.StateListen), func(s *inetdiag.Socket) {
 			s.ID.Dst = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)

@@ -27,7 +27,7 @@ func synSent(cookie uint64, remote string, since time.Time) Row {
 func withState(r Row, st inetdiag.State) Row {
 	r.Sock.State = st
 	if st == inetdiag.StateTimeWait {
-		r.Sock.Info = inetdiag.TCPInfo{}
+		r.Sock.Info = inetdiag.TCPCore{}
 	}
 	return r
 }

@@ -122,12 +122,12 @@ func TestSuspect(t *testing.T) {
 		{"close-wait", conn(3, inetdiag.StateCloseWait), true},
 		{"syn-sent", with(conn(4, inetdiag.StateSynSent), func(s *inetdiag.Socket) { s.Timer, s.Info.RTO = inetdiag.TimerRetransmit, time.Second }), true},
 		{"first probe", with(conn(5, inetdiag.StateEstablished), func(s *inetdiag.Socket) { s.Timer, s.Info.Probes = inetdiag.TimerKeepalive, 1 }), true},
-		{"time-wait", with(conn(6, inetdiag.StateTimeWait), func(s *inetdiag.Socket) { s.Timer, s.Info = inetdiag.TimerTimeWait, inetdiag.TCPInfo{} }), false},
+		{"time-wait", with(conn(6, inetdiag.StateTimeWait), func(s *inetdiag.Socket) { s.Timer, s.Info = inetdiag.TimerTimeWait, inetdiag.TCPCore{} }), false},
 		{"no tcp_info, retransmitting", with(conn(7, inetdiag.StateEstablished), func(s *inetdiag.Socket) {
-			s.Timer, s.Retrans, s.Info = inetdiag.TimerRetransmit, 2, inetdiag.TCPInfo{}
+			s.Timer, s.Retrans, s.Info = inetdiag.TimerRetransmit, 2, inetdiag.TCPCore{}
 		}), true},
 		{"no tcp_info, data in flight", with(conn(8, inetdiag.StateEstablished), func(s *inetdiag.Socket) {
-			s.Timer, s.Info = inetdiag.TimerRetransmit, inetdiag.TCPInfo{}
+			s.Timer, s.Info = inetdiag.TimerRetransmit, inetdiag.TCPCore{}
 		}), false},
 	}
 	for _, tt := range tests {

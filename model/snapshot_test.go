@@ -201,7 +201,7 @@ func TestRows(t *testing.T) {
 // when the kernel sent it, and from the diag fields otherwise (request
 // sockets, TIME-WAIT), so that the table, the JSON and the metrics agree.
 func TestRowKernelFacts(t *testing.T) {
-	withInfo := inetdiag.TCPInfo{Len: inetdiag.TCPInfoLen6_18, Retransmits: 3, Probes: 2}
+	withInfo := inetdiag.TCPCore{Len: inetdiag.TCPInfoLen6_18, Retransmits: 3, Probes: 2}
 	tests := []struct {
 		name                string
 		sock                inetdiag.Socket
@@ -213,7 +213,7 @@ func TestRowKernelFacts(t *testing.T) {
 		{"keepalive probes without tcp_info", inetdiag.Socket{Timer: inetdiag.TimerKeepalive, Retrans: 2}, false, 0, 2},
 		{"window probes without tcp_info", inetdiag.Socket{Timer: inetdiag.TimerProbe0, Retrans: 5}, false, 0, 5},
 		{"time-wait", inetdiag.Socket{State: inetdiag.StateTimeWait, Timer: inetdiag.TimerTimeWait}, false, 0, 0},
-		{"a tcp_info too short to hold the counters", inetdiag.Socket{Timer: inetdiag.TimerRetransmit, Retrans: 1, Info: inetdiag.TCPInfo{Len: 8, Retransmits: 7}}, false, 1, 0},
+		{"a tcp_info too short to hold the counters", inetdiag.Socket{Timer: inetdiag.TimerRetransmit, Retrans: 1, Info: inetdiag.TCPCore{Len: 8, Retransmits: 7}}, false, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

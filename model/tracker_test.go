@@ -55,7 +55,7 @@ func TestHealth(t *testing.T) {
 		{"tail-loss probe pending", one(with(conn(1, inetdiag.StateEstablished), func(s *inetdiag.Socket) {
 			s.Timer, s.Expires, s.SendQ, s.Info.Unacked, s.Info.TotalRetrans = inetdiag.TimerRetransmit, 200*time.Millisecond, 100, 1, 1
 		})), HealthOK, 0},
-		{"no tcp_info", one(with(idleConn(1, 10*time.Second), func(s *inetdiag.Socket) { s.Info = inetdiag.TCPInfo{} })), HealthOK, 0},
+		{"no tcp_info", one(with(idleConn(1, 10*time.Second), func(s *inetdiag.Socket) { s.Info = inetdiag.TCPCore{} })), HealthOK, 0},
 		// A first sample uses the last ACK (the peer's FIN) as a lower bound
 		// of the time spent in CLOSE-WAIT.
 		{"close-wait young", one(closeWait(time.Second)), HealthOK, 0},
@@ -72,7 +72,7 @@ func TestHealth(t *testing.T) {
 			s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = time.Hour, time.Hour, time.Hour
 		})), HealthOK, 0},
 		{"time-wait", one(with(conn(1, inetdiag.StateTimeWait), func(s *inetdiag.Socket) {
-			s.Timer, s.Expires, s.Info = inetdiag.TimerTimeWait, 50*time.Second, inetdiag.TCPInfo{}
+			s.Timer, s.Expires, s.Info = inetdiag.TimerTimeWait, 50*time.Second, inetdiag.TCPCore{}
 		})), HealthOK, 0},
 		{"fin-wait-2 orphan timeout", one(with(idleConn(1, 10*time.Second), func(s *inetdiag.Socket) {
 			s.State, s.Inode, s.Timer, s.Expires = inetdiag.StateFinWait2, 0, inetdiag.TimerKeepalive, 50*time.Second
@@ -237,7 +237,7 @@ func TestEvents(t *testing.T) {
 	d, r, t0 := dying(1)
 	abort := r.k.at(base, r.fires[r.abort])
 	est := conn(2, inetdiag.StateEstablished)
-	tw := with(conn(3, inetdiag.StateTimeWait), func(s *inetdiag.Socket) { s.Timer, s.Info = inetdiag.TimerTimeWait, inetdiag.TCPInfo{} })
+	tw := with(conn(3, inetdiag.StateTimeWait), func(s *inetdiag.Socket) { s.Timer, s.Info = inetdiag.TimerTimeWait, inetdiag.TCPCore{} })
 	syn := with(conn(4, inetdiag.StateSynSent), func(s *inetdiag.Socket) { s.Timer, s.Info.RTO = inetdiag.TimerRetransmit, time.Second })
 	fw2 := conn(5, inetdiag.StateFinWait2)
 	tests := []struct {

@@ -5,6 +5,7 @@
 package tui
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,17 +67,33 @@ func sparkline(vals []float64) string {
 }
 
 // tcpInfoLines lists every tcp_info field this build knows, in columns,
-// with units; fields the kernel did not send show "—".
-func (d *detailView) tcpInfoLines(info *inetdiag.TCPInfo, w int) []string {
-	if info.Len == 0 {
+// with units; fields the kernel did not send show "—". The watcher keeps
+// the sockets of the rows on screen whole; a row that came on screen
+// since the last poll has its compact form only, whose fields are listed
+// until the next poll brings the rest.
+func (d *detailView) tcpInfoLines(s *inetdiag.Socket, w int) []string {
+	if s.Info.Len == 0 {
 		return []string{"   " + d.ctx.styles.dim.Render("the kernel sent no tcp_info for this socket")}
 	}
 	fields := inetdiag.TCPInfoFields()
+	// The core's fields are the row's own; the whole, when kept, gives
+	// the rest.
+	value := func(f inetdiag.TCPInfoField) (uint64, bool) {
+		if f.InCore() || s.Full == nil {
+			return f.CoreValue(&s.Info)
+		}
+		return f.Value(&s.Full.Info)
+	}
+	head := "the kernel sent " + strconv.Itoa(s.Info.Len) + " bytes"
+	if s.Full == nil {
+		fields = slices.DeleteFunc(fields, func(f inetdiag.TCPInfoField) bool { return !f.InCore() })
+		head += "; the fields every row keeps (the rest from the next poll)"
+	}
 	const nameW, valW = 25, 14
 	cellW := nameW + 1 + valW + 2
 	cols := max((w-3)/cellW, 1)
 	perCol := (len(fields) + cols - 1) / cols
-	out := []string{"   " + d.ctx.styles.dim.Render("the kernel sent "+strconv.Itoa(info.Len)+" bytes")}
+	out := []string{"   " + d.ctx.styles.dim.Render(head)}
 	for row := 0; row < perCol; row++ {
 		var b strings.Builder
 		b.WriteString("   ")
@@ -86,7 +103,7 @@ func (d *detailView) tcpInfoLines(info *inetdiag.TCPInfo, w int) []string {
 				break
 			}
 			f := fields[i]
-			v, ok := f.Value(info)
+			v, ok := value(f)
 			val := "—"
 			if ok {
 				val = fieldValue(f, v)

@@ -86,7 +86,7 @@ func (d *detailView) lines(r *model.Row) []string {
 	add(d.historyLines(r, w)...)
 
 	section("tcp_info")
-	add(d.tcpInfoLines(&s.Info, w)...)
+	add(d.tcpInfoLines(s, w)...)
 	add("", " "+d.ctx.styles.dim.Render("socket: "+socketLine(s)))
 	return out
 }

@@ -54,9 +54,8 @@ func sock(local, remote string, cookie uint64) *inetdiag.Socket {
 		ID:     inetdiag.SockID{Src: ap(local), Dst: ap(remote), Cookie: cookie},
 		UID:    1000,
 		Inode:  uint32(100000 + cookie),
-		Cong:   "cubic",
 	}
-	s.Info = inetdiag.TCPInfo{
+	full := inetdiag.TCPInfo{
 		Len:          inetdiag.TCPInfoLen6_18,
 		State:        uint8(inetdiag.StateEstablished),
 		Options:      inetdiag.OptTimestamps | inetdiag.OptSACK | inetdiag.OptWscale,
@@ -85,6 +84,10 @@ func sock(local, remote string, cookie uint64) *inetdiag.Socket {
 		SndWnd:       65536,
 		RcvWnd:       65536,
 	}
+	// Kept whole, as the rows on screen are: the detail view lists all of
+	// tcp_info.
+	s.Full = &inetdiag.Full{Info: full, Cong: "cubic"}
+	s.Info = full.Core()
 	return s
 }
 

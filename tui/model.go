@@ -51,11 +51,12 @@ type Config struct {
 	// Replay, if set, makes the interface a replay's (see replay.go).
 	Replay *Replay
 	// Shown, if set, is called (from a command) with the socket inodes
-	// of the rows on screen whenever they change, so that the caller
-	// resolves their processes first: above its owner limit a watcher
-	// resolves only the unhealthy rows, and the rows a user scrolls to
-	// must not show an empty PROCESS column (see shown.go).
-	Shown func(inodes []uint32)
+	// and cookies of the rows on screen whenever they change, so that the
+	// caller resolves their processes first (above its owner limit a
+	// watcher resolves only the unhealthy rows, and the rows a user
+	// scrolls to must not show an empty PROCESS column) and keeps their
+	// sockets whole for the detail view (see shown.go).
+	Shown func(inodes []uint32, cookies []uint64)
 }
 
 // Minimum terminal size: below it the screen shows one line saying so.
@@ -124,8 +125,10 @@ type Model struct {
 	statusAt  time.Time
 
 	replay replayUI
-	// onScreen is what was last handed to Config.Shown.
-	onScreen []uint32
+	// onScreen and onScreenCookies are what was last handed to
+	// Config.Shown.
+	onScreen        []uint32
+	onScreenCookies []uint64
 }
 
 // New returns the interface's model. It does nothing until Init's command

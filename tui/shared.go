@@ -82,10 +82,16 @@ func (s *shared) params() model.Params {
 type heldRow struct {
 	row  model.Row
 	sock inetdiag.Socket
+	full inetdiag.Full
 }
 
 func holdRow(r *model.Row) *heldRow {
 	h := &heldRow{row: *r, sock: *r.Sock}
 	h.row.Sock = &h.sock
+	if r.Sock.Full != nil {
+		// The socket's whole lives in the snapshot's buffer too.
+		h.full = *r.Sock.Full
+		h.sock.Full = &h.full
+	}
 	return h
 }

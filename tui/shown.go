@@ -10,21 +10,27 @@ import (
 	tea "charm.land/bubbletea/v2"
 )
 
-// onScreen appends the socket inodes of the rows in the table's visible
-// window (the selected row is among them).
-func (t *connTable) onScreen(dst []uint32) []uint32 {
+// onScreen appends the socket inodes (of the rows that have one) and the
+// cookies of the rows in the table's visible window (the selected row is
+// among them).
+func (t *connTable) onScreen(inodes []uint32, cookies []uint64) ([]uint32, []uint64) {
 	s := t.ctx.snap
 	if s == nil || len(t.vis) == 0 {
-		return dst
+		return inodes, cookies
 	}
 	off := t.window(t.sel.cursor, t.height)
 	end := min(off+t.height, len(t.vis))
 	for i := off; i < end; i++ {
-		if r := &s.Rows[t.vis[i]]; r.Sock != nil && r.Sock.Inode != 0 {
-			dst = append(dst, r.Sock.Inode)
+		r := &s.Rows[t.vis[i]]
+		if r.Sock == nil {
+			continue
 		}
+		if r.Sock.Inode != 0 {
+			inodes = append(inodes, r.Sock.Inode)
+		}
+		cookies = append(cookies, r.Sock.ID.Cookie)
 	}
-	return dst
+	return inodes, cookies
 }
 
 // shownCmd hands the rows on screen to Config.Shown when they changed
@@ -33,14 +39,14 @@ func (m *Model) shownCmd() tea.Cmd {
 	if m.cfg.Shown == nil {
 		return nil
 	}
-	now := m.table.onScreen(nil)
-	if slices.Equal(now, m.onScreen) {
+	inodes, cookies := m.table.onScreen(nil, nil)
+	if slices.Equal(inodes, m.onScreen) && slices.Equal(cookies, m.onScreenCookies) {
 		return nil
 	}
-	m.onScreen = now
+	m.onScreen, m.onScreenCookies = inodes, cookies
 	shown := m.cfg.Shown
 	return func() tea.Msg {
-		shown(now)
+		shown(inodes, cookies)
 		return nil
 	}
 }

@@ -30,12 +30,15 @@ func runCmd(cmd tea.Cmd) {
 	}
 }
 
-// TestShownFollowsTheScreen: the caller is told the inodes of the rows in
-// the visible window when a snapshot comes and when the user scrolls, and
-// only when they change.
+// TestShownFollowsTheScreen: the caller is told the inodes and cookies of
+// the rows in the visible window when a snapshot comes and when the user
+// scrolls, and only when they change.
 func TestShownFollowsTheScreen(t *testing.T) {
 	var calls [][]uint32
-	m, _ := newTestModel(Config{Shown: func(in []uint32) { calls = append(calls, slices.Clone(in)) }}, 100, 20)
+	var cookies [][]uint64
+	m, _ := newTestModel(Config{Shown: func(in []uint32, c []uint64) {
+		calls, cookies = append(calls, slices.Clone(in)), append(cookies, slices.Clone(c))
+	}}, 100, 20)
 	var rows []model.Row
 	for i := range 60 {
 		rows = append(rows, okRow(fmt.Sprintf("10.0.3.7:%d", 40000+i), "10.0.9.14:5432", uint64(i+1), "", 0))
@@ -57,10 +60,26 @@ func TestShownFollowsTheScreen(t *testing.T) {
 		}
 		return set
 	}
-	want := onScreen(m.table.onScreen(nil))
+	inodes, _ := m.table.onScreen(nil, nil)
+	want := onScreen(inodes)
 	for _, ino := range first {
 		if !want[ino] {
 			t.Errorf("inode %d told but not on screen", ino)
+		}
+	}
+	// The cookies are the same rows'.
+	byCookie := map[uint64]uint32{}
+	for _, r := range rows {
+		byCookie[r.Sock.ID.Cookie] = r.Sock.Inode
+	}
+	for k, calls := range [][]uint64{cookies[0]} {
+		if len(calls) != len(first) {
+			t.Fatalf("call %d: %d cookies for %d inodes", k, len(calls), len(first))
+		}
+		for _, c := range calls {
+			if !want[byCookie[c]] {
+				t.Errorf("cookie %d told, its row (inode %d) is not on screen", c, byCookie[c])
+			}
 		}
 	}
 	// A key that moves nothing on screen tells nothing.

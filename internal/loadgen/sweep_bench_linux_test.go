@@ -161,7 +161,7 @@ func BenchmarkSweep(b *testing.B) {
 					before := takeUsage(b, false)
 					for b.Loop() {
 						found = 0
-						if err := c.Lookup(targets, inetdiag.ExtInfo, fn); err != nil {
+						if err := c.Lookup(targets, inetdiag.ExtInfo, nil, fn); err != nil {
 							b.Fatal(err)
 						}
 					}

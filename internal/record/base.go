@@ -71,7 +71,7 @@ func (r *rsock) from(s *inetdiag.Socket) {
 		r.f = *s.Full
 		return
 	}
-	r.f = inetdiag.Full{Info: infoOfCore(&s.Info)}
+	r.f = inetdiag.Full{Info: s.Info.AsInfo()}
 }
 
 // to writes r into dst, kept whole in full.
@@ -80,16 +80,4 @@ func (r *rsock) to(dst *inetdiag.Socket, full *inetdiag.Full) {
 	*dst = r.s
 	dst.Info = full.Info.Core()
 	dst.Full = full
-}
-
-// infoOfCore is a tcp_info holding c's fields and nothing else.
-func infoOfCore(c *inetdiag.TCPCore) inetdiag.TCPInfo {
-	return inetdiag.TCPInfo{
-		Len:   c.Len,
-		State: c.State, CAState: c.CAState, Retransmits: c.Retransmits, Probes: c.Probes, Backoff: c.Backoff,
-		TotalRTO: c.TotalRTO, TotalRTORecoveries: c.TotalRTORecoveries,
-		Unacked: c.Unacked, Lost: c.Lost, Retrans: c.Retrans, TotalRetrans: c.TotalRetrans, SndWnd: c.SndWnd,
-		RTO: c.RTO, RTT: c.RTT, LastDataSent: c.LastDataSent, LastAckSent: c.LastAckSent,
-		LastDataRecv: c.LastDataRecv, LastAckRecv: c.LastAckRecv, TotalRTOTime: c.TotalRTOTime,
-	}
 }

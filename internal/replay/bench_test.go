@@ -30,15 +30,17 @@ func hostSocks(dst []inetdiag.Socket, n, i int) []inetdiag.Socket {
 				Cookie: c,
 			},
 			Inode: uint32(100000 + k),
-			Info: inetdiag.TCPInfo{
+			Info: inetdiag.TCPCore{
 				Len: inetdiag.TCPInfoLen6_18, State: uint8(inetdiag.StateEstablished),
-				RTO: 204 * time.Millisecond, RTT: time.Millisecond, SndMSS: 1448, RcvMSS: 536, SndWnd: 65536, RcvWnd: 65536,
+				RTO: 204 * time.Millisecond, RTT: time.Millisecond, SndWnd: 65536,
 				LastDataSent: idle, LastDataRecv: idle, LastAckRecv: idle,
 			},
 		}
 		if k%100 == 0 {
 			s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = 20*time.Millisecond, 20*time.Millisecond, 20*time.Millisecond
-			s.Info.BytesAcked, s.Info.BytesReceived, s.Info.SegsOut, s.Info.SegsIn = uint64(i)*1000, uint64(i)*900, uint32(i)*3, uint32(i)*3
+			f := &inetdiag.Full{Info: s.Info.AsInfo()} // kept whole, as a recorded dump's
+			f.Info.BytesAcked, f.Info.BytesReceived, f.Info.SegsOut, f.Info.SegsIn = uint64(i)*1000, uint64(i)*900, uint32(i)*3, uint32(i)*3
+			s.Full = f
 		}
 		if k%500 == 250 {
 			if ep := (i + k) % 40; ep < 8 {

@@ -28,11 +28,11 @@ func sock(c uint64, i int) (inetdiag.Socket, bool) {
 			Cookie: c,
 		},
 		Inode: uint32(1000 + c),
-		Info: inetdiag.TCPInfo{
+		Info: inetdiag.TCPCore{
 			Len: inetdiag.TCPInfoLen6_18, State: uint8(inetdiag.StateEstablished),
-			RTO: 204 * time.Millisecond, RTT: time.Millisecond, SndMSS: 1448, RcvMSS: 536,
+			RTO: 204 * time.Millisecond, RTT: time.Millisecond,
 			LastDataSent: time.Duration(i) * time.Second, LastDataRecv: time.Duration(i) * time.Second,
-			LastAckRecv: time.Duration(i) * time.Second, SndWnd: 65536, RcvWnd: 65536,
+			LastAckRecv: time.Duration(i) * time.Second, SndWnd: 65536,
 		},
 	}
 	if start := int(c % 40); c%7 == 0 && i >= start {

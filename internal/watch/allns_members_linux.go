@@ -96,6 +96,7 @@ func (a *allNS) join(ns *netns.Namespace, pods map[string]netns.Pod) (*member, e
 		_ = m.close()
 		return nil, fmt.Errorf("network namespace %s cannot be watched: %w", l.Name, err)
 	}
+	src.keep = a.w.keepWhole
 	return &member{ns: *ns, label: l, h: h, src: src}, nil
 }
 

@@ -99,10 +99,10 @@ func (s sparseDump) Dump(req inetdiag.Request, dst []inetdiag.Socket) ([]inetdia
 
 // Lookup forwards look-ups to the namespace's socket (refresh_linux.go):
 // they name their family, and need no count.
-func (s sparseDump) Lookup(targets []inetdiag.Target, ext inetdiag.Extensions, fn func(int, *inetdiag.Socket, error)) error {
+func (s sparseDump) Lookup(targets []inetdiag.Target, ext inetdiag.Extensions, full inetdiag.FullFunc, fn func(int, *inetdiag.Socket, error)) error {
 	l, ok := s.dumper.(lookuper)
 	if !ok {
 		return errors.New("watch: this namespace's socket answers no look-ups")
 	}
-	return l.Lookup(targets, ext, fn)
+	return l.Lookup(targets, ext, full, fn)
 }

@@ -15,6 +15,9 @@ import (
 // same memory: one buffer, 58 MB at 10^5 sockets, instead of two.
 type buffer struct {
 	socks []inetdiag.Socket
+	// whole holds the sockets of socks kept whole (Socket.Full): those
+	// on screen, or every one while recording.
+	whole wholeSlab
 	rows  []model.Row
 	// rowsEpoch, when not 0, says rows are a whole refresh's rows, every
 	// one but the suspects' as its sweep state's of that epoch are (see
@@ -41,6 +44,7 @@ func (b *buffer) release() {
 		// rows keep their length for a refresh that patches them;
 		// everyone else fills them from rows[:0].
 		b.socks = b.socks[:0]
+		b.whole.reset()
 		b.pool.put(b)
 	}
 }
@@ -74,5 +78,52 @@ func (p *bufPool) put(b *buffer) {
 	defer p.mu.Unlock()
 	if len(p.free) < maxFreeBufs {
 		p.free = append(p.free, b)
+	}
+}
+
+// wholeSlab is a buffer's storage for the sockets it keeps whole, in
+// chunks so that a Full once handed out never moves (the buffer's
+// sockets point to them) while the slab grows.
+type wholeSlab struct {
+	chunks [][]inetdiag.Full
+	n      int
+}
+
+// wholeChunk is the size of a chunk: a screenful of rows fits in one,
+// a recorded dump of 10^5 sockets takes a hundred.
+const wholeChunk = 1024
+
+// next returns a Full the buffer owns until reset.
+func (w *wholeSlab) next() *inetdiag.Full {
+	c := w.n / wholeChunk
+	if c == len(w.chunks) {
+		w.chunks = append(w.chunks, make([]inetdiag.Full, wholeChunk))
+	}
+	w.n++
+	return &w.chunks[c][(w.n-1)%wholeChunk]
+}
+
+// reset makes every Full free again; chunks beyond twice what the last
+// use took are dropped (a recording stopped, a past peak).
+func (w *wholeSlab) reset() {
+	used := (w.n + wholeChunk - 1) / wholeChunk
+	if len(w.chunks) > 2*used+1 {
+		clear(w.chunks[2*used+1:])
+		w.chunks = w.chunks[:2*used+1]
+	}
+	w.n = 0
+}
+
+// fullFor is the inetdiag.FullFunc of a dump or look-up into b: the
+// sockets keep selects are kept whole in b's slab (nil keep: none).
+func (b *buffer) fullFor(keep func(*inetdiag.Socket) bool) inetdiag.FullFunc {
+	if keep == nil {
+		return nil
+	}
+	return func(s *inetdiag.Socket) *inetdiag.Full {
+		if keep(s) {
+			return b.whole.next()
+		}
+		return nil
 	}
 }

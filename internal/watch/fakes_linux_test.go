@@ -73,10 +73,35 @@ func (d *fakeDumper) Dump(req inetdiag.Request, dst []inetdiag.Socket) ([]inetdi
 		}
 	}
 	if d.socks != nil {
+		start := len(dst)
 		dst = append(dst, d.socks(i)...)
+		for k := start; k < len(dst); k++ {
+			keepWhole(&dst[k], req.Full)
+		}
 	}
 	d.calls[i].out = dst
 	return dst, nil
+}
+
+// keepWhole does to a fake's socket what the decoder does: the whole of
+// it in the Full that full gives (from the fake's own Full, or its core),
+// none without one.
+func keepWhole(s *inetdiag.Socket, full inetdiag.FullFunc) {
+	src := s.Full
+	s.Full = nil
+	if full == nil {
+		return
+	}
+	f := full(s)
+	if f == nil {
+		return
+	}
+	if src != nil {
+		*f = *src
+	} else {
+		*f = inetdiag.Full{Info: s.Info.AsInfo()}
+	}
+	s.Full = f
 }
 
 func (d *fakeDumper) Close() error { d.closed++; return nil }
@@ -150,11 +175,11 @@ func fakeSock(cookie uint64, st inetdiag.State) inetdiag.Socket {
 			Cookie: cookie,
 		},
 		Inode: 7000 + uint32(cookie),
-		Info: inetdiag.TCPInfo{
+		Info: inetdiag.TCPCore{
 			Len: inetdiag.TCPInfoLen6_18, State: uint8(st),
-			RTO: 204 * time.Millisecond, RTT: time.Millisecond, SndMSS: 1448, RcvMSS: 536,
+			RTO: 204 * time.Millisecond, RTT: time.Millisecond,
 			LastDataSent: 50 * time.Millisecond, LastDataRecv: 50 * time.Millisecond, LastAckRecv: 50 * time.Millisecond,
-			SndWnd: 65536, RcvWnd: 65536,
+			SndWnd: 65536,
 		},
 	}
 }

@@ -197,7 +197,7 @@ func TestShownRowsGetOwners(t *testing.T) {
 	if got := withComm(); len(got) != 0 {
 		t.Fatalf("healthy rows above the limit got processes before any was shown: %v", got)
 	}
-	w.SetShown([]uint32{socks[5].Inode, socks[6].Inode})
+	w.SetShown([]uint32{socks[5].Inode, socks[6].Inode}, nil)
 	if got := withComm(); got[6] != "worker" || got[7] != "worker" {
 		t.Errorf("the rows shown: %v, want 6 and 7 owned by worker", got)
 	}

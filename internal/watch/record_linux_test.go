@@ -30,7 +30,8 @@ func churn(n int) func(i int) []inetdiag.Socket {
 			if c%50 == 0 {
 				s = retransSock(c)
 			}
-			s.Info.BytesAcked = uint64(i) * c // active: something changes
+			s.Full = &inetdiag.Full{Info: s.Info.AsInfo()}
+			s.Full.Info.BytesAcked = uint64(i) * c // active: something changes
 			socks = append(socks, s)
 		}
 		return socks

@@ -25,7 +25,7 @@ import (
 // lookuper is a dumper that also answers look-ups by id: *inetdiag.Conn.
 // A source whose dumper is not one (a fake, a recording) only sweeps.
 type lookuper interface {
-	Lookup(targets []inetdiag.Target, ext inetdiag.Extensions, fn func(i int, s *inetdiag.Socket, err error)) error
+	Lookup(targets []inetdiag.Target, ext inetdiag.Extensions, full inetdiag.FullFunc, fn func(i int, s *inetdiag.Socket, err error)) error
 }
 
 // sweepState is what a source keeps of its last sweep for the refreshes
@@ -178,7 +178,7 @@ func (s *source) refresh(start time.Time, opts model.OptionSource) (sourcePoll, 
 	lookStart := s.clock()
 	var err error
 	if len(st.targets) > 0 {
-		err = s.dump.(lookuper).Lookup(st.targets, dumpExtensions, func(i int, sk *inetdiag.Socket, lerr error) {
+		err = s.dump.(lookuper).Lookup(st.targets, dumpExtensions, buf.fullFor(s.keep), func(i int, sk *inetdiag.Socket, lerr error) {
 			switch {
 			case lerr == nil:
 				buf.socks = append(buf.socks, *sk)

@@ -21,12 +21,13 @@ type lookupDumper struct {
 	lookups [][]uint64
 }
 
-func (d *lookupDumper) Lookup(targets []inetdiag.Target, _ inetdiag.Extensions, fn func(int, *inetdiag.Socket, error)) error {
+func (d *lookupDumper) Lookup(targets []inetdiag.Target, _ inetdiag.Extensions, full inetdiag.FullFunc, fn func(int, *inetdiag.Socket, error)) error {
 	k := len(d.lookups)
 	var asked []uint64
 	for i, t := range targets {
 		asked = append(asked, t.ID.Cookie)
 		if s, ok := d.answer(k, t.ID.Cookie); ok {
+			keepWhole(&s, full)
 			fn(i, &s, nil)
 		} else {
 			fn(i, nil, inetdiag.ErrNotFound)

@@ -67,7 +67,7 @@ func TestRefreshRowsOwnersPeers(t *testing.T) {
 	// TestRefreshBetweenSweeps); row 5 comes on screen before 3.
 	snaps, _ := runLoop(t, w, clock, time.Second, 4, func(i int) {
 		if i == 3 {
-			w.SetShown([]uint32{socks[4].Inode})
+			w.SetShown([]uint32{socks[4].Inode}, nil)
 		}
 	})
 	defer func() {
@@ -189,7 +189,7 @@ func TestRefreshPatchesReusedRows(t *testing.T) {
 	reused := 0
 	for k := range 12 {
 		if k == shownAt {
-			w.SetShown([]uint32{socks[2].Inode})
+			w.SetShown([]uint32{socks[2].Inode}, nil)
 		}
 		clock.advance(time.Second)
 		s, err := w.Refresh()

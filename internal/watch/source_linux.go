@@ -34,6 +34,9 @@ type source struct {
 	tracker *model.Tracker
 	clock   func() time.Time
 	notice  func(string)
+	// keep says which sockets are kept whole (Socket.Full) besides their
+	// compact form; nil keeps none.
+	keep func(*inetdiag.Socket) bool
 
 	lastParam time.Time // when the sysctls were last read
 	bufs      bufPool
@@ -126,6 +129,7 @@ func (s *source) poll(start time.Time, req inetdiag.Request, filtered bool, opts
 	buf := s.takeBuffer(filtered)
 	dumpStart := s.clock()
 	req.Ext = dumpExtensions
+	req.Full = buf.fullFor(s.keep)
 	socks, err := s.dump.Dump(req, buf.socks[:0])
 	end := s.clock()
 	if err != nil {

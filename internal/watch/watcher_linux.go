@@ -87,6 +87,10 @@ type Watcher struct {
 	// owners are resolved whatever the policy (SetShown).
 	shown    map[uint32]bool
 	shownGen uint64 // counts SetShown calls
+	// whole are the cookies of the rows on screen, whose sockets are
+	// kept whole (all of tcp_info) for a detail view. Read for every
+	// socket of a dump, so not under mu: SetShown swaps in a new set.
+	whole atomic.Pointer[map[uint64]bool]
 	// refreshSetup says the last Refresh made or copied every row of its
 	// sweep (see tiers.setup).
 	refreshSetup bool
@@ -139,6 +143,7 @@ func newWatcher(cfg Config, d dumper, ns nsReader, hz int) (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	src.keep = w.keepWhole
 	w.src = src
 	return w, nil
 }
@@ -221,18 +226,37 @@ func (w *Watcher) SetQuery(q query.Query) error {
 	return nil
 }
 
-// SetShown says which sockets' rows are on screen (by inode): from the
-// next poll on their processes are resolved, whatever the owner policy
-// and limit, so that the rows a user looks at always carry their process.
-func (w *Watcher) SetShown(inodes []uint32) {
+// SetShown says which sockets' rows are on screen, by inode and by
+// cookie: from the next poll on their processes are resolved, whatever
+// the owner policy and limit, so that the rows a user looks at always
+// carry their process; and their sockets are kept whole, so that a
+// detail view opened on one shows all of its tcp_info at once (every
+// other socket is stored compact).
+func (w *Watcher) SetShown(inodes []uint32, cookies []uint64) {
 	m := make(map[uint32]bool, len(inodes))
 	for _, ino := range inodes {
 		m[ino] = true
+	}
+	c := make(map[uint64]bool, len(cookies))
+	for _, k := range cookies {
+		c[k] = true
 	}
 	w.mu.Lock()
 	w.shown = m
 	w.shownGen++
 	w.mu.Unlock()
+	w.whole.Store(&c)
+}
+
+// keepWhole says whether a dump keeps s whole: every socket of a
+// recorded poll (a recording holds all that the kernel sent), else those
+// on screen.
+func (w *Watcher) keepWhole(s *inetdiag.Socket) bool {
+	if w.rec != nil {
+		return true
+	}
+	m := w.whole.Load()
+	return m != nil && len(*m) > 0 && (*m)[s.ID.Cookie]
 }
 
 // shownGeneration counts the SetShown calls so far.
