@@ -110,7 +110,7 @@ type Conn struct {
 // the fields the next poll compares, and its identity for the event if it
 // vanishes. Keeping these ~100 bytes instead of the sample lets the caller
 // dump into the same buffer again: at 10^5 sockets a second buffer of
-// decoded sockets is 58 MB.
+// decoded sockets is 22 MB (224 bytes a socket, see inetdiag.Socket).
 type lastSample struct {
 	id            EventID
 	state         inetdiag.State

@@ -195,7 +195,7 @@ func (s *source) dropBuffer(buf *buffer) {
 
 // expectSockets is how many sockets a new buffer, or one too small for the
 // last dump, should have room for. A buffer grown by append from nothing to 10^5
-// sockets (58 MB) leaves about four times that in garbage on the way,
+// sockets (22 MB) leaves about four times that in garbage on the way,
 // which set the peak memory of a whole run: size it once instead, from
 // the last dump (plus room to grow), or for the first dump of an
 // unfiltered query from the kernel's socket counts.
