@@ -67,12 +67,10 @@ func (t *TCPInfo) Core() TCPCore {
 func decodeTCPCore(t *TCPCore, b []byte) {
 	n := len(b)
 	if n < TCPInfoLen6_7 {
-		var pad [TCPInfoLen6_7]byte
-		copy(pad[:], b[:fieldFloor(n)])
-		decodeCore(t, pad[:])
-	} else {
-		decodeCore(t, b)
+		pad := padded(b)
+		b = pad[:]
 	}
+	decodeCore(t, b)
 	t.Len = n
 }
 

@@ -159,13 +159,19 @@ func us64(v uint64) time.Duration {
 func decodeTCPInfo(t *TCPInfo, b []byte) {
 	n := len(b)
 	if n < TCPInfoLen6_18 {
-		var pad [TCPInfoLen6_18]byte
-		copy(pad[:], b[:fieldFloor(n)])
-		decodeFull(t, pad[:])
-	} else {
-		decodeFull(t, b)
+		pad := padded(b)
+		b = pad[:]
 	}
+	decodeFull(t, b)
 	t.Len = n
+}
+
+// padded returns b's whole fields followed by zeros, for a b shorter than
+// the decoders read: they read fixed offsets with one bounds check, and a
+// field cut in the middle is dropped rather than half read.
+func padded(b []byte) (pad [TCPInfoLen6_18]byte) {
+	copy(pad[:], b[:fieldFloor(len(b))])
+	return pad
 }
 
 // fieldFloor returns the largest field boundary <= n, so that no field is
