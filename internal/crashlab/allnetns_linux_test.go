@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,8 +35,12 @@ type allWatcher struct {
 	// refreshes counts the polls that looked up suspects rather than
 	// dump (two tiers).
 	refreshes int
-	cancel    context.CancelFunc
-	done      chan struct{}
+	// notices are the last snapshot's: a connection that never shows is
+	// explained by them (a namespace that could not be opened or dumped).
+	notices []string
+	polls   int
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 func startAllWatcher(t *testing.T, sweepEvery time.Duration) *allWatcher {
@@ -56,6 +61,8 @@ func startAllWatcher(t *testing.T, sweepEvery time.Duration) *allWatcher {
 			if snap.Refresh {
 				aw.refreshes++
 			}
+			aw.polls++
+			aw.notices = snap.Notices
 			for i := range snap.Rows {
 				r := &snap.Rows[i]
 				if r.NetNS == nil {
@@ -81,6 +88,18 @@ func startAllWatcher(t *testing.T, sweepEvery time.Duration) *allWatcher {
 	}()
 	t.Cleanup(aw.stop)
 	return aw
+}
+
+// said describes what the watcher did so far, for a failure's message.
+func (aw *allWatcher) said() string {
+	aw.mu.Lock()
+	defer aw.mu.Unlock()
+	names := make([]string, 0, len(aw.inodes))
+	for n := range aw.inodes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("%d snapshots; namespaces with rows: %v; notices: %q", aw.polls, names, aw.notices)
 }
 
 func (aw *allWatcher) stop() {
@@ -176,7 +195,7 @@ func labAllNetNS(t *testing.T, tierName string, sweepEvery time.Duration) {
 	aw := startAllWatcher(t, sweepEvery)
 	for _, h := range hosts {
 		if !waitFor(10*time.Second, func() bool { return len(aw.of(h.lab.Cli, h.p.Client)) > 0 }) {
-			t.Fatalf("%s: the watcher never showed the connection in namespace %s", h.name, h.lab.Cli)
+			t.Fatalf("%s: the watcher never showed the connection in namespace %s (%s)", h.name, h.lab.Cli, aw.said())
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -260,7 +279,7 @@ func TestLabAllNetNSGone(t *testing.T) {
 	exchange(t, p)
 	aw := startAllWatcher(t, 0)
 	if !waitFor(10*time.Second, func() bool { return len(aw.of(l.Cli, p.Client)) > 0 }) {
-		t.Fatalf("the watcher never showed the connection in namespace %s", l.Cli)
+		t.Fatalf("the watcher never showed the connection in namespace %s (%s)", l.Cli, aw.said())
 	}
 	if err := l.Crash(); err != nil {
 		t.Fatal(err)
