@@ -39,6 +39,7 @@ type allWatcher struct {
 	// explained by them (a namespace that could not be opened or dumped).
 	notices []string
 	polls   int
+	lastErr error // the last failed poll's
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -52,7 +53,20 @@ func startAllWatcher(t *testing.T, sweepEvery time.Duration) *allWatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	aw := &allWatcher{samples: map[string][]sample{}, inodes: map[string]map[uint64]bool{}, cancel: cancel, done: make(chan struct{})}
 	snaps := make(chan *model.Snapshot, 1)
-	go w.Loop(ctx, 250*time.Millisecond, snaps, nil)
+	errs := make(chan error, 1)
+	go w.Loop(ctx, 250*time.Millisecond, snaps, errs)
+	go func() {
+		for {
+			select {
+			case err := <-errs:
+				aw.mu.Lock()
+				aw.lastErr = err
+				aw.mu.Unlock()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	go func() {
 		defer close(aw.done)
 		defer w.Close()
@@ -99,7 +113,7 @@ func (aw *allWatcher) said() string {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	return fmt.Sprintf("%d snapshots; namespaces with rows: %v; notices: %q", aw.polls, names, aw.notices)
+	return fmt.Sprintf("%d snapshots; namespaces with rows: %v; notices: %q; last failed poll: %v", aw.polls, names, aw.notices, aw.lastErr)
 }
 
 func (aw *allWatcher) stop() {

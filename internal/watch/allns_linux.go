@@ -12,6 +12,19 @@ import (
 	"github.com/tcpwatch/tcpwatch/model"
 )
 
+// retryAtMost is the longest wait before a namespace that could not be
+// opened is tried again: the wait starts at rediscoverEvery and doubles
+// with each failure, so that a namespace that cannot be opened at all (no
+// privilege) costs an open a minute, and one whose failure passed is
+// watched within seconds.
+const retryAtMost = time.Minute
+
+// retry is when a namespace that could not be opened is tried again.
+type retry struct {
+	at   time.Time
+	wait time.Duration
+}
+
 // rediscoverEvery is how often the namespaces are listed again: a pod
 // started or deleted shows within that, and listing costs a stat of every
 // process's /proc/PID/ns/net (a few milliseconds on a host of a thousand
@@ -54,9 +67,11 @@ type allNS struct {
 	order   []*member // as discovery orders them: the host first
 	// orderMu guards order against Destroy, which runs beside the loop.
 	orderMu sync.Mutex
-	// failed are namespaces that could not be opened: not tried again
-	// while they live (the reason is in the notices).
-	failed map[netns.ID]bool
+	// failed are namespaces that could not be opened (the reason is in
+	// the notices), tried again with backoff while they live: a failure
+	// may pass (descriptors or memory short, a pod being set up), and a
+	// namespace never retried would stay unwatched for its whole life.
+	failed map[netns.ID]*retry
 	listed bool // a discovery succeeded once
 	// sharedSaid: the notice about namespaces sharing the host's socket
 	// table was given.
@@ -129,7 +144,7 @@ func newAllWatcher(cfg Config) (*Watcher, error) {
 func newAllNS(w *Watcher) *allNS {
 	a := &allNS{
 		w: w, parallel: min(max(runtime.GOMAXPROCS(0), 2), maxParallel),
-		members: map[netns.ID]*member{}, failed: map[netns.ID]bool{},
+		members: map[netns.ID]*member{}, failed: map[netns.ID]*retry{},
 	}
 	w.all = a
 	return a

@@ -266,9 +266,9 @@ func TestAllNSGone(t *testing.T) {
 }
 
 // TestAllNSDiscovery: a namespace that appears is opened within
-// rediscoverEvery; one that cannot be opened costs a notice and is not
-// tried again while it lives; none opened, or the first listing failing,
-// is an error.
+// rediscoverEvery; one that cannot be opened costs a notice (and is tried
+// again, TestAllNSRetriesFailedOpen); none opened, or the first listing
+// failing, is an error.
 func TestAllNSDiscovery(t *testing.T) {
 	clock := newFakeClock()
 	h := newFakeHostNS()
@@ -294,8 +294,8 @@ func TestAllNSDiscovery(t *testing.T) {
 	if got := keys(rowsByNS(snap)); !slices.Equal(got, []string{"host 1", "new 1"}) {
 		t.Errorf("rows %v, want host 1 and new 1", got)
 	}
-	if h.opened[300] != 1 {
-		t.Errorf("the namespace that cannot be opened was tried %d times, want once", h.opened[300])
+	if h.opened[300] != 2 {
+		t.Errorf("the namespace that cannot be opened was tried %d times, want twice (at start, then rediscoverEvery later)", h.opened[300])
 	}
 	snap.Release()
 
@@ -388,3 +388,67 @@ func (d *gaugeDumper) Dump(_ inetdiag.Request, dst []inetdiag.Socket) ([]inetdia
 }
 
 func (d *gaugeDumper) Close() error { return nil }
+
+// TestAllNSRetriesFailedOpen: a namespace that cannot be opened is tried
+// again rediscoverEvery after its first failure, then after twice the
+// last wait, at most retryAtMost; the notice is given once; once it opens
+// it is watched like any other.
+func TestAllNSRetriesFailedOpen(t *testing.T) {
+	clock := newFakeClock()
+	h := newFakeHostNS()
+	h.add(100, "host", paramsWith(15), &fakeDumper{socks: always(okSock(1))})
+	h.add(300, "pod", paramsWith(15), &fakeDumper{socks: always(okSock(2))})
+	h.openErr[300] = errors.New("too many open files")
+	w := mustAllWatcher(t, h, clock)
+
+	// Polls every rediscoverEvery for 200 s: when was the namespace tried?
+	var tried []time.Duration
+	seen := 0
+	for at := time.Duration(0); at <= 200*time.Second; at += rediscoverEvery {
+		if at > 0 {
+			clock.advance(rediscoverEvery)
+		}
+		snap := mustPoll(t, w)
+		if h.opened[300] > seen {
+			seen = h.opened[300]
+			tried = append(tried, at)
+		}
+		if n := slices.IndexFunc(snap.Rows, func(r model.Row) bool { return r.NetNS.Name == "pod" }); n >= 0 {
+			t.Errorf("at %v: a row of the namespace that cannot be opened", at)
+		}
+		if c := countFunc(snap.Notices, func(n string) bool { return strings.Contains(n, "pod") && strings.Contains(n, "too many open files") }); c != 1 {
+			t.Errorf("at %v: the failure is in %d notices, want 1: %q", at, c, snap.Notices)
+		}
+		snap.Release()
+	}
+	s := time.Second
+	want := []time.Duration{0, 2 * s, 6 * s, 14 * s, 30 * s, 62 * s, 122 * s, 182 * s}
+	if !slices.Equal(tried, want) {
+		t.Errorf("tried at %v, want %v", tried, want)
+	}
+
+	// The failure passes: at the next try the namespace is watched.
+	delete(h.openErr, 300)
+	clock.advance(40 * s) // 240 s
+	snap := mustPoll(t, w)
+	if got := keys(rowsByNS(snap)); !slices.Equal(got, []string{"host 1"}) {
+		t.Errorf("rows %v before the next try (at 242 s), want host 1 only", got)
+	}
+	snap.Release()
+	clock.advance(2 * s)
+	snap = mustPoll(t, w)
+	if got := keys(rowsByNS(snap)); !slices.Equal(got, []string{"host 1", "pod 2"}) {
+		t.Errorf("rows %v once the namespace opens, want host 1 and pod 2", got)
+	}
+	snap.Release()
+}
+
+func countFunc[T any](s []T, f func(T) bool) int {
+	n := 0
+	for _, v := range s {
+		if f(v) {
+			n++
+		}
+	}
+	return n
+}

@@ -51,15 +51,16 @@ func (a *allNS) rediscover(now time.Time) error {
 					m.label, m.info = l, nil
 				}
 			}
-		case a.failed[ns.ID]:
+		case a.failed[ns.ID] != nil && now.Before(a.failed[ns.ID].at):
 			continue
 		default:
 			m, err = a.join(ns, podsOnce())
 			if err != nil {
-				a.failed[ns.ID] = true
+				a.retryLater(ns.ID, now)
 				a.notice(err.Error())
 				continue
 			}
+			delete(a.failed, ns.ID)
 			a.members[ns.ID] = m
 		}
 		order = append(order, m)
@@ -80,6 +81,20 @@ func (a *allNS) rediscover(now time.Time) error {
 	a.orderMu.Unlock()
 	a.noticeSharedTable()
 	return nil
+}
+
+// retryLater sets when a namespace that could not be opened is tried
+// again: rediscoverEvery after its first failure, twice the last wait
+// after each next one, at most retryAtMost.
+func (a *allNS) retryLater(id netns.ID, now time.Time) {
+	r := a.failed[id]
+	if r == nil {
+		r = &retry{wait: rediscoverEvery}
+		a.failed[id] = r
+	} else {
+		r.wait = min(2*r.wait, retryAtMost)
+	}
+	r.at = now.Add(r.wait)
 }
 
 // join opens a namespace and starts its source (its parameters read
