@@ -26,7 +26,7 @@ func (tr *Tracker) AssessOnce(s *inetdiag.Socket, now time.Time, u time.Duration
 	tr.uncertainty = saved
 	return Row{
 		Sock: s, Health: c.Health, HealthSince: c.HealthSince, FirstSeen: c.FirstSeen,
-		Prediction: c.Prediction, Opts: c.Opts, Exposure: c.Exposure, History: c.History,
+		Prediction: c.Prediction, Exposure: c.Exposure, History: c.History,
 		Sampled: now,
 	}
 }

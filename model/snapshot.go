@@ -11,7 +11,10 @@ import (
 
 // Row is an immutable view of one connection at one poll: what a display,
 // a JSON writer or a metrics exporter needs, copied out of the tracker so
-// that it can be read while the next poll runs.
+// that it can be read while the next poll runs. There is one per socket,
+// in two to four arrays at once (see watch's buffers): a field costs
+// 10^5 times its size several times over, so a row holds only what is
+// read of it (the socket options a prediction used are in its Inputs).
 type Row struct {
 	// Sock is the sample. It points into the poll's socket buffer, which
 	// the snapshot keeps alive.
@@ -21,7 +24,6 @@ type Row struct {
 	FirstSeen   time.Time
 	Prediction  *Prediction // never modified once made
 	Exposure    *Exposure   // nil unless established
-	Opts        SockOpts
 	// PID and Comm name the owning process (0 and "" when unknown).
 	PID  int
 	Comm string
@@ -310,7 +312,7 @@ func (p Poll) AppendRows(dst []Row, owner func(s *inetdiag.Socket) (int, string)
 // its owner.
 func RowOf(c *Conn) Row {
 	r := Row{Sock: c.Sock, Health: c.Health, HealthSince: c.HealthSince, FirstSeen: c.FirstSeen,
-		Sampled: c.LastSeen, Prediction: c.Prediction, Opts: c.Opts,
+		Sampled: c.LastSeen, Prediction: c.Prediction,
 		// The tracker replaces a connection's Exposure, never modifies
 		// it: the row can share it.
 		Exposure: c.Exposure}
