@@ -22,7 +22,9 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows := sp.poll.AppendRows(sp.buf.rows[:0], nil)
+	sp.rows = w.rowBufs.get()
+	sp.rows.refs.Store(1)
+	rows := sp.poll.AppendRows(sp.rows.rows[:0], nil)
 	w.resolveOwners(rows, sp.time, q)
 	// The recorder runs before the peers are judged: a keyframe holds the
 	// peer tracker's memory from before this poll, which replay restores
@@ -30,7 +32,7 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	w.rec.append(w, sp, rows, start)
 	peers, peerEvents := w.judgePeers(sp, rows)
 	rows = filterRows(rows, q)
-	sp.buf.rows, sp.buf.rowsEpoch = rows, 0
+	sp.rows.rows, sp.rows.rowsEpoch = rows, 0
 	w.noticeLimits()
 	return w.withPeers(w.snapshot(start, sp, rows), peers, peerEvents), nil
 }

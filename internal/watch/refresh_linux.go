@@ -237,10 +237,12 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	sp.rows = w.rowBufs.get()
+	sp.rows.refs.Store(1)
 	rows := w.refreshRows(sp, q)
 	peers, peerEvents := w.refreshPeers(sp, rows)
 	rows = filterRows(rows, q)
-	sp.buf.rows = rows
+	sp.rows.rows = rows
 	w.noticeLimits()
 	return w.withPeers(w.snapshot(start, sp, rows), peers, peerEvents), nil
 }
@@ -252,7 +254,7 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 // must test every row's owner.
 func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 	st := &w.src.sweep
-	buf := sp.buf
+	buf := sp.rows
 	// Making or copying every row is the sweep's price, not the
 	// refresh's (see tiers.setup), unless a filter makes every refresh
 	// pay it. (A drop of the gone goes over every row too, and changes

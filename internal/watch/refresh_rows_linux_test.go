@@ -144,14 +144,22 @@ func TestRefreshRowsOwnersPeers(t *testing.T) {
 	}
 }
 
-// TestRefreshPatchesReusedRows: a snapshot released before the next
-// refresh gives its buffer back, and a refresh of the same sweep then
-// writes only the suspects' rows into it. Every refresh's rows must still
-// be what making them all anew gives: the dying row's latest sample, the
-// others the sweep's, and the owner of a row that came on screen in every
-// refresh after it, whichever buffer it lands in. Only the refreshes that
-// wrote every row are charged to the sweep.
+// TestRefreshPatchesReusedRows: a snapshot released gives its rows
+// back, and a refresh of the same sweep then writes only the suspects'
+// rows into them. Every refresh's rows must still be what making them all
+// anew gives: the dying row's latest sample, the others the sweep's, and
+// the owner of a row that came on screen in every refresh after it,
+// whichever buffer it lands in. Only the refreshes that wrote every row
+// are charged to the sweep. Once with each snapshot released before the
+// next refresh (an exporter: one row array serves every refresh), once
+// with each held until the next is made (an interface: two alternate).
 func TestRefreshPatchesReusedRows(t *testing.T) {
+	for _, hold := range []bool{false, true} {
+		t.Run(map[bool]string{false: "released", true: "held until the next"}[hold], func(t *testing.T) { refreshPatchesReusedRows(t, hold) })
+	}
+}
+
+func refreshPatchesReusedRows(t *testing.T, hold bool) {
 	a, b := fakePID(t, 0), fakePID(t, 1)
 	dying := func(retrans uint8) inetdiag.Socket { return retransSockAfter(7, retrans) }
 	var socks []inetdiag.Socket
@@ -187,6 +195,7 @@ func TestRefreshPatchesReusedRows(t *testing.T) {
 	s.Release()
 	backing := map[*model.Row]bool{}
 	reused := 0
+	var prev *model.Snapshot
 	for k := range 12 {
 		if k == shownAt {
 			w.SetShown([]uint32{socks[2].Inode}, nil)
@@ -204,11 +213,15 @@ func TestRefreshPatchesReusedRows(t *testing.T) {
 			t.Fatalf("refresh %d: %d rows, want %d", k, len(s.Rows), want)
 		}
 		// Only the refreshes that made or copied every row are the
-		// sweep's setup (tiers.setup): the first, the first into the
-		// other buffer, the first into the buffer that lacks the owners
-		// found at shownAt, the one that drops the gone from every row
-		// and the first into the other buffer after it.
-		setup := k < 2 || k == shownAt+1 || k == goneAt || k == goneAt+1
+		// sweep's setup (tiers.setup): the first and the one that drops
+		// the gone from every row; with two buffers alternating, also
+		// the first into the other buffer, the first into the buffer
+		// that lacks the owners found at shownAt and the first into the
+		// other buffer after the drop.
+		setup := k == 0 || k == goneAt
+		if hold {
+			setup = setup || k == 1 || k == shownAt+1 || k == goneAt+1
+		}
 		if w.refreshSetup != setup {
 			t.Errorf("refresh %d: setup %v, want %v", k, w.refreshSetup, setup)
 		}
@@ -231,7 +244,17 @@ func TestRefreshPatchesReusedRows(t *testing.T) {
 				t.Errorf("refresh %d, row %d: owner %q, %d retransmissions; want %q, %d", k, c, r.Comm, r.Retransmits(), wantComm, wantRetrans)
 			}
 		}
-		s.Release()
+		if hold {
+			if prev != nil {
+				prev.Release()
+			}
+			prev = s
+		} else {
+			s.Release()
+		}
+	}
+	if prev != nil {
+		prev.Release()
 	}
 	if reused < 6 {
 		t.Errorf("only %d of 12 refreshes wrote into a buffer an earlier one had: the patching went untested", reused)

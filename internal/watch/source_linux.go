@@ -84,6 +84,11 @@ type sourcePoll struct {
 	// point into (one reference each for the snapshot).
 	refresh bool
 	shared  *buffer
+	// rows holds the snapshot's rows (Watcher.rowBufs; nil until the
+	// Watcher makes them): the snapshot alone holds it, so that a row
+	// array lives as long as its snapshot, not as long as the tracker
+	// points into the sockets.
+	rows *buffer
 	// listening is the swept sockets' listening ports when already
 	// known (a refresh's), else nil.
 	listening map[uint16]bool
@@ -94,6 +99,9 @@ func (sp *sourcePoll) release() {
 	sp.buf.release()
 	if sp.shared != nil {
 		sp.shared.release()
+	}
+	if sp.rows != nil {
+		sp.rows.release()
 	}
 }
 

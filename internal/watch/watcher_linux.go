@@ -79,6 +79,11 @@ type Watcher struct {
 	conn *inetdiag.Conn // the source's socket, for destroying sockets (nil with a fake dumper)
 	all  *allNS         // with Config.AllNetNS, the namespaces (then src is nil)
 	host string
+	// rowBufs are the snapshots' rows, sweeps' and refreshes' alike: a
+	// row array is free again as soon as its snapshot is released. (Kept
+	// with the sockets they point to, a sweep's rows stayed until the
+	// next sweep, 16 MB idle at 10^5 sockets beside the refreshes' own.)
+	rowBufs bufPool
 
 	mu    sync.Mutex // guards query, gen and shown
 	query query.Query
