@@ -8,11 +8,13 @@ import (
 	"github.com/tcpwatch/tcpwatch/model"
 )
 
-// buffer holds one poll's sockets and the rows made of them, shared by
-// the tracker's connections (until the next dump) and the snapshot
-// consumer (until Release). When a consumer releases its snapshot before
-// the next poll (the exporter, the JSON writer) the next dump reuses the
-// same memory: one buffer, 22 MB at 10^5 sockets, instead of two.
+// buffer holds one poll's sockets, shared by the tracker's connections
+// (until the next dump) and the snapshot consumer (until Release); or,
+// drawn from a pool of its own (Watcher.rowBufs, allNS.rowBufs), a
+// snapshot's rows, held by the snapshot alone. When a consumer releases
+// its snapshot before the next poll (the exporter, the JSON writer) the
+// next dump reuses the same memory: one buffer, 22 MB at 10^5 sockets,
+// instead of two.
 type buffer struct {
 	socks []inetdiag.Socket
 	// whole holds the sockets of socks kept whole (Socket.Full): those
