@@ -20,8 +20,7 @@ func (tr *Tracker) assess(c *Conn, prev *lastSample, now time.Time, opts OptionS
 	n := retransmissions(s)
 	backoff := inRTOBackoff(s, n)
 	c.retrans = c.retrans.update(backoff, prev, c.LastSeen, now)
-	c.zeroWindow.update(s, prev, c.LastSeen, now)
-	c.keepalive.update(tr.cfg.Params, s, now)
+	c.updateProbing(tr.cfg.Params, s, prev, now)
 
 	health, pred := HealthOK, (*Prediction)(nil)
 	if r := classify(s, n, backoff); r != ruleNone {

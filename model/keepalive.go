@@ -30,6 +30,49 @@ type keepaliveEpisode struct {
 	intvl time.Duration
 }
 
+// probeEpisodes are the episodes of a connection's probes, allocated at
+// its first keepalive or zero-window probe and dropped when nothing of
+// them is left to remember (an interval learned stays).
+type probeEpisodes struct {
+	keepalive  keepaliveEpisode
+	zeroWindow zeroWindowEpisode
+}
+
+// updateProbing follows the probe episodes of c to its sample s at now
+// (prev is the previous sample, nil for a new connection).
+func (c *Conn) updateProbing(p Params, s *inetdiag.Socket, prev *lastSample, now time.Time) {
+	e := c.probing
+	if e == nil {
+		if s.Timer != inetdiag.TimerProbe0 && (s.Timer != inetdiag.TimerKeepalive || s.Retrans == 0) {
+			return // nothing starts: both updates would leave zeros
+		}
+		e = new(probeEpisodes)
+	}
+	e.zeroWindow.update(s, prev, c.LastSeen, now)
+	e.keepalive.update(p, s, now)
+	if *e == (probeEpisodes{}) {
+		e = nil
+	}
+	c.probing = e
+}
+
+// probes returns c's probe episodes, allocating them for a rule that
+// records in them.
+func (c *Conn) probes() *probeEpisodes {
+	if c.probing == nil {
+		c.probing = new(probeEpisodes)
+	}
+	return c.probing
+}
+
+// probesSeen returns a copy of c's probe episodes (zero if none).
+func (c *Conn) probesSeen() probeEpisodes {
+	if c.probing == nil {
+		return probeEpisodes{}
+	}
+	return *c.probing
+}
+
 // update follows the probes to the sample s at now.
 func (e *keepaliveEpisode) update(p Params, s *inetdiag.Socket, now time.Time) {
 	if s.Timer != inetdiag.TimerKeepalive || s.Retrans == 0 {
@@ -130,8 +173,8 @@ func (tr *Tracker) keepalivePrediction(c *Conn, now time.Time) *Prediction {
 	idle, intvl, cnt, inputs := tr.keepaliveSettings(c)
 	if !c.Opts.Known {
 		switch {
-		case c.keepalive.intvl > 0:
-			intvl = c.keepalive.intvl
+		case c.probesSeen().keepalive.intvl > 0:
+			intvl = c.probesSeen().keepalive.intvl
 			inputs[1] = Input{Name: InputKeepIntvl, Value: secs(intvl), Source: FromInferred}
 		case s.Expires > intvl:
 			// The timer was armed with the interval at the last probe: the

@@ -284,12 +284,14 @@ func (w *stateWriter) conn(c *Conn) {
 		}
 		w.varint(int64(e.lastN))
 	}
-	w.time(c.keepalive.since)
-	w.time(c.keepalive.pending)
-	w.varint(int64(c.keepalive.probes))
-	w.varint(int64(c.keepalive.intvl))
-	w.time(c.zeroWindow.since)
-	w.time(c.zeroWindow.calm)
+	// The probe episodes, zero when there are none (probing nil).
+	e := c.probesSeen()
+	w.time(e.keepalive.since)
+	w.time(e.keepalive.pending)
+	w.varint(int64(e.keepalive.probes))
+	w.varint(int64(e.keepalive.intvl))
+	w.time(e.zeroWindow.since)
+	w.time(e.zeroWindow.calm)
 }
 
 // stateReader decodes with a sticky error: once something is wrong,
@@ -522,7 +524,11 @@ func (r *stateReader) conn(c *Conn) {
 		e.lastN = int(r.varint())
 		c.retrans = e
 	}
-	c.keepalive.since, c.keepalive.pending = r.time(), r.time()
-	c.keepalive.probes, c.keepalive.intvl = int(r.varint()), time.Duration(r.varint())
-	c.zeroWindow.since, c.zeroWindow.calm = r.time(), r.time()
+	var e probeEpisodes
+	e.keepalive.since, e.keepalive.pending = r.time(), r.time()
+	e.keepalive.probes, e.keepalive.intvl = int(r.varint()), time.Duration(r.varint())
+	e.zeroWindow.since, e.zeroWindow.calm = r.time(), r.time()
+	if e != (probeEpisodes{}) {
+		c.probing = &e // as the live tracker keeps them: none when all zero
+	}
 }

@@ -98,10 +98,11 @@ type Conn struct {
 	// last is what the next poll needs of this one's sample.
 	last lastSample
 	// The episodes of the rules that follow a connection across polls:
-	// retrans is nil outside a retransmission episode.
-	retrans    *rtoEpisode
-	keepalive  keepaliveEpisode
-	zeroWindow zeroWindowEpisode
+	// retrans is nil outside a retransmission episode, probing nil for a
+	// connection that never sent a keepalive or zero-window probe (most
+	// of a host's: 112 bytes each are not spent on them).
+	retrans *rtoEpisode
+	probing *probeEpisodes
 	// poll is the number of the last poll that saw the connection.
 	poll int
 }

@@ -71,7 +71,7 @@ func (tr *Tracker) zeroWindowPrediction(c *Conn, now time.Time, orphan bool) *Pr
 		maxProbes: p.Retries2, retries2: p.Retries2, rtoMax: tr.rtoMax(c),
 		inputs: []Input{retries2Input(p)},
 		conf:   confidence(c.Opts.Known && c.Opts.UserTimeout == 0), orphan: orphan,
-		firstLo: c.zeroWindow.calm, firstHi: c.zeroWindow.since,
+		firstLo: c.probesSeen().zeroWindow.calm, firstHi: c.probesSeen().zeroWindow.since,
 	}
 	if c.Opts.Known {
 		zc.userTO = c.Opts.UserTimeout
