@@ -406,18 +406,29 @@ func scalePoll(t *testing.T, f *loadgen.Fixture, runs int, rep *scaleReport) {
 			rows, owned, statsOf(wall), ms((u1-u0)/per), ms((s1-s0)/per), float64(mallocs)/float64(runs*rows)))
 }
 
-// scaleSlowdown runs the watcher's loop with a 100 ms interval, which a
-// poll of this size cannot keep, every poll a full dump (--sweep always;
-// the two tiers have their own tests): once two polls in a row took more
-// than 1/watch.PollShare of the interval, the snapshot must say Slowed
-// and carry PollShare times the cheaper one's cost as its interval, and
-// the next poll must not start before it.
+// scaleSlowdown runs the watcher's loop with an interval its polls cannot
+// keep, every poll a full dump (--sweep always; the two tiers have their
+// own tests): once two polls in a row took more than 1/watch.PollShare of
+// the interval, the snapshot must say Slowed and carry PollShare times
+// the cheaper one's cost as its interval, and the next poll must not
+// start before it. The interval is three times the cheapest of three
+// polls measured first (at most 100 ms), so that the loop is slowed at
+// any fixture size on any machine.
 func scaleSlowdown(t *testing.T, f *loadgen.Fixture, rep *scaleReport) {
-	const interval = 100 * time.Millisecond
 	w, err := watch.New(watch.Config{NetNS: f.NetNSPath(), NetNSName: f.NetNS(), Owners: watch.OwnersFlagged, SweepEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	interval := 100 * time.Millisecond
+	for range 3 {
+		s, err := w.Poll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		interval = min(interval, 3*s.PollCost)
+		s.Release()
+	}
+	interval = max(interval.Round(time.Millisecond), time.Millisecond)
 	defer w.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -468,7 +479,7 @@ func scaleSlowdown(t *testing.T, f *loadgen.Fixture, rep *scaleReport) {
 	if slowed == 0 {
 		t.Errorf("no snapshot was slowed at %d sockets with a %v interval (poll costs: %v)", len(snaps[0].Rows), interval, effective)
 	}
-	rep.add("`watch.Loop` at -i 100ms", statsOf(effective).String(), fmt.Sprintf("effective interval; %d of %d snapshots say Slowed", slowed, len(snaps)))
+	rep.add(fmt.Sprintf("`watch.Loop` at -i %v", interval), statsOf(effective).String(), fmt.Sprintf("effective interval; %d of %d snapshots say Slowed", slowed, len(snaps)))
 }
 
 // binaryRun is one run of the tcpwatch binary under observation.
