@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -48,11 +49,14 @@ type sweepState struct {
 	at      []int
 	targets []inetdiag.Target
 	cookies []uint64
-	// rows are conns' rows with their owners (valid with haveRows), the
-	// suspects' as of the last refresh; base their part of their hosts'
+	// owners are conns' owners (valid with haveRows): with conns they
+	// make every row a refresh shows, the suspects' as of the last
+	// refresh (a connection not looked up is as its sweep left it, so its
+	// row is made again the same). base is their part of their hosts'
 	// verdicts (see model.PeerBase); listening the sweep's listening
-	// ports. Made by the first refresh after a sweep.
-	rows     []model.Row
+	// ports. Made by the first refresh after a sweep. (Whole rows kept
+	// here were a third row array: 160 MB at 10^6 against 24.)
+	owners   []rowOwner
 	haveRows bool
 	// epoch names rows' contents but the suspects': it changes whenever
 	// another row changes (a new sweep, a drop, owners resolved), so a
@@ -71,6 +75,19 @@ type sweepState struct {
 	gone    []uint64
 	live    []model.Row
 	unowned []model.Row
+}
+
+// rowOwner is the process a row names.
+type rowOwner struct {
+	pid  int
+	comm string
+}
+
+// row is the row of conns[i] with its owner.
+func (st *sweepState) row(i int) model.Row {
+	r := model.RowOf(st.conns[i])
+	r.PID, r.Comm = st.owners[i].pid, st.owners[i].comm
+	return r
 }
 
 // choose picks the suspects of the last sweep's connections.
@@ -93,10 +110,10 @@ func (st *sweepState) drop(tracked func(cookie uint64) bool) {
 	for _, k := range st.cookies {
 		suspect[k] = true
 	}
-	// A new slice: earlier polls' results share the old one. rows are
+	// A new slice: earlier polls' results share the old one. owners are
 	// the state's own.
 	conns := make([]*model.Conn, 0, len(st.conns))
-	rows := st.rows[:0]
+	owners := st.owners[:0]
 	st.at, st.targets, st.cookies = st.at[:0], st.targets[:0], st.cookies[:0]
 	for i, c := range st.conns {
 		k := c.Sock.ID.Cookie
@@ -110,12 +127,12 @@ func (st *sweepState) drop(tracked func(cookie uint64) bool) {
 		}
 		conns = append(conns, c)
 		if st.haveRows {
-			rows = append(rows, st.rows[i])
+			owners = append(owners, st.owners[i])
 		}
 	}
 	st.conns = conns
 	if st.haveRows {
-		st.rows = rows
+		st.owners = owners
 	}
 	st.epoch = newEpoch() // so the refresh copies every row: setup
 }
@@ -263,16 +280,22 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 		w.refreshSetup = !st.haveRows && !q.NeedsOwners()
 		rows := sp.poll.AppendRows(buf.rows[:0], nil)
 		w.resolveOwners(rows, sp.time, q)
-		st.rows = append(st.rows[:0], rows...)
+		st.owners = st.owners[:0]
+		for i := range rows {
+			st.owners = append(st.owners, rowOwner{rows[i].PID, rows[i].Comm})
+		}
 		st.haveRows, st.shownGen, st.epoch = true, w.shownGeneration(), newEpoch()
 		buf.rowsEpoch = st.keptEpoch(q)
 		return rows
 	}
 	var rows []model.Row
-	if buf.rowsEpoch == st.epoch && len(buf.rows) == len(st.rows) {
-		rows = buf.rows // as st.rows but the suspects': patched below
+	if buf.rowsEpoch == st.epoch && len(buf.rows) == len(st.conns) {
+		rows = buf.rows // as made below but the suspects': patched below
 	} else {
-		rows = append(buf.rows[:0], st.rows...)
+		rows = slices.Grow(buf.rows[:0], len(st.conns))
+		for i := range st.conns {
+			rows = append(rows, st.row(i))
+		}
 		w.refreshSetup = !q.FiltersRows()
 	}
 	// The suspects' rows anew. An owner found once stands until the next
@@ -281,8 +304,7 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 	// without one are asked for (their rows may have come to need one).
 	live, unowned := st.live[:0], st.unowned[:0]
 	for _, i := range st.at {
-		r := model.RowOf(st.conns[i])
-		r.PID, r.Comm = st.rows[i].PID, st.rows[i].Comm
+		r := st.row(i)
 		if r.PID == 0 {
 			unowned = append(unowned, r)
 		}
@@ -297,7 +319,7 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 		}
 	}
 	for k, i := range st.at {
-		rows[i], st.rows[i] = live[k], live[k]
+		rows[i], st.owners[i] = live[k], rowOwner{live[k].PID, live[k].Comm}
 	}
 	st.live, st.unowned = live, unowned
 	if gen := w.shownGeneration(); gen != st.shownGen {
@@ -317,7 +339,7 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 				st.base = nil // its hosts' groups name the processes: gathered again
 			}
 			rows[i].PID, rows[i].Comm = live[k].PID, live[k].Comm
-			st.rows[i].PID, st.rows[i].Comm = live[k].PID, live[k].Comm
+			st.owners[i] = rowOwner{live[k].PID, live[k].Comm}
 		}
 		st.live = live
 		st.shownGen = gen
