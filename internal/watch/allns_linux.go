@@ -81,7 +81,6 @@ type allNS struct {
 	// last snapshot; events those kept so far, every namespace's, tagged.
 	pending []model.Event
 	events  []model.Event
-	rowBufs bufPool // the merged rows of a snapshot
 
 	noticeMu sync.Mutex // the Watcher's notices, from concurrent sources
 	optsMu   sync.Mutex // the Watcher's owner index and options cache
@@ -208,8 +207,7 @@ func (a *allNS) tick(refresh bool) (*model.Snapshot, error) {
 	}
 	a.pollMembers(start, q.Request(), !q.IsZero(), refresh)
 
-	rb := a.rowBufs.get()
-	rb.refs.Store(1)
+	rb := w.rowBufs.get(1)
 	rows := rb.rows[:0]
 	events := a.pending
 	a.pending = nil

@@ -10,7 +10,7 @@ import (
 
 // buffer holds one poll's sockets, shared by the tracker's connections
 // (until the next dump) and the snapshot consumer (until Release); or,
-// drawn from a pool of its own (Watcher.rowBufs, allNS.rowBufs), a
+// drawn from a pool of its own (Watcher.rowBufs), a
 // snapshot's rows, held by the snapshot alone. When a consumer releases
 // its snapshot before the next poll (the exporter, the JSON writer) the
 // next dump reuses the same memory: one buffer, 22 MB at 10^5 sockets,
@@ -64,15 +64,19 @@ type bufPool struct {
 // more until they release them.
 const maxFreeBufs = 2
 
-func (p *bufPool) get() *buffer {
+// get returns a free buffer that holders hold (see bufHolders).
+func (p *bufPool) get(holders int32) *buffer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var b *buffer
 	if n := len(p.free); n > 0 {
-		b := p.free[n-1]
+		b = p.free[n-1]
 		p.free = p.free[:n-1]
-		return b
+	} else {
+		b = &buffer{pool: p}
 	}
-	return &buffer{pool: p}
+	b.refs.Store(holders)
+	return b
 }
 
 func (p *bufPool) put(b *buffer) {

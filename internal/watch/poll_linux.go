@@ -22,8 +22,7 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp.rows = w.rowBufs.get()
-	sp.rows.refs.Store(1)
+	sp.rows = w.rowBufs.get(1)
 	rows := sp.poll.AppendRows(sp.rows.rows[:0], nil)
 	w.resolveOwners(rows, sp.time, q)
 	// The recorder runs before the peers are judged: a keyframe holds the

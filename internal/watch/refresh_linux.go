@@ -83,6 +83,9 @@ type rowOwner struct {
 	comm string
 }
 
+// ownerOf is the owner row r names.
+func ownerOf(r *model.Row) rowOwner { return rowOwner{r.PID, r.Comm} }
+
 // row is the row of conns[i] with its owner.
 func (st *sweepState) row(i int) model.Row {
 	r := model.RowOf(st.conns[i])
@@ -172,8 +175,7 @@ func (s *source) refresh(start time.Time, opts model.OptionSource) (sourcePoll, 
 		st.choose()
 		st.listening = listening(s.prev.socks)
 	}
-	buf := s.bufs.get()
-	buf.refs.Store(bufHolders)
+	buf := s.bufs.get(bufHolders)
 	if len(st.targets) == 0 {
 		// Nothing to look up: no reading of the namespace either (with
 		// every namespace, each reading is an entry into it).
@@ -254,8 +256,7 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp.rows = w.rowBufs.get()
-	sp.rows.refs.Store(1)
+	sp.rows = w.rowBufs.get(1)
 	rows := w.refreshRows(sp, q)
 	peers, peerEvents := w.refreshPeers(sp, rows)
 	rows = filterRows(rows, q)
@@ -282,7 +283,7 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 		w.resolveOwners(rows, sp.time, q)
 		st.owners = st.owners[:0]
 		for i := range rows {
-			st.owners = append(st.owners, rowOwner{rows[i].PID, rows[i].Comm})
+			st.owners = append(st.owners, ownerOf(&rows[i]))
 		}
 		st.haveRows, st.shownGen, st.epoch = true, w.shownGeneration(), newEpoch()
 		buf.rowsEpoch = st.keptEpoch(q)
@@ -319,7 +320,7 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 		}
 	}
 	for k, i := range st.at {
-		rows[i], st.owners[i] = live[k], rowOwner{live[k].PID, live[k].Comm}
+		rows[i], st.owners[i] = live[k], ownerOf(&live[k])
 	}
 	st.live, st.unowned = live, unowned
 	if gen := w.shownGeneration(); gen != st.shownGen {
@@ -339,7 +340,7 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 				st.base = nil // its hosts' groups name the processes: gathered again
 			}
 			rows[i].PID, rows[i].Comm = live[k].PID, live[k].Comm
-			st.owners[i] = rowOwner{live[k].PID, live[k].Comm}
+			st.owners[i] = ownerOf(&live[k])
 		}
 		st.live = live
 		st.shownGen = gen

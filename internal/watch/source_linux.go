@@ -186,8 +186,7 @@ func (s *source) takeBuffer(filtered bool) *buffer {
 		s.prev.release()
 		s.prev = nil
 	}
-	buf := s.bufs.get()
-	buf.refs.Store(bufHolders)
+	buf := s.bufs.get(bufHolders)
 	if cap(buf.socks) == 0 || cap(buf.socks) < s.lastLen {
 		// A new buffer, or one too small: size it once.
 		buf.socks = slices.Grow(buf.socks[:0], s.expectSockets(filtered))
