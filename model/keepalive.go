@@ -172,9 +172,9 @@ func (tr *Tracker) keepalivePrediction(c *Conn, now time.Time) *Prediction {
 	s := c.Sock
 	idle, intvl, cnt, inputs := tr.keepaliveSettings(c)
 	if !c.Opts.Known {
-		switch {
-		case c.probesSeen().keepalive.intvl > 0:
-			intvl = c.probesSeen().keepalive.intvl
+		switch learned := c.probesSeen().keepalive.intvl; {
+		case learned > 0:
+			intvl = learned
 			inputs[1] = Input{Name: InputKeepIntvl, Value: secs(intvl), Source: FromInferred}
 		case s.Expires > intvl:
 			// The timer was armed with the interval at the last probe: the

@@ -66,12 +66,13 @@ func probe0Interval(rto time.Duration, backoff int, rtoMax time.Duration) time.D
 func (tr *Tracker) zeroWindowPrediction(c *Conn, now time.Time, orphan bool) *Prediction {
 	p := tr.cfg.Params
 	s := c.Sock
+	ep := c.probesSeen().zeroWindow
 	zc := &zeroWindowCase{
 		t: now, expires: s.Expires, probes: int(s.Retrans), backoff: int(s.Info.Backoff), rto: s.Info.RTO,
 		maxProbes: p.Retries2, retries2: p.Retries2, rtoMax: tr.rtoMax(c),
 		inputs: []Input{retries2Input(p)},
 		conf:   confidence(c.Opts.Known && c.Opts.UserTimeout == 0), orphan: orphan,
-		firstLo: c.probesSeen().zeroWindow.calm, firstHi: c.probesSeen().zeroWindow.since,
+		firstLo: ep.calm, firstHi: ep.since,
 	}
 	if c.Opts.Known {
 		zc.userTO = c.Opts.UserTimeout
