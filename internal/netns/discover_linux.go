@@ -22,12 +22,19 @@ type Roots struct {
 	// Pods is the kubelet's log directory (/var/log/pods), Containers
 	// docker's container configurations (/var/lib/docker/containers).
 	Pods, Containers string
+	// PID is our own process's entry under Proc (0 in a fake tree: none
+	// is ours). Its ns/net is not where we run but where the process's
+	// first thread is at the moment, which may be visiting another
+	// namespace (Do), so that discovery reads ours from the calling
+	// thread instead (Proc/thread-self).
+	PID int
 }
 
 // DefaultRoots are the standard locations.
 var DefaultRoots = Roots{
 	Proc: "/proc", Named: "/run/netns", Docker: "/var/run/docker/netns",
 	Pods: "/var/log/pods", Containers: "/var/lib/docker/containers",
+	PID: os.Getpid(),
 }
 
 // ID identifies a network namespace for its whole life: the device and
@@ -76,6 +83,13 @@ func statID(path string) (ID, error) {
 
 // Discover lists every distinct network namespace: those of all
 // processes, the named ones and docker's. It never enters a namespace.
+//
+// Ours is read from Proc/thread-self, never Proc/self: /proc/self is the
+// first thread's, and a thread of ours that is inside another namespace
+// (Do, locked to its goroutine: none other runs on it) may be that one.
+// Taken from it, a container's namespace would be marked as ours, and
+// watched through our own sockets instead of its own, for its whole life.
+// The calling goroutine is not locked, so its thread is in ours.
 func Discover(r Roots) (Found, error) {
 	var f Found
 	byID := map[ID]*Namespace{}
@@ -96,7 +110,11 @@ func Discover(r Roots) (Found, error) {
 		if err != nil || pid <= 0 {
 			continue
 		}
-		id, err := statID(filepath.Join(r.Proc, e.Name(), "ns", "net"))
+		entry := e.Name()
+		if pid == r.PID {
+			entry = "thread-self"
+		}
+		id, err := statID(filepath.Join(r.Proc, entry, "ns", "net"))
 		if err != nil {
 			// Gone since the listing, a kernel thread without one, or not
 			// ours to read.
@@ -131,13 +149,13 @@ func Discover(r Roots) (Found, error) {
 
 	host, err := statID(filepath.Join(r.Proc, "1", "ns", "net"))
 	if err != nil {
-		host, err = statID(filepath.Join(r.Proc, "self", "ns", "net"))
+		host, err = statID(filepath.Join(r.Proc, "thread-self", "ns", "net"))
 		if err != nil {
 			return f, err
 		}
 	}
 	get(host).Host = true
-	if self, err := statID(filepath.Join(r.Proc, "self", "ns", "net")); err == nil {
+	if self, err := statID(filepath.Join(r.Proc, "thread-self", "ns", "net")); err == nil {
 		get(self).Self = true
 	}
 	for _, ns := range byID {

@@ -72,7 +72,7 @@ func TestDiscoverAndLabel(t *testing.T) {
 	host := h.ns("host")
 	h.proc(1, host, "systemd", "0::/init.scope\n")
 	h.proc(700, host, "kubelet", "0::/system.slice/kubelet.service\n")
-	h.link(host, filepath.Join(h.r.Proc, "self", "ns", "net"))
+	h.link(host, filepath.Join(h.r.Proc, "thread-self", "ns", "net"))
 
 	// A Kubernetes pod: the pause container and an application share it.
 	pod := h.ns("pod")
