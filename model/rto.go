@@ -37,10 +37,23 @@ func retransmissions(s *inetdiag.Socket) int {
 }
 
 // inRTOBackoff reports whether the sample shows a retransmission episode:
-// the retransmission timer pending after n ≥ 1 RTO firings, or in the
-// Loss state (an RTO fired, then a partial ACK reset the count).
+// the retransmission timer pending (or firing) after n ≥ 1 RTO firings,
+// or in the Loss state (an RTO fired, then a partial ACK reset the count).
 func inRTOBackoff(s *inetdiag.Socket, n int) bool {
-	return s.Timer == inetdiag.TimerRetransmit && s.Info.Len >= inetdiag.TCPInfoLen2_6 && (n >= 1 || s.Info.CAState == caLoss)
+	timer := s.Timer == inetdiag.TimerRetransmit || firingNow(s)
+	return timer && s.Info.Len >= inetdiag.TCPInfoLen2_6 && (n >= 1 || s.Info.CAState == caLoss)
+}
+
+// firingNow reports whether the dump read the socket while its
+// retransmission timer fired: inet_diag reads the timer without the
+// socket's lock, and tcp_write_timer_handler clears icsk_pending before it
+// retransmits, so the message says no timer (count 0, expiry 0), while
+// tcp_info, read under the lock once the handler is done, shows the
+// firing. A socket at rest with data in flight always has a timer, so no
+// timer beside unacknowledged data in the Loss state is that moment, not
+// the end of the episode.
+func firingNow(s *inetdiag.Socket) bool {
+	return s.Timer == inetdiag.TimerNone && s.Info.Unacked > 0 && s.Info.Retransmits >= 1 && s.Info.CAState == caLoss
 }
 
 // rtoEpisode is what the tracker learned about the current retransmission
@@ -212,11 +225,30 @@ func (tr *Tracker) rtoPrediction(c *Conn, now time.Time, n int, orphan bool) *Pr
 	// clamped firing fell short of the budget by a fraction of a
 	// millisecond (the timer runs on jiffies, the budget on the TCP clock)
 	// and the kernel re-armed for 1 jiffy, to abort then.
+	//
+	// The same sight comes of a sample that straddles a firing: inet_diag
+	// reads the timer without the socket's lock, before tcp_info, which
+	// waits for the lock the timer handler holds. Read just before the
+	// handler, the timer is due now (its old expiry) with the count before
+	// the firing; read while it runs (tcp_write_timer_handler clears
+	// icsk_pending first), there is no timer and a count of 0. Beside the
+	// retransmission, backoff and RTO of that firing in tcp_info, neither
+	// is a clamp, but the timer about to be re-armed with the RTO. Seen once in the crash lab (a 6.1 guest
+	// under load), taken for a user timeout on a socket without one: the
+	// abort predicted 5.8 s early. It is told
+	// apart when the socket's options are known (no TCP_USER_TIMEOUT, no
+	// clamp) or when the message's retransmission count, read with the
+	// timer, is behind tcp_info's.
 	clamped := false
 	if n >= 1 && !finOnly {
 		if want := lastFire.Add(rc.rto); want.Sub(rc.pending) > 3*p.Jiffy()+rc.rto/50 {
-			clamped = true
-			rc.armed = max(rc.pending.Sub(lastFire), p.Jiffy())
+			straddled := int(s.Retrans) != int(info.Retransmits)
+			if c.Opts.Known && c.Opts.UserTimeout == 0 || straddled {
+				rc.pending = want
+			} else {
+				clamped = true
+				rc.armed = max(rc.pending.Sub(lastFire), p.Jiffy())
+			}
 		}
 	}
 	if s.Expires == 0 && n >= 1 {

@@ -605,3 +605,85 @@ func TestRTOPartialAck(t *testing.T) {
 		}
 	}
 }
+
+// TestRTOSampleStraddlesFiring: inet_diag reads the timer without the
+// socket's lock, before tcp_info waits for it, so a dump taken while an
+// RTO fires may carry the timer as it was before the firing (due now,
+// with the count before it) or while the handler runs (no timer, count
+// 0), beside tcp_info after it (one more retransmission, the RTO
+// doubled, the last data sent just now). Neither is a timer clamped by
+// TCP_USER_TIMEOUT: the abort is retries2's. Seen in the crash lab in a
+// 6.1 guest under load: tcp_retries2=3 predicted as a user timeout 5.8 s
+// early, with the socket's options known to have none.
+func TestRTOSampleStraddlesFiring(t *testing.T) {
+	k := kern{hz: 250}
+	rtoMax := k.j(120000)
+	budget := func(int64) int64 { return k.refModelTimeoutMs(3, k.j(200), rtoMax) }
+	cfg := cfgWith(func(p *Params) { p.Retries2 = 3 })
+	noUserTimeout := optsOf(SockOpts{Known: true, KeepAlive: false})
+	tests := []struct {
+		name  string
+		timer inetdiag.Timer
+		// behind is how far the message's count is behind tcp_info's:
+		// -1 for a count of 0.
+		behind int
+		opts   OptionSource
+	}{
+		{"read before the handler, options unknown", inetdiag.TimerRetransmit, 1, nil},
+		{"read while the handler runs, options unknown", inetdiag.TimerNone, -1, nil},
+		{"read before the handler, options known", inetdiag.TimerRetransmit, 1, noUserTimeout},
+		{"counts agree, options known", inetdiag.TimerRetransmit, 0, noUserTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for ph := int64(0); ph < 8; ph++ {
+				r := k.simulateRTO(1<<20+ph, rtoSpec{r0: 51, rtoMax: rtoMax, budgetMs: budget})
+				if r.abort < 3 {
+					t.Fatalf("reference: abort after %d retransmissions", r.abort)
+				}
+				// One jiffy after the second firing, with its timer as it
+				// was read at the firing.
+				tj := r.fires[1] + 1
+				s := rtoSock(1, inetdiag.StateEstablished, r, tj, inetdiag.TCPInfoLen6_18)
+				n := int(s.Info.Retransmits)
+				s.Timer, s.Expires = tt.timer, 0
+				switch tt.behind {
+				case -1:
+					s.Retrans = 0
+				default:
+					s.Retrans = uint8(n - tt.behind)
+				}
+				S, abort := k.at(base, r.fires[0]), k.at(base, r.fires[r.abort])
+				// Polled before, at and after that sample: the straddling
+				// one neither ends the episode nor changes its clock.
+				tr := NewTracker(cfg)
+				for i, at := range []int64{r.fires[0] + 25, tj, r.fires[2] + 1} {
+					sock := s
+					if at != tj {
+						sock = rtoSock(1, inetdiag.StateEstablished, r, at, inetdiag.TCPInfoLen6_18)
+					}
+					now := k.at(base, at)
+					poll := tr.Update(PollInput{Time: now, Socks: []inetdiag.Socket{sock}, Options: tt.opts})
+					if len(poll.Conns) != 1 {
+						t.Fatalf("phase %d poll %d: %d connections", ph, i, len(poll.Conns))
+					}
+					c := poll.Conns[0]
+					p := c.Prediction
+					if p == nil || c.Health != HealthRetransmitting {
+						t.Fatalf("phase %d poll %d: health %v, prediction %v", ph, i, c.Health, p)
+					}
+					checkInvariants(t, p, now)
+					if p.Reason != ReasonRetries2 {
+						t.Errorf("phase %d poll %d: reason %v (budget %v), want tcp_retries2", ph, i, p.Reason, p.Budget)
+					}
+					if !contains(p.Earliest, p.Latest, abort) {
+						t.Errorf("phase %d poll %d: window [%s, %s] misses the abort at %s", ph, i, rel(p.Earliest, S), rel(p.Latest, S), rel(abort, S))
+					}
+					if !contains(p.ClockEarliest, p.ClockLatest, S) {
+						t.Errorf("phase %d poll %d: clock window [%s, %s] misses S", ph, i, rel(p.ClockEarliest, S), rel(p.ClockLatest, S))
+					}
+				}
+			}
+		})
+	}
+}
