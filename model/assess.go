@@ -19,7 +19,7 @@ func (tr *Tracker) assess(c *Conn, prev *lastSample, now time.Time, opts OptionS
 	s := c.Sock
 	n := retransmissions(s)
 	backoff := inRTOBackoff(s, n)
-	c.retrans = c.retrans.update(backoff, prev, c.LastSeen, now)
+	c.retrans = c.retrans.update(backoff, prev, c.LastSeen.Time(), now)
 	c.updateProbing(tr.cfg.Params, s, prev, now)
 
 	health, pred := HealthOK, (*Prediction)(nil)
@@ -31,9 +31,9 @@ func (tr *Tracker) assess(c *Conn, prev *lastSample, now time.Time, opts OptionS
 		health = tr.quietHealth(c, now)
 	}
 	if health != c.Health || c.HealthSince.IsZero() {
-		c.HealthSince = now
-		if health == HealthCloseWait && c.FirstSeen.Equal(now) {
-			c.HealthSince = now.Add(-tr.closeWaitAge(c, now))
+		c.HealthSince = InstantOf(now)
+		if health == HealthCloseWait && c.FirstSeen == InstantOf(now) {
+			c.HealthSince = InstantOf(now.Add(-tr.closeWaitAge(c, now)))
 		}
 	}
 	if pred != nil && tr.uncertainty > 0 {

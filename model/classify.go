@@ -104,7 +104,7 @@ func isSynchronized(st inetdiag.State) bool {
 // since it was first seen there, and at least since the peer's FIN, which
 // is the last ACK received unless the application sent data since.
 func (tr *Tracker) closeWaitAge(c *Conn, now time.Time) time.Duration {
-	age := now.Sub(c.StateSince)
+	age := now.Sub(c.StateSince.Time())
 	if c.Sock.Info.Len >= inetdiag.TCPInfoLen2_6 && c.Sock.Info.LastAckRecv > age {
 		age = c.Sock.Info.LastAckRecv
 	}

@@ -306,7 +306,7 @@ func fuzzSameOutcome(t *testing.T, poll int, a, b Poll) {
 	}
 	for i := range a.Conns {
 		x, y := a.Conns[i], b.Conns[i]
-		if x.Health != y.Health || !at(x.Prediction).Equal(at(y.Prediction)) || !x.StateSince.Equal(y.StateSince) {
+		if x.Health != y.Health || !at(x.Prediction).Equal(at(y.Prediction)) || !x.StateSince.Time().Equal(y.StateSince.Time()) {
 			t.Fatalf("poll %d: connection %d %v %v, through a reused buffer %v %v", poll, i, x.Health, at(x.Prediction), y.Health, at(y.Prediction))
 		}
 	}

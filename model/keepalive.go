@@ -48,7 +48,7 @@ func (c *Conn) updateProbing(p Params, s *inetdiag.Socket, prev *lastSample, now
 		}
 		e = new(probeEpisodes)
 	}
-	e.zeroWindow.update(s, prev, c.LastSeen, now)
+	e.zeroWindow.update(s, prev, c.LastSeen.Time(), now)
 	e.keepalive.update(p, s, now)
 	if *e == (probeEpisodes{}) {
 		e = nil

@@ -19,7 +19,7 @@ import (
 // The row points at s. A one-shot can then stream its rows, each with the
 // sample time of its own socket, instead of holding the whole dump.
 func (tr *Tracker) AssessOnce(s *inetdiag.Socket, now time.Time, u time.Duration, opts OptionSource) Row {
-	c := Conn{Sock: s, FirstSeen: now, StateSince: now}
+	c := Conn{Sock: s, FirstSeen: InstantOf(now), StateSince: InstantOf(now)}
 	saved := tr.uncertainty
 	tr.uncertainty = u
 	tr.assess(&c, nil, now, opts)
@@ -27,7 +27,7 @@ func (tr *Tracker) AssessOnce(s *inetdiag.Socket, now time.Time, u time.Duration
 	return Row{
 		Sock: s, Health: c.Health, HealthSince: c.HealthSince, FirstSeen: c.FirstSeen,
 		Prediction: c.Prediction, Exposure: c.Exposure, History: c.History,
-		Sampled: now,
+		Sampled: InstantOf(now),
 	}
 }
 

@@ -45,7 +45,7 @@ func mixedRows(now time.Time) []Row {
 		}
 	}
 	for i := range rows {
-		rows[i].Sampled = now.Add(-time.Duration(i%3) * 100 * time.Millisecond)
+		rows[i].Sampled = InstantOf(now.Add(-time.Duration(i%3) * 100 * time.Millisecond))
 	}
 	return rows
 }

@@ -20,7 +20,7 @@ func zeroWindow(r Row, n int, pr *Prediction) Row {
 func synSent(cookie uint64, remote string, since time.Time) Row {
 	r := peerRow(cookie, remote, HealthSynSent, 0)
 	r.Sock.State, r.Sock.Info.State = inetdiag.StateSynSent, uint8(inetdiag.StateSynSent)
-	r.HealthSince, r.Exposure = since, nil
+	r.HealthSince, r.Exposure = InstantOf(since), nil
 	return r
 }
 

@@ -131,14 +131,14 @@ func stallStart(r *Row, now time.Time) (best, latest time.Time, ok bool) {
 		if pr != nil {
 			return pr.Clock, pr.ClockLatest, true
 		}
-		return r.HealthSince, r.HealthSince, true
+		return r.HealthSince.Time(), r.HealthSince.Time(), true
 	case HealthKeepaliveProbing:
 		if pr != nil {
 			if at, latest, ok := firstProbe(pr.Schedule, r.Probes()); ok {
 				return at, latest, true
 			}
 		}
-		return r.HealthSince, r.HealthSince, true
+		return r.HealthSince.Time(), r.HealthSince.Time(), true
 	case HealthZeroWindow:
 		// An answer resets icsk_probes_out: two outstanding are two
 		// window probes unanswered in a row (a live receiver may skip
@@ -152,7 +152,7 @@ func stallStart(r *Row, now time.Time) (best, latest time.Time, ok bool) {
 		if at, ok := lastReceived(r, now); ok {
 			return at, at, true
 		}
-		return r.HealthSince, r.HealthSince, true
+		return r.HealthSince.Time(), r.HealthSince.Time(), true
 	}
 	return time.Time{}, time.Time{}, false
 }

@@ -49,7 +49,7 @@ func TestRefreshMatchesDumps(t *testing.T) {
 
 		if alive {
 			fc, sc := findConn(t, fp, 1), findConn(t, sp, 1)
-			if fc.Health != sc.Health || !reflect.DeepEqual(fc.Prediction, sc.Prediction) || !fc.HealthSince.Equal(sc.HealthSince) {
+			if fc.Health != sc.Health || !reflect.DeepEqual(fc.Prediction, sc.Prediction) || !fc.HealthSince.Time().Equal(sc.HealthSince.Time()) {
 				t.Fatalf("step %d: swept %v %+v, full dumps %v %+v", n, sc.Health, sc.Prediction, fc.Health, fc.Prediction)
 			}
 		}

@@ -20,8 +20,8 @@ type Row struct {
 	// the snapshot keeps alive.
 	Sock        *inetdiag.Socket
 	Health      Health
-	HealthSince time.Time
-	FirstSeen   time.Time
+	HealthSince Instant
+	FirstSeen   Instant
 	Prediction  *Prediction // never modified once made
 	Exposure    *Exposure   // nil unless established
 	// PID and Comm name the owning process (0 and "" when unknown).
@@ -38,7 +38,7 @@ type Row struct {
 	// the last sweep's, older than the snapshot; the ages in its tcp_info
 	// (last ACK, last data) are as of Sampled. Zero means the snapshot's
 	// time.
-	Sampled time.Time
+	Sampled Instant
 }
 
 // SampledAt is when the row's sample was read: Sampled, or now (the
@@ -47,7 +47,7 @@ func (r *Row) SampledAt(now time.Time) time.Time {
 	if r.Sampled.IsZero() {
 		return now
 	}
-	return r.Sampled
+	return r.Sampled.Time()
 }
 
 // HasInfo reports whether the kernel sent tcp_info with the sample (it

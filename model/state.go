@@ -232,11 +232,11 @@ func (w *stateWriter) prediction(p *Prediction) {
 }
 
 func (w *stateWriter) conn(c *Conn) {
-	w.time(c.FirstSeen)
-	w.time(c.LastSeen)
-	w.time(c.StateSince)
+	w.time(c.FirstSeen.Time())
+	w.time(c.LastSeen.Time())
+	w.time(c.StateSince.Time())
 	w.uvarint(uint64(c.Health))
-	w.time(c.HealthSince)
+	w.time(c.HealthSince.Time())
 	w.prediction(c.Prediction)
 	w.bool(c.Exposure != nil)
 	if e := c.Exposure; e != nil {
@@ -492,9 +492,9 @@ func (r *stateReader) prediction() *Prediction {
 }
 
 func (r *stateReader) conn(c *Conn) {
-	c.FirstSeen, c.LastSeen, c.StateSince = r.time(), r.time(), r.time()
+	c.FirstSeen, c.LastSeen, c.StateSince = InstantOf(r.time()), InstantOf(r.time()), InstantOf(r.time())
 	c.Health = Health(r.small(math.MaxUint8))
-	c.HealthSince = r.time()
+	c.HealthSince = InstantOf(r.time())
 	c.Prediction = r.prediction()
 	if r.bool() {
 		c.Exposure = &Exposure{Never: r.bool(), After: time.Duration(r.varint()), Reason: Reason(r.small(math.MaxUint8)), Confidence: Confidence(r.small(math.MaxUint8))}

@@ -81,11 +81,11 @@ type Conn struct {
 	// FirstSeen and LastSeen are the sample times of the first and latest
 	// polls that saw the connection; StateSince is when it was first seen
 	// in its current TCP state.
-	FirstSeen, LastSeen, StateSince time.Time
+	FirstSeen, LastSeen, StateSince Instant
 	Health                          Health
 	// HealthSince is when the current health was first seen (for a
 	// connection seen once, an estimate from tcp_info).
-	HealthSince time.Time
+	HealthSince Instant
 	// Prediction is nil when the kernel is not expected to abort.
 	Prediction *Prediction
 	// Exposure is set for established connections.
@@ -319,20 +319,20 @@ func (tr *Tracker) observe(poll *Poll, s *inetdiag.Socket, now time.Time, opts O
 		if !create {
 			return nil
 		}
-		c = &Conn{FirstSeen: now, StateSince: now}
+		c = &Conn{FirstSeen: InstantOf(now), StateSince: InstantOf(now)}
 		tr.conns[key] = c
 	}
 	c.poll = tr.polls
 	if prev != nil && prev.state != s.State {
-		c.StateSince = now
+		c.StateSince = InstantOf(now)
 	}
 	c.Sock = s
 	before := c.Health
 	tr.assess(c, prev, now, opts)
 	if prev != nil && before.Dying() && !c.Health.Dying() && c.Health != HealthZeroWindow {
-		tr.emit(poll, Event{Time: now, Kind: EventRecovered, ID: idOf(s), State: s.State, Health: before, LastSeen: c.LastSeen})
+		tr.emit(poll, Event{Time: now, Kind: EventRecovered, ID: idOf(s), State: s.State, Health: before, LastSeen: c.LastSeen.Time()})
 	}
-	c.LastSeen = now
+	c.LastSeen = InstantOf(now)
 	c.last = lastOf(s)
 	return c
 }
@@ -349,7 +349,7 @@ func idOf(s *inetdiag.Socket) EventID {
 // vanished classifies a connection that is gone from the dump.
 func (tr *Tracker) vanished(c *Conn, now time.Time, resetsKnown, resets bool) Event {
 	// c.Sock is not read: its buffer may hold the new dump by now.
-	e := Event{Time: now, ID: c.last.id, State: c.last.state, Health: c.Health, LastSeen: c.LastSeen, Predicted: c.Prediction}
+	e := Event{Time: now, ID: c.last.id, State: c.last.state, Health: c.Health, LastSeen: c.LastSeen.Time(), Predicted: c.Prediction}
 	switch {
 	case c.Prediction != nil && (c.Health.Dying() || c.Health == HealthZeroWindow):
 		// Gone while the kernel was counting down. If that happened before

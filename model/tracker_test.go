@@ -94,8 +94,8 @@ func TestHealth(t *testing.T) {
 			if c.Health != tt.want {
 				t.Errorf("health %v, want %v", c.Health, tt.want)
 			}
-			if want := base.Add(tt.wantSince); tt.want != HealthOK && !c.HealthSince.Equal(want) {
-				t.Errorf("health since %v, want %v", c.HealthSince.Sub(base), tt.wantSince)
+			if want := base.Add(tt.wantSince); tt.want != HealthOK && !c.HealthSince.Time().Equal(want) {
+				t.Errorf("health since %v, want %v", c.HealthSince.Time().Sub(base), tt.wantSince)
 			}
 			if c.Health.Unhealthy() != (tt.want != HealthOK && tt.want != HealthUnguarded) {
 				t.Errorf("Unhealthy() = %v for %v", c.Health.Unhealthy(), c.Health)
@@ -344,7 +344,7 @@ func TestStateSince(t *testing.T) {
 	tr.Update(PollInput{Time: base, Socks: []inetdiag.Socket{conn(1, inetdiag.StateEstablished)}})
 	tr.Update(PollInput{Time: base.Add(time.Second), Socks: []inetdiag.Socket{conn(1, inetdiag.StateEstablished)}})
 	c := tr.Update(PollInput{Time: base.Add(2 * time.Second), Socks: []inetdiag.Socket{conn(1, inetdiag.StateFinWait1)}}).Conns[0]
-	if !c.FirstSeen.Equal(base) || !c.StateSince.Equal(base.Add(2*time.Second)) || !c.LastSeen.Equal(base.Add(2*time.Second)) {
+	if !c.FirstSeen.Time().Equal(base) || !c.StateSince.Time().Equal(base.Add(2*time.Second)) || !c.LastSeen.Time().Equal(base.Add(2*time.Second)) {
 		t.Errorf("first %v state since %v last %v", c.FirstSeen, c.StateSince, c.LastSeen)
 	}
 }

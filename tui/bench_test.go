@@ -33,7 +33,7 @@ func bigRows(n int) []model.Row {
 		r := &rows[i]
 		r.Sock = s
 		r.PID, r.Comm = 91+i%50, "postgres"
-		r.FirstSeen = t0.Add(-time.Hour)
+		r.FirstSeen = model.InstantOf(t0.Add(-time.Hour))
 		switch {
 		case i%1000 == 1:
 			*r = withAbort(dying, uint64(i+1), time.Duration(i%900)*time.Second)

@@ -34,9 +34,9 @@ func (d *detailView) lines(r *model.Row) []string {
 	add(indent(flow(ids, "   ", w))...)
 
 	l := look(r.Health)
-	status := []string{d.ctx.styles.healthStyle(r.Health).Render(strings.TrimSpace(l.symbol+" "+r.Health.String())) + d.since(r.HealthSince)}
+	status := []string{d.ctx.styles.healthStyle(r.Health).Render(strings.TrimSpace(l.symbol+" "+r.Health.String())) + d.since(r.HealthSince.Time())}
 	if !r.FirstSeen.IsZero() {
-		status = append(status, "first seen "+clock(r.FirstSeen))
+		status = append(status, "first seen "+clock(r.FirstSeen.Time()))
 	}
 	if r.Prediction != nil {
 		c := "abort in " + d.ctx.countdown(r.Prediction)
@@ -207,7 +207,7 @@ func (d *detailView) explainNoPrediction(r *model.Row) []string {
 	case model.HealthCloseWait:
 		t := "The peer closed its side"
 		if !r.HealthSince.IsZero() {
-			t += " at " + clock(r.HealthSince) + " (" + fmtAge(d.ctx.now.Sub(r.HealthSince)) + " ago)"
+			t += " at " + clock(r.HealthSince.Time()) + " (" + fmtAge(d.ctx.now.Sub(r.HealthSince.Time())) + " ago)"
 		}
 		t += "; the local application (" + who + ") has not closed the socket. The kernel will not time this out: only the application can, by calling close(). A CLOSE-WAIT that lasts is a leak: it holds a file descriptor"
 		switch {

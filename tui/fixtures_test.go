@@ -167,7 +167,7 @@ func dyingRow() model.Row {
 		})
 	}
 	return model.Row{
-		Sock: s, Health: model.HealthRetransmitting, HealthSince: start, FirstSeen: t0.Add(-10 * time.Minute),
+		Sock: s, Health: model.HealthRetransmitting, HealthSince: model.InstantOf(start), FirstSeen: model.InstantOf(t0.Add(-10 * time.Minute)),
 		Prediction: pred, Exposure: &model.Exposure{After: abort.At.Sub(t0), Reason: model.ReasonRetries2},
 		PID: 2211, Comm: "api", History: hist,
 	}
@@ -211,7 +211,7 @@ func keepaliveRow() model.Row {
 		Made: t0,
 	}
 	return model.Row{
-		Sock: s, Health: model.HealthKeepaliveProbing, HealthSince: t0.Add(-180 * time.Second), FirstSeen: t0.Add(-3 * time.Hour),
+		Sock: s, Health: model.HealthKeepaliveProbing, HealthSince: model.InstantOf(t0.Add(-180 * time.Second)), FirstSeen: model.InstantOf(t0.Add(-3 * time.Hour)),
 		Prediction: pred, PID: 877, Comm: "worker",
 	}
 }
@@ -225,7 +225,7 @@ func closeWaitRow() model.Row {
 	s.Info.LastAckRecv = 2 * time.Hour
 	s.Info.LastDataRecv = 2 * time.Hour
 	return model.Row{
-		Sock: s, Health: model.HealthCloseWait, HealthSince: t0.Add(-2 * time.Hour), FirstSeen: t0.Add(-2 * time.Hour),
+		Sock: s, Health: model.HealthCloseWait, HealthSince: model.InstantOf(t0.Add(-2 * time.Hour)), FirstSeen: model.InstantOf(t0.Add(-2 * time.Hour)),
 		PID: 3003, Comm: "legacy",
 	}
 }
@@ -241,7 +241,7 @@ func zeroWindowRow() model.Row {
 	s.Info.LastAckRecv = 300 * time.Millisecond
 	s.Info.SndWnd = 0
 	return model.Row{
-		Sock: s, Health: model.HealthZeroWindow, HealthSince: t0.Add(-3 * time.Minute), FirstSeen: t0.Add(-time.Hour),
+		Sock: s, Health: model.HealthZeroWindow, HealthSince: model.InstantOf(t0.Add(-3 * time.Minute)), FirstSeen: model.InstantOf(t0.Add(-time.Hour)),
 		PID: 12, Comm: "nginx",
 	}
 }
@@ -253,7 +253,7 @@ func unguardedRow(port uint16, cookie uint64) model.Row {
 	s.Info.LastDataRecv = 20 * time.Minute
 	s.Info.LastDataSent = 20 * time.Minute
 	return model.Row{
-		Sock: s, Health: model.HealthUnguarded, HealthSince: t0.Add(-20 * time.Minute), FirstSeen: t0.Add(-time.Hour),
+		Sock: s, Health: model.HealthUnguarded, HealthSince: model.InstantOf(t0.Add(-20 * time.Minute)), FirstSeen: model.InstantOf(t0.Add(-time.Hour)),
 		Exposure: &model.Exposure{Never: true}, PID: 91, Comm: "postgres",
 	}
 }
@@ -263,7 +263,7 @@ func okRow(local, remote string, cookie uint64, comm string, pid int) model.Row 
 	s := sock(local, remote, cookie)
 	s.SendQ = 0
 	return model.Row{
-		Sock: s, Health: model.HealthOK, HealthSince: t0.Add(-time.Hour), FirstSeen: t0.Add(-time.Hour),
+		Sock: s, Health: model.HealthOK, HealthSince: model.InstantOf(t0.Add(-time.Hour)), FirstSeen: model.InstantOf(t0.Add(-time.Hour)),
 		Exposure: &model.Exposure{After: 15*time.Minute + 25*time.Second, Reason: model.ReasonRetries2}, PID: pid, Comm: comm,
 	}
 }
@@ -274,7 +274,7 @@ func timeWaitRow(cookie uint64) model.Row {
 		Family: inetdiag.FamilyInet, State: inetdiag.StateTimeWait, Timer: inetdiag.TimerTimeWait, Expires: 42 * time.Second,
 		ID: inetdiag.SockID{Src: ap("10.0.3.7:44210"), Dst: ap("10.0.5.5:443"), Cookie: cookie},
 	}
-	return model.Row{Sock: s, FirstSeen: t0.Add(-18 * time.Second)}
+	return model.Row{Sock: s, FirstSeen: model.InstantOf(t0.Add(-18 * time.Second))}
 }
 
 // snapshotOf wraps rows in a snapshot taken at t0 on host db-7.prod. The

@@ -62,13 +62,13 @@ func healthRank(r *model.Row) (rank, t int64) {
 	case r.Prediction != nil:
 		return 0, r.Prediction.At.UnixNano()
 	case r.Health.Dying():
-		return 1, r.HealthSince.UnixNano()
+		return 1, int64(r.HealthSince)
 	case r.Health == model.HealthZeroWindow:
-		return 2, r.HealthSince.UnixNano()
+		return 2, int64(r.HealthSince)
 	case r.Health == model.HealthCloseWait:
-		return 3, r.HealthSince.UnixNano()
+		return 3, int64(r.HealthSince)
 	case r.Health.Unhealthy():
-		return 4, r.HealthSince.UnixNano()
+		return 4, int64(r.HealthSince)
 	case r.Health == model.HealthUnguarded:
 		return 5, 0
 	}

@@ -115,7 +115,7 @@ func TestTwoTiersLoop(t *testing.T) {
 		waiting := map[uint64]bool{}
 		for i := range s.Rows {
 			r := &s.Rows[i]
-			if r.Sock.State == inetdiag.StateEstablished && r.Sampled.After(prevSweep) {
+			if r.Sock.State == inetdiag.StateEstablished && r.Sampled.Time().After(prevSweep) {
 				// The fixture's idle connections are never suspects.
 				t.Errorf("refresh at %v: the idle connection %v was sampled at %v, after its sweep at %v", s.Time, r.Sock.ID, r.Sampled, prevSweep)
 			}
@@ -123,7 +123,7 @@ func TestTwoTiersLoop(t *testing.T) {
 				continue
 			}
 			waiting[r.Sock.ID.Cookie] = true
-			if !r.Sampled.Equal(s.Time) {
+			if !r.Sampled.Time().Equal(s.Time) {
 				t.Errorf("refresh at %v: the suspect %v was sampled at %v, not by this refresh", s.Time, r.Sock.ID, r.Sampled)
 			}
 		}

@@ -49,7 +49,7 @@ func fixture() *model.Snapshot {
 	snap.Rows = []model.Row{
 		{Sock: dying, Health: model.HealthRetransmitting, Prediction: pred, Exposure: &model.Exposure{After: 930100 * time.Millisecond}, PID: 2211, Comm: "api"},
 		// Between two spaced-out full dumps: sampled by the last one.
-		{Sock: idle, Health: model.HealthUnguarded, Exposure: &model.Exposure{Never: true}, Sampled: now.Add(-3 * time.Second)},
+		{Sock: idle, Health: model.HealthUnguarded, Exposure: &model.Exposure{Never: true}, Sampled: model.InstantOf(now.Add(-3 * time.Second))},
 		{Sock: tw},
 	}
 	snap.Events = []model.Event{{

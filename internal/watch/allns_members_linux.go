@@ -126,7 +126,7 @@ func (a *allNS) leave(m *member, now time.Time) {
 		a.pending = append(a.pending, model.Event{
 			Time: now, Kind: model.EventNetNSGone,
 			ID:    model.EventID{Family: s.Family, Local: s.ID.Src, Remote: s.ID.Dst, Cookie: s.ID.Cookie, Inode: s.Inode},
-			State: s.State, Health: c.Health, LastSeen: c.LastSeen, Predicted: c.Prediction, NetNS: info,
+			State: s.State, Health: c.Health, LastSeen: c.LastSeen.Time(), Predicted: c.Prediction, NetNS: info,
 		})
 	}
 	m.last = model.Poll{}

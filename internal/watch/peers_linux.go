@@ -32,7 +32,7 @@ func (w *Watcher) updatePeers(refresh bool, since, now time.Time, u, jiffy time.
 	}
 	only := map[netip.Addr]bool{}
 	for i := range rows {
-		if r := &rows[i]; !r.Sampled.Before(since) {
+		if r := &rows[i]; r.Sampled >= model.InstantOf(since) {
 			only[model.PeerAddr(r)] = true
 		}
 	}

@@ -383,7 +383,7 @@ func (w *Watcher) refreshPeers(sp sourcePoll, rows []model.Row) ([]model.Peer, [
 	since := sp.time.Add(-sp.uncertainty)
 	only := map[netip.Addr]bool{}
 	for i := range live {
-		if r := &live[i]; !r.Sampled.Before(since) {
+		if r := &live[i]; r.Sampled >= model.InstantOf(since) {
 			only[model.PeerAddr(r)] = true
 		}
 	}

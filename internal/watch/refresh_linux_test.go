@@ -151,10 +151,10 @@ func TestRefreshBetweenSweeps(t *testing.T) {
 	if len(rows) != 3 {
 		t.Fatalf("refresh rows %d, want the sweep's 3", len(rows))
 	}
-	if r := rows[2]; r.Retransmits() != 3 || !r.Sampled.Equal(refresh.Time) || r.Prediction == nil {
+	if r := rows[2]; r.Retransmits() != 3 || !r.Sampled.Time().Equal(refresh.Time) || r.Prediction == nil {
 		t.Errorf("dying row: %d retransmits sampled %v (snapshot %v), prediction %v", r.Retransmits(), r.Sampled, refresh.Time, r.Prediction)
 	}
-	if r := rows[1]; !r.Sampled.Equal(snaps[1].Time) || r.Sampled.Equal(refresh.Time) {
+	if r := rows[1]; !r.Sampled.Time().Equal(snaps[1].Time) || r.Sampled.Time().Equal(refresh.Time) {
 		t.Errorf("healthy row sampled %v, want the sweep's %v", r.Sampled, snaps[1].Time)
 	}
 	// The second refresh finds 3 gone: its rows lack it, its events say it.
@@ -284,7 +284,7 @@ func TestRefreshAllNS(t *testing.T) {
 		if r == nil {
 			t.Fatalf("no row %s", k)
 		}
-		if got := r.Sampled.Equal(snaps[2].Time); got != fresh {
+		if got := r.Sampled.Time().Equal(snaps[2].Time); got != fresh {
 			t.Errorf("%s: sampled %v, snapshot %v: fresh %v, want %v", k, r.Sampled, snaps[2].Time, got, fresh)
 		}
 		if fresh && r.Sock.Info.LastAckRecv < time.Second {

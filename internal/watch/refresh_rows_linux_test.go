@@ -89,7 +89,7 @@ func TestRefreshRowsOwnersPeers(t *testing.T) {
 			if _, dup := m[r.Sock.ID.Cookie]; dup {
 				t.Errorf("cookie %d twice in the rows", r.Sock.ID.Cookie)
 			}
-			m[r.Sock.ID.Cookie] = seen{r.Comm, r.Retransmits(), r.Sampled}
+			m[r.Sock.ID.Cookie] = seen{r.Comm, r.Retransmits(), r.Sampled.Time()}
 		}
 		return m
 	}
