@@ -121,6 +121,7 @@ type lastSample struct {
 	retransmits   uint8
 	infoLen       int32 // length of the tcp_info sent (0: none)
 	rtoRecoveries uint16
+	rtos          uint16 // tcpi_total_rto
 	rtoTime       time.Duration
 }
 
@@ -128,7 +129,7 @@ func lastOf(s *inetdiag.Socket) lastSample {
 	return lastSample{
 		id: idOf(s), state: s.State, timer: s.Timer, retrans: s.Retrans,
 		caState: s.Info.CAState, retransmits: s.Info.Retransmits, infoLen: int32(s.Info.Len),
-		rtoRecoveries: s.Info.TotalRTORecoveries, rtoTime: s.Info.TotalRTOTime,
+		rtoRecoveries: s.Info.TotalRTORecoveries, rtos: s.Info.TotalRTO, rtoTime: s.Info.TotalRTOTime,
 	}
 }
 
@@ -203,6 +204,9 @@ type Poll struct {
 	Time   time.Time
 	Conns  []*Conn // in the order of the dump
 	Events []Event // new in this poll
+	// Firings (Refresh only) counts the RTO firings that the connections
+	// refreshed show since their previous samples (RTOLedger).
+	Firings int
 }
 
 // Counters are the namespace's TCP counters (/proc/net/snmp and
@@ -214,6 +218,15 @@ type Counters struct {
 	EstabResets uint64
 	// AbortOnTimeout counts connections the kernel aborted on a timeout.
 	AbortOnTimeout uint64
+	// Timeouts counts RTO firings (TCPTimeouts: every firing of the
+	// retransmission timer outside a zero window, and SYN-ACK timeouts of
+	// request sockets), SynRetrans the SYN and SYN-ACK retransmissions
+	// among them (TCPSynRetrans): between two sweeps they tell that a
+	// connection the last sweep saw healthy has begun to retransmit
+	// (RTOLedger). HasTimeouts is false when the kernel did not list them.
+	// Recordings do not keep them.
+	Timeouts, SynRetrans uint64
+	HasTimeouts          bool
 }
 
 // PollInput is one poll's data.

@@ -26,7 +26,7 @@ var (
 // except the interface's countdown (it proves rendering in tmux, which the
 // host's run covers, not a kernel rule) and the soak (a loop of the
 // scenarios already selected, for minutes).
-const labSelection = "^TestLab(RetransmitRetries2|ICMPUnreachable|Keepalive|Orphan|PeerReboot|CloseWait|ZeroWindow|NoFalseAlarm|SynSent|ZeroWindowPeerDies|ZeroWindowUserTimeout)$"
+const labSelection = "^TestLab(RetransmitRetries2|ICMPUnreachable|Keepalive|Orphan|PeerReboot|CloseWait|ZeroWindow|NoFalseAlarm|SynSent|ZeroWindowPeerDies|ZeroWindowUserTimeout|EarlySweep)$"
 
 // jsonContract is the documented JSON row (README, "JSON output"): a key
 // that disappears breaks every script that reads it.

@@ -40,18 +40,8 @@ func (p *nsProbe) Counters() (*model.Counters, error) {
 	var c model.Counters
 	p.known = false
 	err := netns.Do(p.path, func() error {
-		snmp, err := os.ReadFile("/proc/thread-self/net/snmp")
-		if err != nil {
-			return err
-		}
-		if c.EstabResets, err = counter(snmp, "Tcp:", "EstabResets"); err != nil {
-			return err
-		}
-		netstat, err := os.ReadFile("/proc/thread-self/net/netstat")
-		if err != nil {
-			return err
-		}
-		if c.AbortOnTimeout, err = counter(netstat, "TcpExt:", "TCPAbortOnTimeout"); err != nil {
+		var err error
+		if c, err = readCountersHere(); err != nil {
 			return err
 		}
 		st, err := os.ReadFile("/proc/thread-self/net/sockstat")

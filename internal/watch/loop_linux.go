@@ -57,6 +57,9 @@ func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *
 			// After a failed poll the interval in force stays.
 			if refresh {
 				effective = t.refreshed(snap.PollCost, w.refreshSetup)
+				if w.sweepWanted() {
+					t.early(start)
+				}
 			} else {
 				effective = t.swept(start, snap.PollCost, w.canRefresh(), gen)
 			}

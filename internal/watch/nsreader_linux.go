@@ -66,36 +66,54 @@ func readParams(path string, hz int) (model.Params, error) {
 	}, hz)
 }
 
-// readCounters reads EstabResets (/proc/net/snmp) and TCPAbortOnTimeout
-// (/proc/net/netstat) of the namespace at path. The files under
-// /proc/thread-self/net show the reading thread's namespace.
+// readCounters reads the TCP counters of the namespace at path
+// (/proc/net/snmp and /proc/net/netstat, see parseCounters). The files
+// under /proc/thread-self/net show the reading thread's namespace.
 func readCounters(path string) (*model.Counters, error) {
 	var c model.Counters
 	err := netns.Do(path, func() error {
-		snmp, err := os.ReadFile("/proc/thread-self/net/snmp")
-		if err != nil {
-			return err
-		}
-		v, err := counter(snmp, "Tcp:", "EstabResets")
-		if err != nil {
-			return err
-		}
-		c.EstabResets = v
-		netstat, err := os.ReadFile("/proc/thread-self/net/netstat")
-		if err != nil {
-			return err
-		}
-		v, err = counter(netstat, "TcpExt:", "TCPAbortOnTimeout")
-		if err != nil {
-			return err
-		}
-		c.AbortOnTimeout = v
-		return nil
+		var err error
+		c, err = readCountersHere()
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watch: read TCP counters: %w", err)
 	}
 	return &c, nil
+}
+
+// readCountersHere reads the TCP counters of the calling thread's
+// namespace.
+func readCountersHere() (model.Counters, error) {
+	snmp, err := os.ReadFile("/proc/thread-self/net/snmp")
+	if err != nil {
+		return model.Counters{}, err
+	}
+	netstat, err := os.ReadFile("/proc/thread-self/net/netstat")
+	if err != nil {
+		return model.Counters{}, err
+	}
+	return parseCounters(snmp, netstat)
+}
+
+// parseCounters takes EstabResets from /proc/net/snmp, TCPAbortOnTimeout
+// from /proc/net/netstat (both required), and TCPTimeouts with
+// TCPSynRetrans when the kernel lists them (HasTimeouts).
+func parseCounters(snmp, netstat []byte) (model.Counters, error) {
+	var c model.Counters
+	var err error
+	if c.EstabResets, err = counter(snmp, "Tcp:", "EstabResets"); err != nil {
+		return c, err
+	}
+	if c.AbortOnTimeout, err = counter(netstat, "TcpExt:", "TCPAbortOnTimeout"); err != nil {
+		return c, err
+	}
+	to, terr := counter(netstat, "TcpExt:", "TCPTimeouts")
+	syn, serr := counter(netstat, "TcpExt:", "TCPSynRetrans")
+	if terr == nil && serr == nil {
+		c.Timeouts, c.SynRetrans, c.HasTimeouts = to, syn, true
+	}
+	return c, nil
 }
 
 // countSockets estimates how many TCP sockets a dump of the namespace at

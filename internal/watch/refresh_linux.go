@@ -177,8 +177,12 @@ func (s *source) refresh(start time.Time, opts model.OptionSource) (sourcePoll, 
 	}
 	buf := s.bufs.get(bufHolders)
 	if len(st.targets) == 0 {
-		// Nothing to look up: no reading of the namespace either (with
-		// every namespace, each reading is an entry into it).
+		// Nothing to look up: only the counters are read, for the
+		// firings of connections that were healthy at the sweep.
+		if s.ledger.Active() {
+			c, _ := s.ns.Counters()
+			s.unexplained = s.ledger.Refreshed(c, 0)
+		}
 		now := s.clock()
 		s.prev.refs.Add(1)
 		if st.look != nil {
@@ -224,6 +228,7 @@ func (s *source) refresh(start time.Time, opts model.OptionSource) (sourcePoll, 
 		Time: sp.time, Uncertainty: sp.uncertainty, Socks: buf.socks, Options: opts,
 		Counters: counters, CountersAfter: after,
 	}, st.gone)
+	s.unexplained = s.ledger.Refreshed(counters, p.Firings)
 	if len(st.gone) > 0 {
 		st.drop(s.tracker.Tracked)
 	}
@@ -393,4 +398,18 @@ func (w *Watcher) refreshPeers(sp sourcePoll, rows []model.Row) ([]model.Peer, [
 	peers, evs := w.peers.UpdateSome(sp.time, sp.uncertainty, w.src.tracker.Params().Jiffy(), st.base, live, only, w.lastPeers)
 	w.lastPeers = peers
 	return peers, evs
+}
+
+// sweepWanted reports whether the last refresh found, in some namespace,
+// RTO firings that none of its suspects explains (see tiers.early).
+func (w *Watcher) sweepWanted() bool {
+	if w.all == nil {
+		return w.src != nil && w.src.unexplained
+	}
+	for _, m := range w.all.order {
+		if m.src != nil && m.src.unexplained {
+			return true
+		}
+	}
+	return false
 }

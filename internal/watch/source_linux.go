@@ -43,6 +43,11 @@ type source struct {
 	prev      *buffer    // the last dump, which the tracker's connections point into
 	lastLen   int        // sockets in the last dump
 	sweep     sweepState // for the refreshes between sweeps (refresh_linux.go)
+	// ledger balances RTO firings against the suspects' between sweeps;
+	// unexplained says the last refresh found some no suspect fired (a
+	// sweep is wanted: see tiers.early).
+	ledger      model.RTOLedger
+	unexplained bool
 	// infoLenSaid: the kernel notice already said that tcp_info has no
 	// tcpi_total_rto_time.
 	infoLenSaid bool
@@ -161,6 +166,8 @@ func (s *source) poll(start time.Time, req inetdiag.Request, filtered bool, opts
 	})
 	s.prev = buf
 	s.noteSweep(sp.poll)
+	s.ledger.Swept(after)
+	s.unexplained = false
 	return sp, nil
 }
 

@@ -34,6 +34,10 @@ type tiers struct {
 	sweepEvery time.Duration // 0: every poll sweeps
 	lastSweep  time.Time     // when the last successful sweep began
 	gen        uint64        // the filter's generation at that sweep
+	// earlyDue makes the next poll a sweep before its time; lastEarly
+	// is when the last such sweep began.
+	earlyDue  bool
+	lastEarly time.Time
 }
 
 func newTiers(interval, fixed time.Duration) tiers {
@@ -46,10 +50,26 @@ func newTiers(interval, fixed time.Duration) tiers {
 // sweep is not due. A sweep comes at the first poll at least sweepEvery
 // after the last, never earlier: the budget holds.
 func (t *tiers) refreshDue(now time.Time, canRefresh bool, gen uint64) bool {
-	if !canRefresh || t.sweepEvery == 0 || gen != t.gen || t.lastSweep.IsZero() {
+	if !canRefresh || t.sweepEvery == 0 || gen != t.gen || t.lastSweep.IsZero() || t.earlyDue {
 		return false
 	}
 	return now.Sub(t.lastSweep) < t.sweepEvery
+}
+
+// early asks for a sweep at the next poll, at a refresh that began at
+// now and found RTO firings no suspect explains (model.RTOLedger): a
+// connection the last sweep saw healthy has begun to retransmit, and
+// only a dump finds which. At 10^6 sockets sweeps come tens of seconds
+// apart; this one comes a tick later, so that a connection is seen
+// dying within seconds of its first RTO. There is at most one such
+// sweep per sweepEvery, so that a host where something always times out
+// (SYN-ACKs to scanners count too, unless the kernel says so) spends at
+// most twice the sweeps' share of the budget; the firings of the rest of
+// that span wait for the next sweep, as before.
+func (t *tiers) early(now time.Time) {
+	if t.sweepEvery > 0 && (t.lastEarly.IsZero() || now.Sub(t.lastEarly) >= t.sweepEvery) {
+		t.earlyDue = true
+	}
 }
 
 // swept notes a successful sweep that began at start under filter
@@ -58,6 +78,9 @@ func (t *tiers) refreshDue(now time.Time, canRefresh bool, gen uint64) bool {
 func (t *tiers) swept(start time.Time, cost time.Duration, canRefresh bool, gen uint64) time.Duration {
 	steady := min(cost, t.prevSweep) // a single slow sweep is forgiven, as by pacer
 	t.prevSweep, t.lastSweep, t.gen = cost, start, gen
+	if t.earlyDue {
+		t.earlyDue, t.lastEarly = false, start
+	}
 	steady += t.setup
 	t.setup = 0
 	switch {

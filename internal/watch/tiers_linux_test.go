@@ -88,3 +88,61 @@ func TestTiersForgiveOneSlowRefresh(t *testing.T) {
 		}
 	}
 }
+
+// TestTiersEarlySweep: firings no suspect explains make the next poll a
+// sweep, at most once per sweep period; a host where every poll asks gets
+// two sweeps per period, not one per tick.
+func TestTiersEarlySweep(t *testing.T) {
+	const interval = time.Second
+	tr := newTiers(interval, 0)
+	start := time.Unix(1e9, 0)
+	// Sweeps of 2.6 s at 10^6: spaced, refreshes in between.
+	tr.swept(start, 2600*time.Millisecond, true, 0)
+	tr.swept(start, 2600*time.Millisecond, true, 0)
+	every := tr.sweepEvery
+	if every < 10*interval {
+		t.Fatalf("sweep every %v: the premise wants sweeps spaced", every)
+	}
+	sweeps, early := 0, 0
+	now := start
+	want := func(ask bool) {
+		t.Helper()
+		now = now.Add(interval)
+		if tr.refreshDue(now, true, 0) {
+			tr.refreshed(30*time.Millisecond, false)
+			if ask {
+				tr.early(now)
+			}
+			return
+		}
+		sweeps++
+		if now.Sub(tr.lastSweep) < tr.sweepEvery {
+			early++
+		}
+		tr.swept(now, 2600*time.Millisecond, true, 0)
+	}
+	// Quiet: no sweep before its time.
+	for range 5 {
+		want(false)
+	}
+	if sweeps != 0 {
+		t.Fatalf("%d sweeps in 5 quiet ticks", sweeps)
+	}
+	// One unexplained firing: the next tick sweeps.
+	want(true)
+	want(false)
+	if sweeps != 1 || early != 1 {
+		t.Fatalf("after an unexplained firing: %d sweeps (%d early), want 1 early", sweeps, early)
+	}
+	// Asked at every tick for three periods: one early sweep a period
+	// beside the regular one.
+	sweeps, early = 0, 0
+	every = tr.sweepEvery // with the refreshes' cost counted now
+	ticks := int(3 * every / interval)
+	for range ticks {
+		want(true)
+	}
+	if periods := 3; sweeps > 2*periods+1 || sweeps < periods || early < periods-1 {
+		t.Errorf("asked every tick for %d ticks (sweep every %v): %d sweeps (%d early)", ticks, every, sweeps, early)
+	}
+}
