@@ -31,6 +31,7 @@ var (
 	tiersInterval = flag.Duration("tiers.interval", 25*time.Millisecond, "TestTwoTiersLoop: the interval asked for")
 	tiersDuration = flag.Duration("tiers.duration", 3*time.Second, "TestTwoTiersLoop: how long the loop runs")
 	tiersSuspects = flag.Int("tiers.suspects", 0, "TestTwoTiersLoop: connections left in CLOSE-WAIT (0: 1 % of tiers.conns)")
+	tiersDieAt    = flag.Duration("tiers.dieat", 0, "TestTwoTiersLoop: when a healthy connection's packets start to be dropped, under data (0: a third of tiers.duration; needs nft)")
 )
 
 // TestTwoTiersLoop: once dumps outgrow the budget the loop sweeps and
@@ -49,6 +50,11 @@ func TestTwoTiersLoop(t *testing.T) {
 		n = max(*tiersConns/100, 1)
 	}
 	suspects := closeWaits(t, f.NetNSPath(), n)
+	dieAt := *tiersDieAt
+	if dieAt == 0 {
+		dieAt = *tiersDuration / 3
+	}
+	dying := newDyingConn(t, f.NetNSPath())
 	w, err := watch.New(watch.Config{NetNS: f.NetNSPath(), Owners: watch.OwnersFlagged})
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +70,13 @@ func TestTwoTiersLoop(t *testing.T) {
 	}
 	began := time.Now()
 	go w.Loop(ctx, *tiersInterval, out, errs)
+	var wrote, detected time.Time
+	var dieTimer *time.Timer
+	wroteCh := make(chan time.Time, 1)
+	if dying != nil {
+		dieTimer = time.AfterFunc(dieAt, func() { wroteCh <- dying.die(t) })
+		defer dieTimer.Stop()
+	}
 	var (
 		sweeps, refreshes       int
 		sweepCost, refreshCost  []time.Duration
@@ -75,6 +88,15 @@ func TestTwoTiersLoop(t *testing.T) {
 		prevInterval            time.Duration
 	)
 	for s := range out {
+		select {
+		case wrote = <-wroteCh:
+		default:
+		}
+		if !wrote.IsZero() && detected.IsZero() && s.Time.After(wrote) {
+			if r := dying.rowIn(s); r != nil && r.Health == model.HealthRetransmitting {
+				detected = s.Time
+			}
+		}
 		sockets = max(sockets, len(s.Rows))
 		if !prev.IsZero() {
 			gaps = append(gaps, s.Time.Sub(prev))
@@ -115,7 +137,7 @@ func TestTwoTiersLoop(t *testing.T) {
 		waiting := map[uint64]bool{}
 		for i := range s.Rows {
 			r := &s.Rows[i]
-			if r.Sock.State == inetdiag.StateEstablished && r.Sampled.Time().After(prevSweep) {
+			if r.Sock.State == inetdiag.StateEstablished && r.Sampled.Time().After(prevSweep) && !dying.is(r) {
 				// The fixture's idle connections are never suspects.
 				t.Errorf("refresh at %v: the idle connection %v was sampled at %v, after its sweep at %v", s.Time, r.Sock.ID, r.Sampled, prevSweep)
 			}
@@ -183,6 +205,17 @@ func TestTwoTiersLoop(t *testing.T) {
 		case e.waited > *tiersInterval*3/2:
 			byWait++
 		}
+	}
+	switch {
+	case dying == nil:
+	case wrote.IsZero():
+		t.Logf("the run ended before the healthy connection was made to die (-tiers.dieat %v)", dieAt)
+	case !detected.IsZero():
+		t.Logf("a healthy connection whose packets were dropped under data %v into the run: seen retransmitting %v after the write", dieAt, detected.Sub(wrote).Round(time.Millisecond))
+	case began.Add(wall).Sub(wrote) >= 5*time.Second:
+		t.Errorf("a healthy connection whose packets were dropped under data %v into the run: not seen retransmitting in the %v left", dieAt, began.Add(wall).Sub(wrote).Round(time.Second))
+	default:
+		t.Logf("a healthy connection whose packets were dropped under data: not seen retransmitting in the %v left (too short to tell)", began.Add(wall).Sub(wrote).Round(time.Millisecond))
 	}
 	t.Logf("gaps between snapshots %v, %d of %d after the first two longer than %v (%d ended by a sweep, %d by a refresh that took over half the interval, %d after a stretched wait, %d other); intervals chosen %v; CPU %.1f %% of a core; peak RSS %.0f MiB (the test process, fixture workers apart)",
 		statsOf(gaps), long, max(len(gaps)-2, 0), *tiersInterval*3/2, bySweep, bySlow, byWait, long-bySweep-bySlow-byWait,
