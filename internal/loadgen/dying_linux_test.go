@@ -77,9 +77,10 @@ func (d *dyingConn) nft(script string) error {
 }
 
 // die drops the connection's packets to the listener, writes, and
-// returns when it wrote.
+// returns when it wrote. The rule names the whole four-tuple: the
+// fixture's million sockets use every port number, several times.
 func (d *dyingConn) die(t *testing.T) time.Time {
-	if err := d.nft(fmt.Sprintf("table inet %s {\n\tchain in {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport %d drop\n\t}\n}", d.table, d.peer.Port())); err != nil {
+	if err := d.nft(fmt.Sprintf("table inet %s {\n\tchain in {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tip saddr %s ip daddr %s tcp sport %d tcp dport %d drop\n\t}\n}", d.table, d.local.Addr(), d.peer.Addr(), d.local.Port(), d.peer.Port())); err != nil {
 		t.Error(err)
 		return time.Time{}
 	}
