@@ -103,7 +103,8 @@ type Peer struct {
 	Groups []PeerGroup
 	// NeverNoticeConns are the never-noticing connections of an
 	// unresponsive host (nil for the others): the ones worth destroying,
-	// so that their applications see an error and reconnect.
+	// so that their applications see an error and reconnect. Successive
+	// verdicts may share it: it is never modified.
 	NeverNoticeConns []ConnRef
 }
 
@@ -188,6 +189,7 @@ type peerMemory struct {
 	lastRx   time.Time // latest receive seen from the host, on any connection
 	status   PeerStatus
 	lastSeen time.Time // last poll with a connection to it
+	never    neverCache
 }
 
 // NewPeerTracker returns a tracker that remembers nothing yet.

@@ -42,8 +42,11 @@ type hostTally struct {
 	// firstAbort and lastAbort bound the predicted aborts.
 	firstAbort, lastAbort time.Time
 	never                 []*inetdiag.Socket
-	groups                map[groupKey]int
-	names                 map[groupKey]string
+	// neverBase is the base's part of never, for a tally cloned from a
+	// base (see neverCache).
+	neverBase []*inetdiag.Socket
+	groups    map[groupKey]int
+	names     map[groupKey]string
 }
 
 func newTally() *hostTally {
@@ -55,6 +58,7 @@ func newTally() *hostTally {
 func (t *hostTally) clone() *hostTally {
 	c := *t
 	c.stalled, c.never = slices.Clip(t.stalled), slices.Clip(t.never)
+	c.neverBase = c.never
 	c.groups, c.names = maps.Clone(t.groups), maps.Clone(t.names)
 	return &c
 }

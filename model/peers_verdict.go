@@ -43,6 +43,11 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 		mem.lastRx = t.heard
 	}
 	p.SilentSince = mem.lastRx
+	defer func() {
+		if p.Status != PeerUnresponsive {
+			mem.never = neverCache{} // a host no longer unresponsive holds no list
+		}
+	}()
 	if len(t.stalled) == 0 {
 		p.Status = PeerAlive
 		return
@@ -78,11 +83,7 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 		return
 	}
 	p.Status = PeerUnresponsive
-	p.NeverNoticeConns = make([]ConnRef, len(t.never))
-	for k, s := range t.never {
-		p.NeverNoticeConns[k] = ConnRef{Family: s.Family, ID: s.ID}
-	}
-	slices.SortFunc(p.NeverNoticeConns, func(a, b ConnRef) int { return cmp.Compare(a.ID.Cookie, b.ID.Cookie) })
+	p.NeverNoticeConns = mem.never.refs(t.never, t.neverBase)
 	p.Reasons = append(p.Reasons,
 		plural(len(t.stalled), "connection")+verb(len(t.stalled), " waits", " wait")+" for answers that never came, the first since "+p.StalledSince.Format("15:04:05.000")+
 			", and none of its "+plural(p.Conns, "connection")+" has received anything since")

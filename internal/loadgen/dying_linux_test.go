@@ -91,13 +91,17 @@ func (d *dyingConn) die(t *testing.T) time.Time {
 	return at
 }
 
+// is reports whether the row is either end of the connection: the
+// listener's end is a suspect too once its keepalive probes (15 s after
+// the last data: Go's default) go unanswered.
 func (d *dyingConn) is(r *model.Row) bool {
-	return d != nil && r.Sock.ID.Src == d.local && r.Sock.ID.Dst == d.peer
+	return d != nil && (r.Sock.ID.Src == d.local && r.Sock.ID.Dst == d.peer || r.Sock.ID.Src == d.peer && r.Sock.ID.Dst == d.local)
 }
 
+// rowIn returns the row of the connection's dying end (the client's).
 func (d *dyingConn) rowIn(s *model.Snapshot) *model.Row {
 	for i := range s.Rows {
-		if d.is(&s.Rows[i]) {
+		if r := &s.Rows[i]; r.Sock.ID.Src == d.local && r.Sock.ID.Dst == d.peer {
 			return &s.Rows[i]
 		}
 	}

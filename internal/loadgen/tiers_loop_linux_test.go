@@ -31,6 +31,7 @@ var (
 	tiersInterval = flag.Duration("tiers.interval", 25*time.Millisecond, "TestTwoTiersLoop: the interval asked for")
 	tiersDuration = flag.Duration("tiers.duration", 3*time.Second, "TestTwoTiersLoop: how long the loop runs")
 	tiersSuspects = flag.Int("tiers.suspects", 0, "TestTwoTiersLoop: connections left in CLOSE-WAIT (0: 1 % of tiers.conns)")
+	tiersLog      = flag.Bool("tiers.log", false, "TestTwoTiersLoop: log every sweep, and every refresh that takes over half the budget")
 	tiersDieAt    = flag.Duration("tiers.dieat", 0, "TestTwoTiersLoop: when a healthy connection's packets start to be dropped, under data (0: a third of tiers.duration; needs nft)")
 )
 
@@ -104,6 +105,9 @@ func TestTwoTiersLoop(t *testing.T) {
 		}
 		prev, prevInterval = s.Time, s.Interval
 		chosen = append(chosen, s.Interval)
+		if !s.Refresh && *tiersLog {
+			t.Logf("sweep at %v cost %v", s.Time.Format("15:04:05.000"), s.PollCost)
+		}
 		if !s.Refresh {
 			for k := range missing {
 				if r := rowOf(s, k); r != nil {
@@ -134,6 +138,9 @@ func TestTwoTiersLoop(t *testing.T) {
 		}
 		refreshes++
 		refreshCost = append(refreshCost, s.PollCost)
+		if *tiersLog && s.PollCost > *tiersInterval/(2*watch.PollShare) {
+			t.Logf("refresh at %v cost %v", s.Time.Format("15:04:05.000"), s.PollCost)
+		}
 		waiting := map[uint64]bool{}
 		for i := range s.Rows {
 			r := &s.Rows[i]
