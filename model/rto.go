@@ -233,12 +233,12 @@ func (tr *Tracker) rtoPrediction(c *Conn, now time.Time, n int, orphan bool) *Pr
 	// the firing; read while it runs (tcp_write_timer_handler clears
 	// icsk_pending first), there is no timer and a count of 0. Beside the
 	// retransmission, backoff and RTO of that firing in tcp_info, neither
-	// is a clamp, but the timer about to be re-armed with the RTO. Seen once in the crash lab (a 6.1 guest
-	// under load), taken for a user timeout on a socket without one: the
-	// abort predicted 5.8 s early. It is told
-	// apart when the socket's options are known (no TCP_USER_TIMEOUT, no
-	// clamp) or when the message's retransmission count, read with the
-	// timer, is behind tcp_info's.
+	// is a clamp, but the timer about to be re-armed with the RTO. Seen
+	// once in the crash lab (a 6.1 guest under load), taken for a user
+	// timeout on a socket without one: the abort predicted 5.8 s early.
+	// It is told apart when the socket's options are known (no
+	// TCP_USER_TIMEOUT, no clamp) or when the message's retransmission
+	// count, read with the timer, is behind tcp_info's.
 	clamped := false
 	if n >= 1 && !finOnly {
 		if want := lastFire.Add(rc.rto); want.Sub(rc.pending) > 3*p.Jiffy()+rc.rto/50 {
