@@ -51,11 +51,7 @@ func (tr *Tracker) Refresh(in PollInput, gone []uint64) Poll {
 	tr.polls++
 	poll := Poll{Time: now, Conns: make([]*Conn, 0, len(in.Socks))}
 	for i := range in.Socks {
-		s := &in.Socks[i]
-		if c, ok := tr.conns[s.ID.Cookie]; ok && c.poll != tr.polls {
-			poll.Firings += firingsSince(&c.last, s)
-		}
-		if c := tr.observe(&poll, s, now, in.Options, false); c != nil {
+		if c := tr.observe(&poll, &in.Socks[i], now, in.Options, false); c != nil {
 			poll.Conns = append(poll.Conns, c)
 		}
 	}

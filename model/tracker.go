@@ -328,6 +328,9 @@ func (tr *Tracker) observe(poll *Poll, s *inetdiag.Socket, now time.Time, opts O
 	var prev *lastSample
 	if ok {
 		prev = &c.last // replaced only once this call is done with it
+		if !create {
+			poll.Firings += firingsSince(prev, s) // a refresh's (RTOLedger)
+		}
 	} else {
 		if !create {
 			return nil
