@@ -66,10 +66,15 @@ type Index struct {
 	// is reused (ReadOptions checks the cookie, so options never are).
 	RevalidateAfter time.Duration
 
-	mu     sync.Mutex
-	root   string
-	pids   map[int]*proc
-	owners map[uint32][]slot
+	mu   sync.Mutex
+	root string
+	pids map[int]*proc
+	// owners holds each known socket's first descriptor by value, and
+	// shared those of the sockets that several descriptors refer to (all
+	// of them, in order): at 10^5 sockets a slice per inode cost 12 MB,
+	// this 4 (see slots and setSlots).
+	owners map[uint32]slot
+	shared map[uint32][]slot
 	// Scratch state of one Refresh, kept to avoid allocating per call.
 	asked   map[uint32]struct{}
 	missing map[uint32]struct{}
@@ -83,6 +88,7 @@ type Index struct {
 	path      []byte
 	dirBuf    []byte
 	fds       []int    // scratch of scan: a process's descriptors
+	one       []slot   // scratch of slots
 	links     []fdLink // scratch of scan: those that are sockets
 }
 
@@ -96,9 +102,10 @@ type proc struct {
 }
 
 // slot is one descriptor that referred to a socket when last checked.
+// PIDs are below 2^22 and descriptors below 2^31 (parsePID, parseFD).
 type slot struct {
-	pid, fd int
-	checked time.Time // when the link was last read
+	pid, fd int32
+	checked int64 // when the link was last read, Unix nanoseconds
 }
 
 type cand struct {
@@ -131,7 +138,8 @@ func New(procRoot string) *Index {
 		MaxScanTime: DefaultMaxScanTime,
 		root:        strings.TrimRight(procRoot, "/"),
 		pids:        make(map[int]*proc),
-		owners:      make(map[uint32][]slot),
+		owners:      make(map[uint32]slot),
+		shared:      make(map[uint32][]slot),
 		asked:       make(map[uint32]struct{}),
 		missing:     make(map[uint32]struct{}),
 		firstMiss:   make(map[uint32]time.Time),
@@ -250,7 +258,7 @@ func boolFirst(a bool) int {
 func (x *Index) Owner(inode uint32) (Owner, int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	slots := x.owners[inode]
+	slots := x.slots(inode)
 	if len(slots) == 0 {
 		return Owner{}, 0
 	}
@@ -268,7 +276,7 @@ func (x *Index) Owner(inode uint32) (Owner, int) {
 func (x *Index) Owners(inode uint32) []Owner {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	slots := x.owners[inode]
+	slots := x.slots(inode)
 	if len(slots) == 0 {
 		return nil
 	}
@@ -280,8 +288,8 @@ func (x *Index) Owners(inode uint32) []Owner {
 }
 
 func (x *Index) owner(s slot) Owner {
-	o := Owner{PID: s.pid, FD: s.fd}
-	if p := x.pids[s.pid]; p != nil {
+	o := Owner{PID: int(s.pid), FD: int(s.fd)}
+	if p := x.pids[int(s.pid)]; p != nil {
 		o.Comm = p.comm
 	}
 	return o
@@ -317,13 +325,13 @@ func (x *Index) Size() (pids, sockets int) {
 // revalidate re-reads the link of each cached descriptor of ino, drops those
 // that no longer refer to it, and reports whether any is left.
 func (x *Index) revalidate(ino uint32, now time.Time, st *Stats) bool {
-	slots := x.owners[ino]
+	slots := x.slots(ino)
 	if len(slots) == 0 {
 		return false
 	}
 	kept := slots[:0]
 	for _, s := range slots {
-		if x.RevalidateAfter > 0 && now.Sub(s.checked) < x.RevalidateAfter {
+		if x.RevalidateAfter > 0 && time.Duration(now.UnixNano()-s.checked) < x.RevalidateAfter {
 			kept = append(kept, s)
 			continue
 		}
@@ -336,7 +344,7 @@ func (x *Index) revalidate(ino uint32, now time.Time, st *Stats) bool {
 		st.LinksRead++
 		if err == nil {
 			if got, ok := parseSocketLink(x.link[:n]); ok && got == ino {
-				s.checked = now
+				s.checked = now.UnixNano()
 				kept = append(kept, s)
 				continue
 			}
@@ -344,16 +352,12 @@ func (x *Index) revalidate(ino uint32, now time.Time, st *Stats) bool {
 		st.Stale++
 		// The process's table changed since its scan (or the process
 		// went away): make it due again so a miss rescans it first.
-		if p := x.pids[s.pid]; p != nil {
+		if p := x.pids[int(s.pid)]; p != nil {
 			p.scanned = time.Time{}
 		}
 	}
-	if len(kept) == 0 {
-		delete(x.owners, ino)
-		return false
-	}
-	x.owners[ino] = kept
-	return true
+	x.setSlots(ino, kept)
+	return len(kept) > 0
 }
 
 // list reads the process IDs in procRoot, adds new ones and forgets those
@@ -426,7 +430,7 @@ func (x *Index) scan(pid int, p *proc, now time.Time, st *Stats) {
 	})
 	for _, l := range x.readLinks(dfd, x.fds, st) {
 		p.inodes = append(p.inodes, l.ino)
-		x.addSlot(l.ino, slot{pid: pid, fd: l.fd, checked: now})
+		x.addSlot(l.ino, slot{pid: int32(pid), fd: int32(l.fd), checked: now.UnixNano()})
 		delete(x.missing, l.ino)
 	}
 	if len(p.inodes) > 0 {
@@ -472,18 +476,14 @@ func (x *Index) eachEntry(dfd int, fn func(name []byte)) error {
 // unindex removes the process's descriptors found at its last scan.
 func (x *Index) unindex(pid int, p *proc) {
 	for _, ino := range p.inodes {
-		slots := x.owners[ino]
+		slots := x.slots(ino)
 		kept := slots[:0]
 		for _, s := range slots {
-			if s.pid != pid {
+			if int(s.pid) != pid {
 				kept = append(kept, s)
 			}
 		}
-		if len(kept) == 0 {
-			delete(x.owners, ino)
-		} else {
-			x.owners[ino] = kept
-		}
+		x.setSlots(ino, kept)
 	}
 	p.inodes = p.inodes[:0]
 }
@@ -497,7 +497,7 @@ func (x *Index) forget(pid int, p *proc) {
 // addSlot records s as an owner of ino, keeping the slots ordered by PID and
 // FD so that the first one is stable.
 func (x *Index) addSlot(ino uint32, s slot) {
-	slots := x.owners[ino]
+	slots := x.slots(ino)
 	i, found := slices.BinarySearchFunc(slots, s, func(a, b slot) int {
 		if c := cmp.Compare(a.pid, b.pid); c != 0 {
 			return c
@@ -506,9 +506,43 @@ func (x *Index) addSlot(ino uint32, s slot) {
 	})
 	if found {
 		slots[i].checked = s.checked
-		return
+	} else {
+		slots = slices.Insert(slots, i, s)
 	}
-	x.owners[ino] = slices.Insert(slots, i, s)
+	x.setSlots(ino, slots)
+}
+
+// slots returns the descriptors known to refer to ino, ordered by PID and
+// FD. A socket with one descriptor (nearly all) comes back in a scratch
+// slice that the next call reuses: modify it only to pass it to setSlots.
+func (x *Index) slots(ino uint32) []slot {
+	if many := x.shared[ino]; many != nil {
+		return many
+	}
+	s, ok := x.owners[ino]
+	if !ok {
+		return nil
+	}
+	x.one = append(x.one[:0], s)
+	return x.one
+}
+
+// setSlots stores the descriptors of ino (none forgets it).
+func (x *Index) setSlots(ino uint32, slots []slot) {
+	switch len(slots) {
+	case 0:
+		delete(x.owners, ino)
+		delete(x.shared, ino)
+	case 1:
+		x.owners[ino] = slots[0]
+		delete(x.shared, ino)
+	default:
+		x.owners[ino] = slots[0]
+		if many := x.shared[ino]; len(many) == 0 || &many[0] != &slots[0] {
+			slots = slices.Clone(slots) // it may be the scratch slice
+		}
+		x.shared[ino] = slots
+	}
 }
 
 // parsePID accepts a decimal process ID as /proc names them (no sign, no

@@ -561,3 +561,34 @@ func TestRevalidateAfter(t *testing.T) {
 		t.Errorf("a stale owner is still known")
 	}
 }
+
+// A socket's descriptors move between the by-value map and the shared one
+// as holders come and go; the scratch slice that a single descriptor is
+// read into must never become a shared socket's storage.
+func TestSlotsSharedAndSingle(t *testing.T) {
+	x := New(t.TempDir())
+	a, b, c := slot{pid: 10, fd: 3}, slot{pid: 11, fd: 3}, slot{pid: 12, fd: 7}
+	x.addSlot(1, b)
+	x.addSlot(1, a) // shared now, ordered by PID
+	x.addSlot(2, c)
+	_ = x.slots(2) // overwrites the scratch slice
+	if got, want := x.slots(1), []slot{a, b}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("slots(1) = %v, want %v", got, want)
+	}
+	if len(x.owners) != 2 || len(x.shared) != 1 {
+		t.Errorf("%d owners, %d shared; want 2, 1", len(x.owners), len(x.shared))
+	}
+	x.addSlot(1, slot{pid: 10, fd: 3, checked: 5}) // known: refreshed in place
+	if got := x.slots(1); len(got) != 2 || got[0].checked != 5 {
+		t.Errorf("slots(1) after a re-check = %v", got)
+	}
+	x.unindex(10, &proc{inodes: []uint32{1}})
+	if got, want := x.slots(1), []slot{b}; !reflect.DeepEqual(got, want) || len(x.shared) != 0 {
+		t.Errorf("slots(1) after one holder left = %v (%d shared), want %v", got, len(x.shared), want)
+	}
+	x.unindex(11, &proc{inodes: []uint32{1}})
+	x.unindex(12, &proc{inodes: []uint32{2}})
+	if len(x.owners) != 0 || x.slots(1) != nil {
+		t.Errorf("%d owners left after every holder left", len(x.owners))
+	}
+}
