@@ -56,8 +56,7 @@ func (tr *Tracker) assess(c *Conn, prev *lastSample, now time.Time, opts OptionS
 func readOptions(c *Conn, opts OptionSource) {
 	if opts != nil && c.Sock.Inode != 0 {
 		if o, ok := opts(c.Sock); ok {
-			c.Opts = o
-			c.Opts.Known = true
+			c.setOpts(o)
 		}
 	}
 }

@@ -74,7 +74,7 @@ func (tr *Tracker) predict(r rule, c *Conn, prev *lastSample, now time.Time, n i
 	case rulePersist:
 		return dying(HealthZeroWindow), tr.zeroWindowPrediction(c, now, orphan)
 	case ruleKeepalive:
-		if c.probes().keepalive.unanswered(c.Sock, c.Opts, prev, now) {
+		if c.probes().keepalive.unanswered(c.Sock, c.Opts(), prev, now) {
 			return HealthKeepaliveProbing, tr.keepalivePrediction(c, now)
 		}
 	}

@@ -18,7 +18,7 @@ func (tr *Tracker) exposure(c *Conn, now time.Time) Exposure {
 	if c.Prediction != nil {
 		return Exposure{After: c.Prediction.At.Sub(now), Reason: c.Prediction.Reason, Confidence: c.Prediction.Confidence}
 	}
-	known := c.Opts.Known
+	known := c.Opts().Known
 	// A connection that carried data lately will send again soon, and its
 	// retransmissions will find out; only a quiet one relies on keepalive.
 	sending := !idle(s, tr.cfg.IdleAfter)
@@ -27,8 +27,8 @@ func (tr *Tracker) exposure(c *Conn, now time.Time) Exposure {
 		if rto <= 0 {
 			rto = RTOMin
 		}
-		if known && c.Opts.UserTimeout > 0 {
-			return Exposure{After: rto + c.Opts.UserTimeout, Reason: ReasonUserTimeout, Confidence: Exact}
+		if known && c.Opts().UserTimeout > 0 {
+			return Exposure{After: rto + c.Opts().UserTimeout, Reason: ReasonUserTimeout, Confidence: Exact}
 		}
 		return Exposure{After: rto + ModelTimeout(p.Retries2, RTOMin, tr.rtoMax(c)), Reason: ReasonRetries2, Confidence: confidence(known)}
 	}
@@ -38,9 +38,9 @@ func (tr *Tracker) exposure(c *Conn, now time.Time) Exposure {
 	idle, intvl, cnt, _ := tr.keepaliveSettings(c)
 	budget := idle + time.Duration(cnt)*intvl
 	reason := ReasonKeepalive
-	if known && c.Opts.UserTimeout > 0 {
+	if known && c.Opts().UserTimeout > 0 {
 		k := 1
-		if over := c.Opts.UserTimeout - idle; over > 0 && intvl > 0 {
+		if over := c.Opts().UserTimeout - idle; over > 0 && intvl > 0 {
 			k = int((over + intvl - 1) / intvl)
 		}
 		budget = idle + time.Duration(k)*intvl

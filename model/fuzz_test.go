@@ -83,7 +83,7 @@ func fuzzSocket(r *fuzzReader) inetdiag.Socket {
 func fuzzDump(c *Conn, p Params) string {
 	s, in := c.Sock, &c.Sock.Info
 	return fmt.Sprintf("params %+v\nopts %+v\nsock timer %v retrans %d expires %v inode %d sendq %d\ninfo len %d ca %d retransmits %d probes %d backoff %d rto %v unacked %d last sent %v recv %v ack %v sndwnd %d rto stats %d/%d/%v",
-		p, c.Opts, s.Timer, s.Retrans, s.Expires, s.Inode, s.SendQ, in.Len, in.CAState, in.Retransmits, in.Probes, in.Backoff, in.RTO, in.Unacked, in.LastDataSent, in.LastDataRecv, in.LastAckRecv, in.SndWnd, in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime)
+		p, c.Opts(), s.Timer, s.Retrans, s.Expires, s.Inode, s.SendQ, in.Len, in.CAState, in.Retransmits, in.Probes, in.Backoff, in.RTO, in.Unacked, in.LastDataSent, in.LastDataRecv, in.LastAckRecv, in.SndWnd, in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime)
 }
 
 // fuzzOpts decodes an option source: none, one that always fails, or one

@@ -124,8 +124,8 @@ func (e *keepaliveEpisode) unanswered(s *inetdiag.Socket, o SockOpts, prev *last
 // possible, else inferred from the keepalive timer (armed on an idle
 // established socket iff SO_KEEPALIVE is set).
 func hasKeepalive(c *Conn) bool {
-	if c.Opts.Known {
-		return c.Opts.KeepAlive
+	if c.Opts().Known {
+		return c.Opts().KeepAlive
 	}
 	return c.Sock.Timer == inetdiag.TimerKeepalive
 }
@@ -145,16 +145,17 @@ func lastRx(s *inetdiag.Socket, now time.Time) time.Time {
 func (tr *Tracker) keepaliveSettings(c *Conn) (idle, intvl time.Duration, cnt int, inputs []Input) {
 	p := tr.cfg.Params
 	idle, intvl, cnt = p.KeepaliveTime, p.KeepaliveIntvl, p.KeepaliveProbes
-	known := c.Opts.Known
+	o := c.Opts()
+	known := o.Known
 	if known {
-		if c.Opts.KeepIdle > 0 {
-			idle = c.Opts.KeepIdle
+		if o.KeepIdle > 0 {
+			idle = o.KeepIdle
 		}
-		if c.Opts.KeepIntvl > 0 {
-			intvl = c.Opts.KeepIntvl
+		if o.KeepIntvl > 0 {
+			intvl = o.KeepIntvl
 		}
-		if c.Opts.KeepCnt > 0 {
-			cnt = c.Opts.KeepCnt
+		if o.KeepCnt > 0 {
+			cnt = o.KeepCnt
 		}
 	}
 	inputs = []Input{
@@ -171,7 +172,8 @@ func (tr *Tracker) keepalivePrediction(c *Conn, now time.Time) *Prediction {
 	p := tr.cfg.Params
 	s := c.Sock
 	idle, intvl, cnt, inputs := tr.keepaliveSettings(c)
-	if !c.Opts.Known {
+	o := c.Opts()
+	if !o.Known {
 		switch learned := c.probesSeen().keepalive.intvl; {
 		case learned > 0:
 			intvl = learned
@@ -189,12 +191,12 @@ func (tr *Tracker) keepalivePrediction(c *Conn, now time.Time) *Prediction {
 	}
 	kc := &keepaliveCase{
 		t: now, pending: now.Add(s.Expires), armed: intvl, align: align, probes: int(s.Retrans), lastRx: lastRx(s, now),
-		idle: idle, intvl: intvl, cnt: cnt, inputs: inputs, conf: confidence(c.Opts.Known),
+		idle: idle, intvl: intvl, cnt: cnt, inputs: inputs, conf: confidence(o.Known),
 	}
-	if c.Opts.Known && c.Opts.UserTimeout > 0 {
-		kc.userTO = c.Opts.UserTimeout
+	if o.Known && o.UserTimeout > 0 {
+		kc.userTO = o.UserTimeout
 		kc.inputs = append(kc.inputs, Input{Name: InputUserTimeout, Value: secs(kc.userTO), Source: FromSocket})
-	} else if !c.Opts.Known {
+	} else if !o.Known {
 		kc.inputs = append(kc.inputs, Input{Name: InputUserTimeout, Value: "unknown, assumed unset", Source: FromSysctl})
 	}
 	kc.inputs = append(kc.inputs, Input{Name: InputClockStart, Value: "last segment received", Source: FromDiag})

@@ -62,7 +62,7 @@ func (tr *Tracker) Refresh(in PollInput, gone []uint64) Poll {
 		if !ok || c.poll == tr.polls {
 			continue // unknown, or answered after all
 		}
-		tr.emit(&poll, tr.vanished(c, now, resetsKnown, resets))
+		tr.emit(&poll, tr.vanished(key, c, now, resetsKnown, resets))
 		delete(tr.conns, key)
 	}
 	tr.trimEvents()

@@ -243,7 +243,7 @@ func (tr *Tracker) rtoPrediction(c *Conn, now time.Time, n int, orphan bool) *Pr
 	if n >= 1 && !finOnly {
 		if want := lastFire.Add(rc.rto); want.Sub(rc.pending) > 3*p.Jiffy()+rc.rto/50 {
 			straddled := int(s.Retrans) != int(info.Retransmits)
-			if c.Opts.Known && c.Opts.UserTimeout == 0 || straddled {
+			if c.Opts().Known && c.Opts().UserTimeout == 0 || straddled {
 				rc.pending = want
 			} else {
 				clamped = true
@@ -266,10 +266,10 @@ func (tr *Tracker) rtoPrediction(c *Conn, now time.Time, n int, orphan bool) *Pr
 
 	// The budget: TCP_USER_TIMEOUT if the socket has one, else the retry
 	// count turned into time.
-	known := c.Opts.Known
+	known := c.Opts().Known
 	rc.conf = confidence(known)
-	if known && c.Opts.UserTimeout > 0 {
-		rc.userTO = c.Opts.UserTimeout
+	if known && c.Opts().UserTimeout > 0 {
+		rc.userTO = c.Opts().UserTimeout
 		rc.inputs = append(rc.inputs, Input{Name: InputUserTimeout, Value: secs(rc.userTO), Source: FromSocket})
 	} else if clamped {
 		// The clamp reveals the user timeout: the timer expires when it is
@@ -293,7 +293,7 @@ func (tr *Tracker) rtoPrediction(c *Conn, now time.Time, n int, orphan bool) *Pr
 		}
 	}
 	rc.inputs = append(rc.inputs,
-		Input{Name: InputRTOMax, Value: secs(rc.rtoMax), Source: map[bool]Source{true: FromSocket, false: FromSysctl}[known && c.Opts.RTOMax > 0]},
+		Input{Name: InputRTOMax, Value: secs(rc.rtoMax), Source: map[bool]Source{true: FromSocket, false: FromSysctl}[known && c.Opts().RTOMax > 0]},
 		Input{Name: InputClockStart, Value: rc.clock.how, Source: FromDiag},
 	)
 	rc.past = tr.pastFirings(c, rc, lastFire)

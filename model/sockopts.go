@@ -108,8 +108,8 @@ func confidence(known bool) Confidence {
 
 // rtoMax is the socket's effective rto_max.
 func (tr *Tracker) rtoMax(c *Conn) time.Duration {
-	if c.Opts.Known && c.Opts.RTOMax > 0 {
-		return c.Opts.RTOMax
+	if o := c.Opts(); o.Known && o.RTOMax > 0 {
+		return o.RTOMax
 	}
 	return tr.cfg.Params.RTOMax
 }

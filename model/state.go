@@ -245,8 +245,8 @@ func (w *stateWriter) conn(c *Conn) {
 		w.uvarint(uint64(e.Reason))
 		w.uvarint(uint64(e.Confidence))
 	}
-	w.bool(c.Opts.Known)
-	if o := c.Opts; o.Known {
+	w.bool(c.Opts().Known)
+	if o := c.Opts(); o.Known {
 		w.bool(o.KeepAlive)
 		for _, v := range [...]int64{int64(o.KeepIdle), int64(o.KeepIntvl), int64(o.KeepCnt), int64(o.UserTimeout), int64(o.RTOMax), int64(o.SynCnt)} {
 			w.varint(v)
@@ -499,11 +499,13 @@ func (r *stateReader) conn(c *Conn) {
 	if r.bool() {
 		c.Exposure = &Exposure{Never: r.bool(), After: time.Duration(r.varint()), Reason: Reason(r.small(math.MaxUint8)), Confidence: Confidence(r.small(math.MaxUint8))}
 	}
-	if c.Opts.Known = r.bool(); c.Opts.Known {
-		c.Opts.KeepAlive = r.bool()
-		c.Opts.KeepIdle, c.Opts.KeepIntvl = time.Duration(r.varint()), time.Duration(r.varint())
-		c.Opts.KeepCnt, c.Opts.UserTimeout = int(r.varint()), time.Duration(r.varint())
-		c.Opts.RTOMax, c.Opts.SynCnt = time.Duration(r.varint()), int(r.varint())
+	if r.bool() {
+		var o SockOpts
+		o.KeepAlive = r.bool()
+		o.KeepIdle, o.KeepIntvl = time.Duration(r.varint()), time.Duration(r.varint())
+		o.KeepCnt, o.UserTimeout = int(r.varint()), time.Duration(r.varint())
+		o.RTOMax, o.SynCnt = time.Duration(r.varint()), int(r.varint())
+		c.setOpts(o)
 	}
 	n := r.count(1 << 20)
 	for i := uint64(0); i < n && r.err == nil; i++ {

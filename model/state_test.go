@@ -19,7 +19,7 @@ func TestStateCoversTheTracker(t *testing.T) {
 		want []string
 	}{
 		{Tracker{}, []string{"cfg", "conns", "events", "polls", "counters", "uncertainty", "gone"}},
-		{Conn{}, []string{"Sock", "FirstSeen", "LastSeen", "StateSince", "Health", "HealthSince", "Prediction", "Exposure", "Opts", "History", "last", "retrans", "probing", "poll"}},
+		{Conn{}, []string{"Sock", "FirstSeen", "LastSeen", "StateSince", "Health", "HealthSince", "Prediction", "Exposure", "opts", "History", "last", "retrans", "probing", "poll"}},
 		{probeEpisodes{}, []string{"keepalive", "zeroWindow"}},
 		{rtoEpisode{}, []string{"start", "calm", "calmRTOTime", "calmRecoveries", "calmKnown", "sawRecovery", "clock", "firings", "lastN"}},
 		{keepaliveEpisode{}, []string{"since", "pending", "probes", "intvl"}},

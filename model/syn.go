@@ -24,13 +24,13 @@ func (tr *Tracker) synPrediction(c *Conn, now time.Time) *Prediction {
 	n := int(info.Retransmits)
 	retries := p.SynRetries
 	src := FromSysctl
-	if c.Opts.Known && c.Opts.SynCnt > 0 {
-		retries, src = c.Opts.SynCnt, FromSocket
+	if c.Opts().Known && c.Opts().SynCnt > 0 {
+		retries, src = c.Opts().SynCnt, FromSocket
 	}
 	rc := &rtoCase{
 		t: now, n: n, backoff: int(info.Backoff), rto: info.RTO, rtoMax: tr.rtoMax(c),
 		synSent: true, synRetries: retries, synLimit: retries + p.SynLinearTimeouts, linear: p.SynLinearTimeouts,
-		pending: now.Add(s.Expires), conf: confidence(c.Opts.Known),
+		pending: now.Add(s.Expires), conf: confidence(c.Opts().Known),
 	}
 	if rc.rto <= 0 {
 		return nil
@@ -57,8 +57,8 @@ func (tr *Tracker) synPrediction(c *Conn, now time.Time) *Prediction {
 		{Name: InputSynRetries, Value: strconv.Itoa(retries), Source: src},
 		{Name: InputSynLinearTimeouts, Value: strconv.Itoa(p.SynLinearTimeouts), Source: FromSysctl},
 	}
-	if c.Opts.Known && c.Opts.UserTimeout > 0 {
-		rc.userTO = c.Opts.UserTimeout
+	if c.Opts().Known && c.Opts().UserTimeout > 0 {
+		rc.userTO = c.Opts().UserTimeout
 		rc.inputs = append(rc.inputs, Input{Name: InputUserTimeout, Value: secs(rc.userTO), Source: FromSocket})
 		// The timer is clamped to expire when the user timeout is spent
 		// (tcp_clamp_rto_to_user_timeout): a pending expiry U after a SYN

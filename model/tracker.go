@@ -90,8 +90,10 @@ type Conn struct {
 	Prediction *Prediction
 	// Exposure is set for established connections.
 	Exposure *Exposure
-	// Opts are the socket's options when they were read.
-	Opts SockOpts
+	// opts are the socket's options when they were read (nil: never, as
+	// for most of a host's connections, which no rule applies to: 56
+	// bytes each are not spent on them). See Opts.
+	opts *SockOpts
 	// History holds recent samples of a connection that has been troubled.
 	History []Sample
 
@@ -107,13 +109,31 @@ type Conn struct {
 	poll int
 }
 
+// Opts returns the socket's options as last read; Known is false when
+// they never were.
+func (c *Conn) Opts() SockOpts {
+	if c.opts == nil {
+		return SockOpts{}
+	}
+	return *c.opts
+}
+
+// setOpts records options read from the socket.
+func (c *Conn) setOpts(o SockOpts) {
+	o.Known = true
+	if c.opts == nil {
+		c.opts = new(SockOpts)
+	}
+	*c.opts = o
+}
+
 // lastSample is what the tracker keeps of a connection's previous sample:
 // the fields the next poll compares, and its identity for the event if it
 // vanishes. Keeping these ~100 bytes instead of the sample lets the caller
 // dump into the same buffer again: at 10^5 sockets a second buffer of
 // decoded sockets is 22 MB (224 bytes a socket, see inetdiag.Socket).
 type lastSample struct {
-	id            EventID
+	id            connID
 	state         inetdiag.State
 	timer         inetdiag.Timer
 	retrans       uint8 // idiag_retrans
@@ -127,7 +147,7 @@ type lastSample struct {
 
 func lastOf(s *inetdiag.Socket) lastSample {
 	return lastSample{
-		id: idOf(s), state: s.State, timer: s.Timer, retrans: s.Retrans,
+		id: connIDOf(s), state: s.State, timer: s.Timer, retrans: s.Retrans,
 		caState: s.Info.CAState, retransmits: s.Info.Retransmits, infoLen: int32(s.Info.Len),
 		rtoRecoveries: s.Info.TotalRTORecoveries, rtos: s.Info.TotalRTO, rtoTime: s.Info.TotalRTOTime,
 	}
@@ -277,7 +297,7 @@ func (tr *Tracker) Update(in PollInput) Poll {
 	}
 	slices.Sort(gone)
 	for _, key := range gone {
-		tr.emit(&poll, tr.vanished(tr.conns[key], now, resetsKnown, resets))
+		tr.emit(&poll, tr.vanished(key, tr.conns[key], now, resetsKnown, resets))
 		delete(tr.conns, key)
 	}
 	tr.gone = gone[:0]
@@ -363,9 +383,9 @@ func idOf(s *inetdiag.Socket) EventID {
 }
 
 // vanished classifies a connection that is gone from the dump.
-func (tr *Tracker) vanished(c *Conn, now time.Time, resetsKnown, resets bool) Event {
+func (tr *Tracker) vanished(cookie uint64, c *Conn, now time.Time, resetsKnown, resets bool) Event {
 	// c.Sock is not read: its buffer may hold the new dump by now.
-	e := Event{Time: now, ID: c.last.id, State: c.last.state, Health: c.Health, LastSeen: c.LastSeen.Time(), Predicted: c.Prediction}
+	e := Event{Time: now, ID: c.last.id.eventID(cookie), State: c.last.state, Health: c.Health, LastSeen: c.LastSeen.Time(), Predicted: c.Prediction}
 	switch {
 	case c.Prediction != nil && (c.Health.Dying() || c.Health == HealthZeroWindow):
 		// Gone while the kernel was counting down. If that happened before

@@ -186,8 +186,8 @@ func TestExposure(t *testing.T) {
 					s.Info.LastDataSent, s.Info.TotalRTO, s.Info.TotalRTORecoveries, s.Info.TotalRTOTime = 100*time.Millisecond, 1, 1, 100*time.Millisecond
 				})
 				c := tr.Update(PollInput{Time: now, Socks: []inetdiag.Socket{s}, Options: optsOf(o)}).Conns[0]
-				if c.Health != HealthRetransmitting || !c.Opts.Known {
-					t.Fatalf("setup: health %v, options known %v", c.Health, c.Opts.Known)
+				if c.Health != HealthRetransmitting || !c.Opts().Known {
+					t.Fatalf("setup: health %v, options known %v", c.Health, c.Opts().Known)
 				}
 				now = now.Add(time.Second)
 			}

@@ -71,11 +71,11 @@ func (tr *Tracker) zeroWindowPrediction(c *Conn, now time.Time, orphan bool) *Pr
 		t: now, expires: s.Expires, probes: int(s.Retrans), backoff: int(s.Info.Backoff), rto: s.Info.RTO,
 		maxProbes: p.Retries2, retries2: p.Retries2, rtoMax: tr.rtoMax(c),
 		inputs: []Input{retries2Input(p)},
-		conf:   confidence(c.Opts.Known && c.Opts.UserTimeout == 0), orphan: orphan,
+		conf:   confidence(c.Opts().Known && c.Opts().UserTimeout == 0), orphan: orphan,
 		firstLo: ep.calm, firstHi: ep.since,
 	}
-	if c.Opts.Known {
-		zc.userTO = c.Opts.UserTimeout
+	if c.Opts().Known {
+		zc.userTO = c.Opts().UserTimeout
 	}
 	if orphan {
 		alive := probe0Interval(zc.rto, zc.backoff, zc.rtoMax) < zc.rtoMax
@@ -83,7 +83,7 @@ func (tr *Tracker) zeroWindowPrediction(c *Conn, now time.Time, orphan bool) *Pr
 		zc.inputs = []Input{orphanRetriesInput(p)}
 	}
 	pred := predictZeroWindow(p, zc)
-	if pred != nil && !c.Opts.Known {
+	if pred != nil && !c.Opts().Known {
 		pred.Notes = append(pred.Notes, "a TCP_USER_TIMEOUT on the socket would end this sooner (it cannot be read without privileges)")
 	}
 	return pred
@@ -223,8 +223,8 @@ func (tr *Tracker) zeroWindowInFlightPrediction(c *Conn, now time.Time) *Predict
 	if c.retrans != nil && !c.retrans.start.IsZero() && c.retrans.start.Before(ic.firstHi) {
 		ic.firstHi = c.retrans.start
 	}
-	if c.Opts.Known {
-		ic.userTO = c.Opts.UserTimeout
+	if c.Opts().Known {
+		ic.userTO = c.Opts().UserTimeout
 	}
 	return predictZeroWindowInFlight(tr.cfg.Params, ic)
 }
