@@ -129,7 +129,7 @@ func (c *Conn) setOpts(o SockOpts) {
 
 // lastSample is what the tracker keeps of a connection's previous sample:
 // the fields the next poll compares, and its identity for the event if it
-// vanishes. Keeping these ~100 bytes instead of the sample lets the caller
+// vanishes. Keeping these 72 bytes instead of the sample lets the caller
 // dump into the same buffer again: at 10^5 sockets a second buffer of
 // decoded sockets is 22 MB (224 bytes a socket, see inetdiag.Socket).
 type lastSample struct {
