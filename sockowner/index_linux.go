@@ -72,9 +72,12 @@ type Index struct {
 	// owners holds each known socket's first descriptor by value, and
 	// shared those of the sockets that several descriptors refer to (all
 	// of them, in order): at 10^5 sockets a slice per inode cost 12 MB,
-	// this 4 (see slots and setSlots).
+	// this 3 (see slots and setSlots).
 	owners map[uint32]slot
 	shared map[uint32][]slot
+	// epoch is the first Refresh's time: a slot's check time is kept as
+	// an offset from it (see since), so that a monotonic clock stays one.
+	epoch time.Time
 	// Scratch state of one Refresh, kept to avoid allocating per call.
 	asked   map[uint32]struct{}
 	missing map[uint32]struct{}
@@ -105,7 +108,7 @@ type proc struct {
 // PIDs are below 2^22 and descriptors below 2^31 (parsePID, parseFD).
 type slot struct {
 	pid, fd int32
-	checked int64 // when the link was last read, Unix nanoseconds
+	checked time.Duration // when the link was last read (Index.since)
 }
 
 type cand struct {
@@ -331,7 +334,7 @@ func (x *Index) revalidate(ino uint32, now time.Time, st *Stats) bool {
 	}
 	kept := slots[:0]
 	for _, s := range slots {
-		if x.RevalidateAfter > 0 && time.Duration(now.UnixNano()-s.checked) < x.RevalidateAfter {
+		if x.RevalidateAfter > 0 && x.since(now)-s.checked < x.RevalidateAfter {
 			kept = append(kept, s)
 			continue
 		}
@@ -344,7 +347,7 @@ func (x *Index) revalidate(ino uint32, now time.Time, st *Stats) bool {
 		st.LinksRead++
 		if err == nil {
 			if got, ok := parseSocketLink(x.link[:n]); ok && got == ino {
-				s.checked = now.UnixNano()
+				s.checked = x.since(now)
 				kept = append(kept, s)
 				continue
 			}
@@ -430,7 +433,7 @@ func (x *Index) scan(pid int, p *proc, now time.Time, st *Stats) {
 	})
 	for _, l := range x.readLinks(dfd, x.fds, st) {
 		p.inodes = append(p.inodes, l.ino)
-		x.addSlot(l.ino, slot{pid: int32(pid), fd: int32(l.fd), checked: now.UnixNano()})
+		x.addSlot(l.ino, slot{pid: int32(pid), fd: int32(l.fd), checked: x.since(now)})
 		delete(x.missing, l.ino)
 	}
 	if len(p.inodes) > 0 {
@@ -510,6 +513,17 @@ func (x *Index) addSlot(ino uint32, s slot) {
 		slots = slices.Insert(slots, i, s)
 	}
 	x.setSlots(ino, slots)
+}
+
+// since returns now as an offset from the index's epoch, the first time it
+// was given: the difference of two Times, unlike that of their Unix
+// nanoseconds, uses the monotonic clock when both carry it, so a wall
+// clock stepped back by NTP does not leave cached owners unchecked.
+func (x *Index) since(now time.Time) time.Duration {
+	if x.epoch.IsZero() {
+		x.epoch = now
+	}
+	return now.Sub(x.epoch)
 }
 
 // slots returns the descriptors known to refer to ino, ordered by PID and
