@@ -12,10 +12,20 @@ import (
 // A poll's wall time is most of its CPU but not all of it (the garbage
 // collector, the exporter's scrapes, the interface's frames come on top:
 // at 10^5 sockets a tenth for the polls measured 10.5 % in all), hence a
-// twelfth. At 10^5 sockets the kernel alone spends about 0.18 s per dump,
-// so such hosts are polled every two or three seconds (the countdowns tick
-// every second anyway).
+// twelfth. A host whose full dumps cost more than that (10^5 sockets:
+// the kernel alone spends about 0.18 s per dump) is polled in two tiers,
+// within a smaller share still (see SweepShare).
 const PollShare = 12
+
+// SweepShare is the share of the time (1/SweepShare) the full dumps of a
+// host polled in two tiers may take: half of PollShare's, the refreshes
+// between them having the other half. The sweeps of such a host are what
+// its CPU is spent on, and what they refresh is the healthy rows (a
+// dying connection's are looked up every interval, and one that starts
+// dying calls a sweep early, see tiers.early): at a twelfth, the
+// interface at 10^5 sockets spent 11-12 % of a core, four tenths of it in
+// the kernel's dumps.
+const SweepShare = 2 * PollShare
 
 // Loop polls every interval until ctx is done and sends each snapshot on
 // out (closing it at the end). When polls take more than 1/PollShare of

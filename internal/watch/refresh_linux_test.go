@@ -115,9 +115,9 @@ func TestRefreshBetweenSweeps(t *testing.T) {
 		}
 	}()
 	// Sweep 0 is forgiven (a single slow one), sweep 1 (at 1.2 s) splits
-	// the tiers: a sweep every 200 ms × 12 = 2.4 s (the look-ups cost
-	// nothing here), at the first poll that late: 4.4 s.
-	wantRefresh := []bool{false, false, true, true, false, true, true}
+	// the tiers: a sweep every 200 ms × SweepShare = 4.8 s (the sweeps'
+	// half of the budget), at the first poll that late: 6.4 s.
+	wantRefresh := []bool{false, false, true, true, true, true, false}
 	var got []bool
 	for _, s := range snaps {
 		got = append(got, s.Refresh)
@@ -130,7 +130,7 @@ func TestRefreshBetweenSweeps(t *testing.T) {
 			t.Errorf("wait %d: %v, want the interval", i, wt)
 		}
 	}
-	if s := snaps[1]; s.SweepEvery != 2400*time.Millisecond || s.SweepCost != 200*time.Millisecond || s.Slowed {
+	if s := snaps[1]; s.SweepEvery != 200*time.Millisecond*SweepShare || s.SweepCost != 200*time.Millisecond || s.Slowed {
 		t.Errorf("after the second slow sweep: SweepEvery %v SweepCost %v Slowed %v", s.SweepEvery, s.SweepCost, s.Slowed)
 	}
 	for k, asked := range d.lookups {
@@ -162,9 +162,15 @@ func TestRefreshBetweenSweeps(t *testing.T) {
 	if len(s3.Rows) != 2 || len(s3.Events) != 1 || s3.Events[0].ID.Cookie != 3 {
 		t.Errorf("refresh that found 3 gone: %d rows, events %+v", len(s3.Rows), s3.Events)
 	}
-	// The sweep after it sees 3 again (the fake dump still has it): a new
-	// connection to the tracker, not an error.
-	if s := snaps[4]; s.Refresh || len(s.Rows) != 3 {
+	// The refreshes after it lack 3 too; the sweep after them sees 3
+	// again (the fake dump still has it): a new connection to the
+	// tracker, not an error.
+	for _, s := range snaps[4:6] {
+		if len(s.Rows) != 2 || len(s.Events) != 0 {
+			t.Errorf("refresh after 3 was gone: %d rows, events %+v", len(s.Rows), s.Events)
+		}
+	}
+	if s := snaps[6]; s.Refresh || len(s.Rows) != 3 {
 		t.Errorf("sweep after: refresh %v, %d rows", s.Refresh, len(s.Rows))
 	}
 }

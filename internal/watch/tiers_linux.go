@@ -10,13 +10,14 @@ import (
 // refresh (look-ups of the suspects, see refresh_linux.go), and how long
 // to wait after each. While sweeps fit the poll budget (1/PollShare of
 // the interval) every poll sweeps, as on any ordinary host. When two
-// sweeps in a row cost more, they are spaced so that sweeps and refreshes
-// together stay within the budget, and the polls in between refresh:
-// the interval itself is kept, so the dying connections' countdowns go
-// on ticking every interval. Refreshes that are themselves too costly
-// (half the budget, e.g. tens of thousands of dying connections) stretch
-// the interval as slow polls did before. Without look-ups (a recording is
-// being made, or a fake dump) the single-tier pacer rules alone.
+// sweeps in a row cost more, the budget is split in halves: the sweeps
+// are spaced to keep to one (1/SweepShare), and the polls in between
+// refresh, within the other. The interval itself is kept, so the dying
+// connections' countdowns go on ticking every interval. Refreshes that
+// are themselves too costly (more than their half, e.g. tens of thousands
+// of dying connections) stretch the interval as slow polls did before.
+// Without look-ups (a recording is being made, or a fake dump) the
+// single-tier pacer rules alone.
 type tiers struct {
 	interval time.Duration
 	// fixed is Config.SweepEvery: sweep that often whatever sweeps cost.
@@ -95,15 +96,11 @@ func (t *tiers) swept(start time.Time, cost time.Duration, canRefresh bool, gen 
 		t.one.prevCost = cost
 		return t.interval
 	}
-	// Sweeps and refreshes share the budget: a sweep every S costs
-	// steady/S, a refresh every tick steadyRefresh/tick.
-	tick := t.tick()
-	left := 1/float64(PollShare) - t.steadyRefresh().Seconds()/tick.Seconds()
-	if left < 1/float64(2*PollShare) {
-		left = 1 / float64(2*PollShare)
-	}
-	t.sweepEvery = max(time.Duration(steady.Seconds()/left*float64(time.Second)), tick)
-	return tick
+	// The budget split in halves: the sweeps (and their setup) keep to
+	// one, the refreshes to the other (see tick). A sweep every S costs
+	// steady/S, so S is steady*SweepShare.
+	t.sweepEvery = max(steady*SweepShare, t.tick())
+	return t.tick()
 }
 
 // refreshed notes a refresh that cost cost and returns the wait. setup
