@@ -96,6 +96,32 @@ func BenchmarkIngest100k(b *testing.B) {
 	}
 }
 
+// BenchmarkIngest100kUnguarded is BenchmarkIngest100k on the host the
+// scale fixture makes, and many are: every connection idle without
+// keepalive, each counted in the header's never-exposure by port.
+func BenchmarkIngest100kUnguarded(b *testing.B) {
+	m, _ := newTestModel(Config{}, 120, 40)
+	var snaps []*model.Snapshot
+	for range 2 {
+		rows := bigRows(100_000)
+		for i := range rows {
+			if r := &rows[i]; r.Health == model.HealthOK {
+				r.Health, r.Exposure = model.HealthUnguarded, &model.Exposure{Never: true}
+			}
+		}
+		s, _ := snapshotOf(rows...)
+		s.Listening = map[uint16]bool{5432: true}
+		snaps = append(snaps, s)
+	}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		m.snap = nil // keep both snapshots alive: Release is a no-op here
+		m.Update(snapshotMsg{snaps[i%2]})
+		i++
+	}
+}
+
 // BenchmarkScroll100k moves the cursor one row and renders, as holding
 // the down arrow does.
 func BenchmarkScroll100k(b *testing.B) {

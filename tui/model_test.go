@@ -96,6 +96,43 @@ func TestSort(t *testing.T) {
 	}
 }
 
+// TestSortDefaultTail: in the default order the unguarded rows and the
+// healthy ones keep dump order, in that order, after the rows in
+// trouble, however they are interleaved and however many there are: the
+// table places them without sorting them (see rankTail), as a sort of
+// their tied keys would.
+func TestSortDefaultTail(t *testing.T) {
+	var rows []model.Row
+	var wantUnguarded, wantOK []uint64
+	for i := range 40 {
+		c := uint64(100 + i)
+		switch i % 3 {
+		case 0:
+			rows = append(rows, unguardedRow(uint16(40000+i), c))
+			wantUnguarded = append(wantUnguarded, c)
+		case 1:
+			rows = append(rows, okRow("10.0.3.7:22", "10.0.0.5:"+strconv.Itoa(50000+i), c, "sshd", 700))
+			wantOK = append(wantOK, c)
+		default:
+			if i == 5 {
+				rows = append(rows, withAbort(dyingRow(), c, 9*time.Minute))
+			} else if i == 20 {
+				rows = append(rows, withAbort(dyingRow(), c, 3*time.Minute))
+			} else {
+				rows = append(rows, unguardedRow(uint16(40000+i), c))
+				wantUnguarded = append(wantUnguarded, c)
+			}
+		}
+	}
+	want := append(append([]uint64{120, 105}, wantUnguarded...), wantOK...)
+	m, _ := newTestModel(Config{}, 120, 40)
+	s, _ := snapshotOf(rows...)
+	feed(m, s)
+	if got := visibleCookies(m); !slices.Equal(got, want) {
+		t.Errorf("order:\n got %d\nwant %d", got, want)
+	}
+}
+
 func TestSortColumnCycle(t *testing.T) {
 	m, _ := newTestModel(Config{}, 120, 40)
 	feed(m, must(snapshotOf(mixedRows()...)))

@@ -20,8 +20,8 @@ type connTable struct {
 	ctx  *shared // the snapshot, filter, clock and styles in force
 
 	vis   []int32
-	skeys []sortKey // scratch for the sort
-	quiet []int32   // scratch for the default sort
+	skeys []sortKey  // scratch for the sort
+	tail  [3][]int32 // scratch for the default sort (see rankTail)
 	nat   naturalWidths
 
 	sel    selection
