@@ -219,18 +219,47 @@ func ServicePortOf(listening map[uint16]bool, src, dst uint16) uint16 {
 
 // NeverExposure returns the total number of established connections that
 // would never notice a dead peer, and the ports that have most of them.
+// The interface asks at every poll, over every row: on an idle host of
+// 10^5 connections, all of them unguarded, two map operations a row (the
+// listening ports, the count by port) were 7 ms a poll, so both are
+// dense tables here (8 KiB and 256 KiB, no pointers for the collector).
 func (s *Snapshot) NeverExposure(top int) (int, []PortExposure) {
-	byPort := map[uint16]int{}
+	var listen portSet
+	for p, ok := range s.Listening {
+		if ok {
+			listen.add(p)
+		}
+	}
+	var counts []int32
 	total := 0
 	for i := range s.Rows {
 		r := &s.Rows[i]
 		if r.Sock != nil && r.Exposure != nil && r.Exposure.Never {
+			if counts == nil {
+				counts = make([]int32, 1<<16)
+			}
 			total++
-			byPort[s.ServicePort(r)]++
+			port := r.Sock.ID.Dst.Port()
+			if src := r.Sock.ID.Src.Port(); listen.has(src) {
+				port = src
+			}
+			counts[port]++
+		}
+	}
+	byPort := map[uint16]int{}
+	for p, n := range counts {
+		if n > 0 {
+			byPort[uint16(p)] = int(n)
 		}
 	}
 	return total, TopPorts(byPort, top)
 }
+
+// portSet is a set of ports as a bitmap.
+type portSet [1 << 16 / 64]uint64
+
+func (ps *portSet) add(p uint16)      { ps[p/64] |= 1 << (p % 64) }
+func (ps *portSet) has(p uint16) bool { return ps[p/64]&(1<<(p%64)) != 0 }
 
 // TopPorts lists the ports of a count by port, the most first (then by
 // port), at most top of them (0: all).

@@ -100,7 +100,9 @@ func TestNeverExposure(t *testing.T) {
 	never := &Exposure{Never: true}
 	finite := &Exposure{After: time.Hour}
 	s := &Snapshot{
-		Listening: map[uint16]bool{8080: true, 22: true},
+		// A port mapped to false has no listener; 65535 is the last of
+		// the port table.
+		Listening: map[uint16]bool{8080: true, 22: true, 6379: false, 65535: true},
 		Rows: []Row{
 			// Clients of a remote 5432: the service is the remote port.
 			rowOf("10.0.0.1:40000", "10.0.0.2:5432", inetdiag.StateEstablished, HealthUnguarded, never, nil),
@@ -112,6 +114,8 @@ func TestNeverExposure(t *testing.T) {
 			rowOf("10.0.0.1:8080", "10.0.0.6:51000", inetdiag.StateEstablished, HealthUnguarded, never, nil),
 			rowOf("[2001:db8::1]:22", "[2001:db8::2]:60000", inetdiag.StateEstablished, HealthUnguarded, never, nil),
 			rowOf("10.0.0.1:40003", "10.0.0.2:6379", inetdiag.StateEstablished, HealthUnguarded, never, nil),
+			rowOf("10.0.0.1:6379", "10.0.0.3:40010", inetdiag.StateEstablished, HealthUnguarded, never, nil),
+			rowOf("10.0.0.1:65535", "10.0.0.4:40011", inetdiag.StateEstablished, HealthUnguarded, never, nil),
 			// Not counted: guarded, or no exposure.
 			rowOf("10.0.0.1:40004", "10.0.0.2:5432", inetdiag.StateEstablished, HealthOK, finite, nil),
 			rowOf("10.0.0.1:8080", "10.0.0.7:51001", inetdiag.StateCloseWait, HealthCloseWait, nil, nil),
@@ -122,14 +126,14 @@ func TestNeverExposure(t *testing.T) {
 		want []PortExposure
 	}{
 		// Most first, ties by port.
-		{0, []PortExposure{{5432, 3}, {8080, 2}, {22, 1}, {6379, 1}}},
+		{0, []PortExposure{{5432, 3}, {8080, 2}, {22, 1}, {6379, 1}, {40010, 1}, {65535, 1}}},
 		{2, []PortExposure{{5432, 3}, {8080, 2}}},
-		{10, []PortExposure{{5432, 3}, {8080, 2}, {22, 1}, {6379, 1}}},
+		{10, []PortExposure{{5432, 3}, {8080, 2}, {22, 1}, {6379, 1}, {40010, 1}, {65535, 1}}},
 	}
 	for _, tt := range tests {
 		total, ports := s.NeverExposure(tt.top)
-		if total != 7 {
-			t.Errorf("top %d: total %d, want 7", tt.top, total)
+		if total != 9 {
+			t.Errorf("top %d: total %d, want 9", tt.top, total)
 		}
 		if !reflect.DeepEqual(ports, tt.want) {
 			t.Errorf("top %d: %v, want %v", tt.top, ports, tt.want)
