@@ -66,8 +66,10 @@ type sweepState struct {
 	base      *model.PeerBase
 	listening map[uint16]bool
 	// shownGen is the generation of the rows on screen whose owners were
-	// resolved into rows (see Watcher.SetShown).
-	shownGen uint64
+	// resolved into rows (see Watcher.SetShown); shownUnowned says some of
+	// them are still without one.
+	shownGen     uint64
+	shownUnowned bool
 	// look is the buffer of the last look-ups, which the suspects point
 	// into (held for the tracker as s.prev is).
 	look *buffer
@@ -291,6 +293,7 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 			st.owners = append(st.owners, ownerOf(&rows[i]))
 		}
 		st.haveRows, st.shownGen, st.epoch = true, w.shownGeneration(), newEpoch()
+		st.shownUnowned = true // the next refresh asks again for those the budget did not reach
 		buf.rowsEpoch = st.keptEpoch(q)
 		return rows
 	}
@@ -328,28 +331,40 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 		rows[i], st.owners[i] = live[k], ownerOf(&live[k])
 	}
 	st.live, st.unowned = live, unowned
-	if gen := w.shownGeneration(); gen != st.shownGen {
-		// Rows came on screen: their owners, once, kept since.
+	if gen := w.shownGeneration(); gen != st.shownGen || st.shownUnowned {
+		// Rows came on screen: their owners, once, kept since. Those the
+		// owner index's budget did not reach (a scan reads a few
+		// processes' descriptor tables a poll, and 10^5 sockets may be
+		// spread over dozens of processes) are asked for again at every
+		// refresh until found, not at the next sweep: the rows on screen
+		// carry their process within seconds.
 		shown := w.shownSet()
 		var at []int
 		live = live[:0]
 		for i := range rows {
-			if shown[rows[i].Sock.Inode] {
+			if shown[rows[i].Sock.Inode] && (gen != st.shownGen || rows[i].PID == 0) {
 				at = append(at, i)
 				live = append(live, rows[i])
 			}
 		}
 		w.resolveOwners(live, sp.time, q)
+		changed, unowned := false, false
 		for k, i := range at {
-			if rows[i].PID != live[k].PID {
+			if ownerOf(&rows[i]) != ownerOf(&live[k]) {
 				st.base = nil // its hosts' groups name the processes: gathered again
+				changed = true
+			}
+			if live[k].PID == 0 && live[k].Sock.Inode != 0 {
+				unowned = true
 			}
 			rows[i].PID, rows[i].Comm = live[k].PID, live[k].Comm
 			st.owners[i] = ownerOf(&live[k])
 		}
 		st.live = live
-		st.shownGen = gen
-		st.epoch = newEpoch() // other buffers' rows lack these owners
+		st.shownGen, st.shownUnowned = gen, unowned
+		if changed {
+			st.epoch = newEpoch() // other buffers' rows lack these owners
+		}
 	}
 	buf.rowsEpoch = st.keptEpoch(q)
 	return rows

@@ -260,3 +260,75 @@ func refreshPatchesReusedRows(t *testing.T, hold bool) {
 		t.Errorf("only %d of 12 refreshes wrote into a buffer an earlier one had: the patching went untested", reused)
 	}
 }
+
+// TestRefreshRetriesShownOwners: the owner index reads a few processes'
+// descriptor tables a poll (here one), so the rows on screen of a host
+// whose sockets are spread over many processes get their owners over
+// several polls. Between two sweeps the refreshes go on asking for the
+// shown rows still without one, rather than leaving them empty until the
+// next sweep.
+func TestRefreshRetriesShownOwners(t *testing.T) {
+	const procs = 5
+	owners := map[int]fakeOwner{}
+	var socks []inetdiag.Socket
+	var shown []uint32
+	for i := range procs {
+		pid := fakePID(t, i)
+		o := fakeOwner{comm: fmt.Sprintf("svc%d", i)}
+		for k := range 3 {
+			s := okSock(uint64(10*i + k + 1))
+			o.inodes = append(o.inodes, s.Inode)
+			socks = append(socks, s)
+		}
+		shown = append(shown, o.inodes[0]) // one row of each process on screen
+		owners[pid] = o
+	}
+	clock := newFakeClock()
+	d := &lookupDumper{
+		fakeDumper: fakeDumper{socks: always(socks...), cost: func(int) time.Duration { return 200 * time.Millisecond }},
+		answer:     func(int, uint64) (inetdiag.Socket, bool) { return inetdiag.Socket{}, false },
+	}
+	w := lookupWatcher(t, Config{OwnerLimit: 2, ProcRoot: fakeProcs(t, owners)}, d, clock)
+	w.index.MaxPids = 1
+	w.SetShown(shown, nil)
+	// Two sweeps (the second splits the tiers), then refreshes: a sweep
+	// every 4.8 s (see TestRefreshBetweenSweeps), none in these.
+	snaps, _ := runLoop(t, w, clock, time.Second, 6, nil)
+	defer func() {
+		for _, s := range snaps {
+			s.Release()
+		}
+	}()
+	for i, s := range snaps {
+		if s.Refresh != (i >= 2) {
+			t.Fatalf("snapshot %d: refresh %v, want two sweeps then refreshes", i, s.Refresh)
+		}
+	}
+	isShown := map[uint32]bool{}
+	for _, ino := range shown {
+		isShown[ino] = true
+	}
+	named := func(s *model.Snapshot) int {
+		n := 0
+		for _, r := range s.Rows {
+			if r.Comm != "" && isShown[r.Sock.Inode] {
+				n++
+			}
+		}
+		return n
+	}
+	// One process a poll: two sweeps and the refresh after them (which
+	// makes every row) reach three processes; the next two refreshes
+	// the other two.
+	last := snaps[len(snaps)-1]
+	if n := named(last); n != procs {
+		var each []int
+		for _, s := range snaps {
+			each = append(each, named(s))
+		}
+		t.Errorf("shown rows named by the last refresh: %d of %d (by snapshot %v)", n, procs, each)
+	}
+	if n := named(snaps[2]); n >= procs {
+		t.Errorf("the first refresh already names all %d shown rows: the premise wants the budget to fall short", n)
+	}
+}
