@@ -87,13 +87,7 @@ func BenchmarkFrame100k(b *testing.B) {
 func BenchmarkIngest100k(b *testing.B) {
 	m, _ := newTestModel(Config{}, 120, 40)
 	snaps := []*model.Snapshot{bigSnapshot(100_000), bigSnapshot(100_000)}
-	b.ResetTimer()
-	i := 0
-	for b.Loop() {
-		m.snap = nil // keep both snapshots alive: Release is a no-op here
-		m.Update(snapshotMsg{snaps[i%2]})
-		i++
-	}
+	ingestAlternately(b, m, snaps)
 }
 
 // BenchmarkIngest100kUnguarded is BenchmarkIngest100k on the host the
@@ -113,11 +107,17 @@ func BenchmarkIngest100kUnguarded(b *testing.B) {
 		s.Listening = map[uint16]bool{5432: true}
 		snaps = append(snaps, s)
 	}
+	ingestAlternately(b, m, snaps)
+}
+
+// ingestAlternately is the loop of the ingest benchmarks: m takes in the
+// snapshots in turn.
+func ingestAlternately(b *testing.B, m *Model, snaps []*model.Snapshot) {
 	b.ResetTimer()
 	i := 0
 	for b.Loop() {
-		m.snap = nil // keep both snapshots alive: Release is a no-op here
-		m.Update(snapshotMsg{snaps[i%2]})
+		m.snap = nil // keep the snapshots alive: Release is a no-op here
+		m.Update(snapshotMsg{snaps[i%len(snaps)]})
 		i++
 	}
 }
