@@ -38,11 +38,11 @@ func writeRecording(t *testing.T, polls int) (string, []string) {
 				ID: inetdiag.SockID{Src: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(30000+c)),
 					Dst: netip.MustParseAddrPort("10.0.0.2:5432"), Cookie: c},
 				Info: inetdiag.TCPCore{Len: inetdiag.TCPInfoLen6_18, State: uint8(inetdiag.StateEstablished),
-					RTO: 204 * time.Millisecond, RTT: time.Millisecond, LastAckRecv: time.Duration(i) * time.Second}}
+					RTO: inetdiag.MicrosOf(204 * time.Millisecond), RTT: inetdiag.MicrosOf(time.Millisecond), LastAckRecv: inetdiag.MillisOf(time.Duration(i) * time.Second)}}
 			if c%5 == 0 {
 				n := uint8(i%6 + 1)
 				s.Timer, s.Retrans, s.SendQ, s.Expires = inetdiag.TimerRetransmit, n, 100, time.Second
-				s.Info.Retransmits, s.Info.Backoff, s.Info.Unacked, s.Info.RTO = n, n, 1, 200*time.Millisecond<<n
+				s.Info.Retransmits, s.Info.Backoff, s.Info.Unacked, s.Info.RTO = n, n, 1, inetdiag.MicrosOf(200*time.Millisecond<<n)
 			}
 			socks = append(socks, s)
 		}

@@ -86,7 +86,7 @@ func checkRealReplies(t *testing.T, dir string, infoLen int) {
 			if _, l, ok := strings.Cut(name, "-info"); ok {
 				want, _ = strconv.Atoi(l)
 			}
-			if s.Info.Len != want {
+			if int(s.Info.Len) != want {
 				t.Errorf("Info.Len = %d, want %d", s.Info.Len, want)
 			}
 			if s.Info.Has(TCPInfoLen2_6) && s.Info.State != uint8(s.State) {

@@ -212,7 +212,7 @@ func TestLoopbackStates(t *testing.T) {
 				if s.Shutdown != w.shutdown {
 					t.Errorf("%s: shutdown %#x, want %#x", where, s.Shutdown, w.shutdown)
 				}
-				if s.Info.Len != infoLen {
+				if int(s.Info.Len) != infoLen {
 					t.Errorf("%s: tcp_info of %d bytes, getsockopt gives %d", where, s.Info.Len, infoLen)
 				}
 				if s.Full.Cong != cong {

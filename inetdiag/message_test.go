@@ -598,7 +598,7 @@ func checkDecoded(t *testing.T, s *Socket, b []byte) {
 		}
 	}
 	if p, ok := last[uint16(AttrInfo)]; ok {
-		if s.Info.Len != len(p) {
+		if int(s.Info.Len) != len(p) {
 			t.Fatalf("Info.Len = %d, INFO attribute has %d bytes", s.Info.Len, len(p))
 		}
 		for _, f := range tcpInfoFields {

@@ -277,7 +277,7 @@ const (
 // Socket is one decoded reply of a dump: struct inet_diag_msg and, in
 // compact form, its attributes. It is the stored form of a socket: a
 // watcher keeps one per connection per buffer, 10^6 of them on a large
-// host, so it holds what the model and the views read (224 bytes) and
+// host, so it holds what the model and the views read (192 bytes) and
 // leaves the rest of tcp_info and the other attributes to Full, which a
 // caller asks for only where it shows them (one connection's detail, a
 // recording).

@@ -92,7 +92,7 @@ func (tr *Tracker) updateExposure(c *Conn, now time.Time) {
 // oldest beyond the configured length.
 func (tr *Tracker) record(c *Conn, now time.Time) {
 	s := c.Sock
-	smp := Sample{T: now, RTT: s.Info.RTT, SendQ: s.SendQ, Unacked: s.Info.Unacked, Retransmits: s.Info.Retransmits, Backoff: s.Info.Backoff, Probes: s.Info.Probes}
+	smp := Sample{T: now, RTT: s.Info.RTT.Duration(), SendQ: s.SendQ, Unacked: s.Info.Unacked, Retransmits: s.Info.Retransmits, Backoff: s.Info.Backoff, Probes: s.Info.Probes}
 	if len(c.History) >= tr.cfg.HistoryLen {
 		copy(c.History, c.History[1:])
 		c.History[len(c.History)-1] = smp

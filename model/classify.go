@@ -105,8 +105,8 @@ func isSynchronized(st inetdiag.State) bool {
 // is the last ACK received unless the application sent data since.
 func (tr *Tracker) closeWaitAge(c *Conn, now time.Time) time.Duration {
 	age := now.Sub(c.StateSince.Time())
-	if c.Sock.Info.Len >= inetdiag.TCPInfoLen2_6 && c.Sock.Info.LastAckRecv > age {
-		age = c.Sock.Info.LastAckRecv
+	if c.Sock.Info.Len >= inetdiag.TCPInfoLen2_6 && c.Sock.Info.LastAckRecv.Duration() > age {
+		age = c.Sock.Info.LastAckRecv.Duration()
 	}
 	return age
 }
@@ -120,7 +120,7 @@ func idle(s *inetdiag.Socket, d time.Duration) bool {
 	if s.Info.Len < inetdiag.TCPInfoLen2_6 {
 		return false
 	}
-	return s.Info.Unacked == 0 && s.Info.LastDataSent >= d && s.Info.LastDataRecv >= d
+	return s.Info.Unacked == 0 && s.Info.LastDataSent.Duration() >= d && s.Info.LastDataRecv.Duration() >= d
 }
 
 // idleUnguarded reports whether the connection is idle without keepalive:

@@ -23,7 +23,7 @@ func (tr *Tracker) exposure(c *Conn, now time.Time) Exposure {
 	// retransmissions will find out; only a quiet one relies on keepalive.
 	sending := !idle(s, tr.cfg.IdleAfter)
 	if sending {
-		rto := s.Info.RTO
+		rto := s.Info.RTO.Duration()
 		if rto <= 0 {
 			rto = RTOMin
 		}

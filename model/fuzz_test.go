@@ -56,16 +56,16 @@ func fuzzSocket(r *fuzzReader) inetdiag.Socket {
 	}
 	s.SendQ = uint32(r.u16())
 	in := &s.Info
-	in.Len = fuzzInfoLens[r.pick(len(fuzzInfoLens))]
+	in.Len = int32(fuzzInfoLens[r.pick(len(fuzzInfoLens))])
 	in.State = uint8(s.State)
 	in.CAState = uint8(r.pick(5))
 	in.Retransmits, in.Probes, in.Backoff = r.u8(), r.u8(), r.u8()
-	in.RTO = time.Duration(r.u32()%200_000_000) * time.Microsecond
-	in.RTT = time.Duration(r.u32()%10_000_000) * time.Microsecond
+	in.RTO = inetdiag.MicrosOf(time.Duration(r.u32()%200_000_000) * time.Microsecond)
+	in.RTT = inetdiag.MicrosOf(time.Duration(r.u32()%10_000_000) * time.Microsecond)
 	in.Unacked = uint32(r.u8())
-	in.LastDataSent, in.LastDataRecv, in.LastAckRecv = r.small(), r.ms(), r.small()
+	in.LastDataSent, in.LastDataRecv, in.LastAckRecv = inetdiag.MillisOf(r.small()), inetdiag.MillisOf(r.ms()), inetdiag.MillisOf(r.small())
 	in.SndWnd = uint32(r.u16())
-	in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = r.u16(), uint16(r.u8()), r.ms()
+	in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = r.u16(), uint16(r.u8()), inetdiag.MillisOf(r.ms())
 	// What the kernel did not send is zero, as the decoder leaves it.
 	if in.Len < inetdiag.TCPInfoLen6_7 {
 		in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = 0, 0, 0

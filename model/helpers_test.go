@@ -27,8 +27,8 @@ func conn(cookie uint64, st inetdiag.State) inetdiag.Socket {
 		Inode: 7000 + uint32(cookie),
 		Info: inetdiag.TCPCore{
 			Len: inetdiag.TCPInfoLen6_18, State: uint8(st),
-			RTO: 204 * time.Millisecond, RTT: 1 * time.Millisecond,
-			LastDataSent: 50 * time.Millisecond, LastDataRecv: 50 * time.Millisecond, LastAckRecv: 50 * time.Millisecond,
+			RTO: inetdiag.MicrosOf(204 * time.Millisecond), RTT: inetdiag.MicrosOf(1 * time.Millisecond),
+			LastDataSent: inetdiag.MillisOf(50 * time.Millisecond), LastDataRecv: inetdiag.MillisOf(50 * time.Millisecond), LastAckRecv: inetdiag.MillisOf(50 * time.Millisecond),
 			SndWnd: 65536,
 		},
 	}
@@ -41,14 +41,14 @@ func rtoSock(cookie uint64, st inetdiag.State, r rtoRun, t int64, infoLen int) i
 	n, rto, lds, exp, trt := r.sampleAt(t, infoLen >= inetdiag.TCPInfoLen6_7)
 	s.Timer, s.Retrans, s.Expires, s.SendQ = inetdiag.TimerRetransmit, uint8(n), exp, 100
 	in := &s.Info
-	in.Len = infoLen
-	in.CAState, in.Retransmits, in.Backoff, in.RTO = caLoss, uint8(n), uint8(n), rto
-	in.Unacked, in.Lost, in.LastDataSent = 1, 1, lds
+	in.Len = int32(infoLen)
+	in.CAState, in.Retransmits, in.Backoff, in.RTO = caLoss, uint8(n), uint8(n), inetdiag.MicrosOf(rto)
+	in.Unacked, in.Lost, in.LastDataSent = 1, 1, inetdiag.MillisOf(lds)
 	// The last ACK came in before the peer died, half a second before S.
 	sinceS := r.k.dur(t - r.fires[0])
-	in.LastAckRecv, in.LastDataRecv = sinceS+500*time.Millisecond, sinceS+500*time.Millisecond
+	in.LastAckRecv, in.LastDataRecv = inetdiag.MillisOf(sinceS+500*time.Millisecond), inetdiag.MillisOf(sinceS+500*time.Millisecond)
 	if infoLen >= inetdiag.TCPInfoLen6_7 {
-		in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = uint16(n), 1, trt
+		in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = uint16(n), 1, inetdiag.MillisOf(trt)
 	}
 	return s
 }

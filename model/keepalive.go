@@ -105,7 +105,7 @@ func (e *keepaliveEpisode) unanswered(s *inetdiag.Socket, o SockOpts, prev *last
 	if e.since.IsZero() {
 		e.since = now
 	}
-	margin := 4 * s.Info.RTT
+	margin := 4 * s.Info.RTT.Duration()
 	if margin < 200*time.Millisecond {
 		margin = 200 * time.Millisecond
 	}
@@ -133,9 +133,9 @@ func hasKeepalive(c *Conn) bool {
 // lastRx is the time of the last segment received: the keepalive clock
 // (keepalive_time_elapsed: the later of the last data and the last ACK).
 func lastRx(s *inetdiag.Socket, now time.Time) time.Time {
-	d := s.Info.LastDataRecv
-	if s.Info.LastAckRecv < d {
-		d = s.Info.LastAckRecv
+	d := s.Info.LastDataRecv.Duration()
+	if r := s.Info.LastAckRecv.Duration(); r < d {
+		d = r
 	}
 	return now.Add(-d)
 }

@@ -75,7 +75,7 @@ func TestRTOLedger(t *testing.T) {
 func TestFiringsSince(t *testing.T) {
 	sock := func(st inetdiag.State, infoLen int, retransmits uint8, totalRTO uint16) inetdiag.Socket {
 		s := conn(1, st)
-		s.Info.Len, s.Info.Retransmits, s.Info.TotalRTO = infoLen, retransmits, totalRTO
+		s.Info.Len, s.Info.Retransmits, s.Info.TotalRTO = int32(infoLen), retransmits, totalRTO
 		return s
 	}
 	tests := []struct {

@@ -19,13 +19,13 @@ func oneShotSocks() []inetdiag.Socket {
 		idleConn(2, 10*time.Second),
 		d,
 		with(conn(4, inetdiag.StateSynSent), func(s *inetdiag.Socket) {
-			s.Timer, s.Expires, s.Retrans, s.Info.Retransmits, s.Info.RTO = inetdiag.TimerRetransmit, 900*time.Millisecond, 1, 1, time.Second
+			s.Timer, s.Expires, s.Retrans, s.Info.Retransmits, s.Info.RTO = inetdiag.TimerRetransmit, 900*time.Millisecond, 1, 1, inetdiag.MicrosOf(time.Second)
 		}),
 		with(idleConn(5, 30*time.Second), func(s *inetdiag.Socket) {
 			s.Timer, s.Expires, s.Retrans, s.Info.Probes = inetdiag.TimerKeepalive, 20*time.Second, 2, 2
 		}),
 		with(conn(6, inetdiag.StateCloseWait), func(s *inetdiag.Socket) {
-			s.Info.LastAckRecv, s.Info.LastDataRecv, s.Info.LastDataSent = 10*time.Second, 10*time.Second, 10*time.Second
+			s.Info.LastAckRecv, s.Info.LastDataRecv, s.Info.LastDataSent = inetdiag.MillisOf(10*time.Second), inetdiag.MillisOf(10*time.Second), inetdiag.MillisOf(10*time.Second)
 		}),
 		with(conn(7, inetdiag.StateTimeWait), func(s *inetdiag.Socket) {
 			s.Timer, s.Expires, s.Info = inetdiag.TimerTimeWait, 50*time.Second, inetdiag.TCPCore{}

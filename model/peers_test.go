@@ -14,8 +14,8 @@ func peerRow(cookie uint64, remote string, h Health, rx time.Duration) Row {
 	s := &inetdiag.Socket{
 		Family: inetdiag.FamilyInet, State: inetdiag.StateEstablished, Inode: uint32(100 + cookie),
 		ID: inetdiag.SockID{Src: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(40000+cookie)), Dst: netip.MustParseAddrPort(remote), Cookie: cookie},
-		Info: inetdiag.TCPCore{Len: inetdiag.TCPInfoLen6_18, RTO: 204 * time.Millisecond,
-			LastDataRecv: rx, LastAckRecv: rx, LastDataSent: rx},
+		Info: inetdiag.TCPCore{Len: inetdiag.TCPInfoLen6_18, RTO: inetdiag.MicrosOf(204 * time.Millisecond),
+			LastDataRecv: inetdiag.MillisOf(rx), LastAckRecv: inetdiag.MillisOf(rx), LastDataSent: inetdiag.MillisOf(rx)},
 	}
 	if s.ID.Dst.Addr().Is6() {
 		s.Family = inetdiag.FamilyInet6

@@ -120,7 +120,9 @@ func TestSuspect(t *testing.T) {
 		{"healthy", conn(2, inetdiag.StateEstablished), false},
 		{"dying", d, true},
 		{"close-wait", conn(3, inetdiag.StateCloseWait), true},
-		{"syn-sent", with(conn(4, inetdiag.StateSynSent), func(s *inetdiag.Socket) { s.Timer, s.Info.RTO = inetdiag.TimerRetransmit, time.Second }), true},
+		{"syn-sent", with(conn(4, inetdiag.StateSynSent), func(s *inetdiag.Socket) {
+			s.Timer, s.Info.RTO = inetdiag.TimerRetransmit, inetdiag.MicrosOf(time.Second)
+		}), true},
 		{"first probe", with(conn(5, inetdiag.StateEstablished), func(s *inetdiag.Socket) { s.Timer, s.Info.Probes = inetdiag.TimerKeepalive, 1 }), true},
 		{"time-wait", with(conn(6, inetdiag.StateTimeWait), func(s *inetdiag.Socket) { s.Timer, s.Info = inetdiag.TimerTimeWait, inetdiag.TCPCore{} }), false},
 		{"no tcp_info, retransmitting", with(conn(7, inetdiag.StateEstablished), func(s *inetdiag.Socket) {

@@ -188,13 +188,13 @@ func (tr *Tracker) rtoPrediction(c *Conn, now time.Time, n int, orphan bool) *Pr
 	s := c.Sock
 	info := &s.Info
 	rc := &rtoCase{
-		t: now, n: n, backoff: int(info.Backoff), rto: info.RTO, orphan: orphan,
+		t: now, n: n, backoff: int(info.Backoff), rto: info.RTO.Duration(), orphan: orphan,
 		rtoMax: tr.rtoMax(c),
 	}
 	if rc.rto <= 0 {
 		return nil
 	}
-	lastFire := now.Add(-info.LastDataSent)
+	lastFire := now.Add(-info.LastDataSent.Duration())
 	rc.pending = now.Add(s.Expires)
 	rc.armed = rc.rto
 	// tcpi_last_data_sent only moves for segments that carry data: when
@@ -323,7 +323,7 @@ func (tr *Tracker) retransClock(c *Conn, now time.Time, n int, lastFire time.Tim
 		if info.TotalRTORecoveries > 1 {
 			before = ep.calmRTOTime
 		}
-		stamp := now.Add(-(info.TotalRTOTime - before))
+		stamp := now.Add(-(info.TotalRTOTime.Duration() - before))
 		w = clockWindow{lo: stamp.Add(-2 * j), mid: stamp, hi: stamp.Add(j), how: "first RTO, from tcpi_total_rto_time"}
 		exact = true
 	case n == 1 && info.CAState == caLoss:
@@ -366,8 +366,8 @@ func (tr *Tracker) reconstructClock(c *Conn, now time.Time, n int, lastFire time
 	info := &c.Sock.Info
 	b := int(info.Backoff)
 	rtoMax := tr.rtoMax(c)
-	r0 := info.RTO >> uint(b)
-	capped := info.RTO >= rtoMax
+	r0 := info.RTO.Duration() >> uint(b)
+	capped := info.RTO.Duration() >= rtoMax
 	var sum time.Duration
 	var past []time.Duration
 	for k := 1; k < n; k++ {
@@ -393,7 +393,7 @@ func (tr *Tracker) reconstructClock(c *Conn, now time.Time, n int, lastFire time
 	}
 	if info.HasRTOStats() && info.CAState == caLoss {
 		// tcpi_total_rto_time covers at least this episode's RTO time.
-		if b := now.Add(-info.TotalRTOTime); lo.Before(b) {
+		if b := now.Add(-info.TotalRTOTime.Duration()); lo.Before(b) {
 			lo = b
 		}
 	}

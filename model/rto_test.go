@@ -332,7 +332,7 @@ func TestRTOClampedUserTimeout(t *testing.T) {
 		tj := r.fires[3] + 2
 		s := rtoSock(1, inetdiag.StateEstablished, r, tj, inetdiag.TCPInfoLen6_18)
 		S, now, abort := k.at(base, r.fires[0]), k.at(base, tj), k.at(base, r.fires[r.abort])
-		if s.Expires+s.Info.LastDataSent >= s.Info.RTO {
+		if s.Expires+s.Info.LastDataSent.Duration() >= s.Info.RTO.Duration() {
 			t.Fatalf("sample not clamped: expires %v + last sent %v vs RTO %v", s.Expires, s.Info.LastDataSent, s.Info.RTO)
 		}
 		_, c := track(t, cfg, now, nil, s)
@@ -386,11 +386,11 @@ func TestRTOUserTimeoutClampFellShort(t *testing.T) {
 				n := r.abort + 1
 				in := &s.Info
 				s.Retrans, in.Retransmits, in.Backoff = uint8(n), uint8(n), uint8(n)
-				in.RTO = min(k.dur(r.rto[r.abort])*2, 120*time.Second)
+				in.RTO = inetdiag.MicrosOf(min(k.dur(r.rto[r.abort])*2, 120*time.Second))
 				in.TotalRTO = uint16(n)
-				in.LastDataSent, s.Expires = lastSent, exp
+				in.LastDataSent, s.Expires = inetdiag.MillisOf(lastSent), exp
 				now := k.at(base, tj).Add(lastSent)
-				in.TotalRTOTime = now.Sub(k.at(base, r.fires[0]))
+				in.TotalRTOTime = inetdiag.MillisOf(now.Sub(k.at(base, r.fires[0])))
 				S := k.at(base, r.fires[0])
 				abortLo, abortHi := k.at(base, miss+1), k.at(base, miss+2)
 				var opts OptionSource
@@ -429,9 +429,9 @@ func TestRTOICMP(t *testing.T) {
 	s := conn(1, inetdiag.StateEstablished)
 	s.Timer, s.Retrans, s.Expires, s.SendQ = inetdiag.TimerRetransmit, 7, 1132*time.Millisecond, 100
 	in := &s.Info
-	in.CAState, in.Retransmits, in.Backoff, in.RTO = caLoss, 7, 3, 1632*time.Millisecond
-	in.Unacked, in.LastDataSent, in.LastAckRecv, in.LastDataRecv = 1, 500*time.Millisecond, 11*time.Second, 11*time.Second
-	in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = 7, 1, 10*time.Second
+	in.CAState, in.Retransmits, in.Backoff, in.RTO = caLoss, 7, 3, inetdiag.MicrosOf(1632*time.Millisecond)
+	in.Unacked, in.LastDataSent, in.LastAckRecv, in.LastDataRecv = 1, inetdiag.MillisOf(500*time.Millisecond), inetdiag.MillisOf(11*time.Second), inetdiag.MillisOf(11*time.Second)
+	in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = 7, 1, inetdiag.MillisOf(10*time.Second)
 	_, c := track(t, Config{Params: p}, now, nil, s)
 	pr := c.Prediction
 	if pr == nil {
@@ -583,9 +583,9 @@ func TestRTOPartialAck(t *testing.T) {
 		s := conn(1, inetdiag.StateEstablished)
 		s.Timer, s.Retrans, s.Expires, s.SendQ = inetdiag.TimerRetransmit, 0, k.dur(P-tj), 2000
 		in := &s.Info
-		in.CAState, in.Retransmits, in.Backoff, in.RTO, in.Unacked = caLoss, 0, 0, k.dur(51), 2
-		in.LastDataSent, in.LastAckRecv, in.LastDataRecv = k.dur(tj-armed), k.dur(tj-armed), 14*time.Second
-		in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = 6, 1, k.dur(tj-S)
+		in.CAState, in.Retransmits, in.Backoff, in.RTO, in.Unacked = caLoss, 0, 0, inetdiag.MicrosOf(k.dur(51)), 2
+		in.LastDataSent, in.LastAckRecv, in.LastDataRecv = inetdiag.MillisOf(k.dur(tj-armed)), inetdiag.MillisOf(k.dur(tj-armed)), inetdiag.MillisOf(14*time.Second)
+		in.TotalRTO, in.TotalRTORecoveries, in.TotalRTOTime = 6, 1, inetdiag.MillisOf(k.dur(tj-S))
 		now := k.at(base, tj)
 		_, c := track(t, cfg, now, nil, s)
 		p := c.Prediction

@@ -20,7 +20,7 @@ func kaSock(k kern, lastRx int64, spec kaSpec, fires []int64, probes []int, t in
 	s.Timer, s.Retrans, s.Expires = inetdiag.TimerKeepalive, uint8(probes[i]), k.dur(fires[i]+spec.intvl-t)
 	in := &s.Info
 	in.Probes = uint8(probes[i])
-	in.LastDataRecv, in.LastAckRecv, in.LastDataSent = k.dur(t-lastRx), k.dur(t-lastRx), k.dur(t-lastRx)+time.Second
+	in.LastDataRecv, in.LastAckRecv, in.LastDataSent = inetdiag.MillisOf(k.dur(t-lastRx)), inetdiag.MillisOf(k.dur(t-lastRx)), inetdiag.MillisOf(k.dur(t-lastRx)+time.Second)
 	return s
 }
 
@@ -93,7 +93,7 @@ func TestKeepaliveOneProbe(t *testing.T) {
 		s := conn(1, inetdiag.StateEstablished)
 		s.Timer, s.Retrans, s.Expires = inetdiag.TimerKeepalive, 1, 40*time.Second
 		s.Info.Probes = 1
-		s.Info.LastDataRecv, s.Info.LastAckRecv, s.Info.LastDataSent = 7235*time.Second, 7235*time.Second, 7235*time.Second
+		s.Info.LastDataRecv, s.Info.LastAckRecv, s.Info.LastDataSent = inetdiag.MillisOf(7235*time.Second), inetdiag.MillisOf(7235*time.Second), inetdiag.MillisOf(7235*time.Second)
 		return s
 	}
 	tests := []struct {
@@ -117,8 +117,8 @@ func TestKeepaliveOneProbe(t *testing.T) {
 				}
 				s := one()
 				s.Expires -= now.Sub(base)
-				s.Info.LastDataRecv += now.Sub(base)
-				s.Info.LastAckRecv += now.Sub(base)
+				s.Info.LastDataRecv = inetdiag.MillisOf(s.Info.LastDataRecv.Duration() + now.Sub(base))
+				s.Info.LastAckRecv = inetdiag.MillisOf(s.Info.LastAckRecv.Duration() + now.Sub(base))
 				c = tr.Update(PollInput{Time: now, Socks: []inetdiag.Socket{s}}).Conns[0]
 			}
 			if c.Health != tt.want {
@@ -154,9 +154,9 @@ func TestZeroWindow(t *testing.T) {
 				tj := prev + 5
 				s := conn(1, inetdiag.StateEstablished)
 				s.Timer, s.Retrans, s.Expires, s.SendQ = inetdiag.TimerProbe0, uint8(probes), k.dur(prev+when-tj), 4096
-				s.Info.Probes, s.Info.Backoff, s.Info.RTO = uint8(probes), uint8(backoff), k.dur(rto)
+				s.Info.Probes, s.Info.Backoff, s.Info.RTO = uint8(probes), uint8(backoff), inetdiag.MicrosOf(k.dur(rto))
 				s.Info.SndWnd = 0
-				s.Info.LastAckRecv = 3 * time.Second
+				s.Info.LastAckRecv = inetdiag.MillisOf(3 * time.Second)
 				now := k.at(base, tj)
 				_, c := track(t, cfg, now, nil, s)
 				if c.Health != HealthZeroWindow {
@@ -204,7 +204,7 @@ func synSock(r rtoRun, t int64, linear int) inetdiag.Socket {
 	s := conn(1, inetdiag.StateSynSent)
 	s.Timer, s.Retrans, s.Expires, s.SendQ = inetdiag.TimerRetransmit, uint8(n), k.dur(r.fires[n-1]+r.armed[n-1]-t), 0
 	in := &s.Info
-	in.CAState, in.Retransmits, in.Backoff, in.RTO = caLoss, uint8(n), uint8(max(0, n-linear)), k.dur(r.rto[n])
+	in.CAState, in.Retransmits, in.Backoff, in.RTO = caLoss, uint8(n), uint8(max(0, n-linear)), inetdiag.MicrosOf(k.dur(r.rto[n]))
 	in.Unacked, in.LastDataSent, in.LastDataRecv, in.LastAckRecv = 1, 0, 0, 0
 	in.TotalRTO, in.TotalRTORecoveries = uint16(n), 1
 	return s

@@ -28,7 +28,7 @@ func (tr *Tracker) synPrediction(c *Conn, now time.Time) *Prediction {
 		retries, src = c.Opts().SynCnt, FromSocket
 	}
 	rc := &rtoCase{
-		t: now, n: n, backoff: int(info.Backoff), rto: info.RTO, rtoMax: tr.rtoMax(c),
+		t: now, n: n, backoff: int(info.Backoff), rto: info.RTO.Duration(), rtoMax: tr.rtoMax(c),
 		synSent: true, synRetries: retries, synLimit: retries + p.SynLinearTimeouts, linear: p.SynLinearTimeouts,
 		pending: now.Add(s.Expires), conf: confidence(c.Opts().Known),
 	}

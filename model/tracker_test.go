@@ -11,7 +11,7 @@ import (
 // idleConn is an established connection that carried nothing for d.
 func idleConn(cookie uint64, d time.Duration) inetdiag.Socket {
 	s := conn(cookie, inetdiag.StateEstablished)
-	s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = d, d, d
+	s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = inetdiag.MillisOf(d), inetdiag.MillisOf(d), inetdiag.MillisOf(d)
 	return s
 }
 
@@ -30,7 +30,7 @@ func TestHealth(t *testing.T) {
 	one := func(s inetdiag.Socket) []poll { return []poll{{0, s}} }
 	closeWait := func(lastAck time.Duration) inetdiag.Socket {
 		return with(conn(1, inetdiag.StateCloseWait), func(s *inetdiag.Socket) {
-			s.Info.LastAckRecv, s.Info.LastDataRecv, s.Info.LastDataSent = lastAck, lastAck, lastAck
+			s.Info.LastAckRecv, s.Info.LastDataRecv, s.Info.LastDataSent = inetdiag.MillisOf(lastAck), inetdiag.MillisOf(lastAck), inetdiag.MillisOf(lastAck)
 		})
 	}
 	tests := []struct {
@@ -64,12 +64,12 @@ func TestHealth(t *testing.T) {
 		{"close-wait not yet across polls", []poll{{0, closeWait(500 * time.Millisecond)}, {4 * time.Second, closeWait(500 * time.Millisecond)}}, HealthOK, 0},
 		{"close-wait retransmitting", one(with(closeWait(2*time.Second), func(s *inetdiag.Socket) {
 			s.Timer, s.Retrans, s.Expires, s.SendQ = inetdiag.TimerRetransmit, 2, 600*time.Millisecond, 100
-			s.Info.CAState, s.Info.Retransmits, s.Info.Backoff, s.Info.RTO, s.Info.Unacked = caLoss, 2, 2, 816*time.Millisecond, 1
-			s.Info.LastDataSent = 200 * time.Millisecond
-			s.Info.TotalRTO, s.Info.TotalRTORecoveries, s.Info.TotalRTOTime = 2, 1, 800*time.Millisecond
+			s.Info.CAState, s.Info.Retransmits, s.Info.Backoff, s.Info.RTO, s.Info.Unacked = caLoss, 2, 2, inetdiag.MicrosOf(816*time.Millisecond), 1
+			s.Info.LastDataSent = inetdiag.MillisOf(200 * time.Millisecond)
+			s.Info.TotalRTO, s.Info.TotalRTORecoveries, s.Info.TotalRTOTime = 2, 1, inetdiag.MillisOf(800*time.Millisecond)
 		})), HealthRetransmitting, 0},
 		{"listen", one(with(conn(1, inetdiag.StateListen), func(s *inetdiag.Socket) {
-			s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = time.Hour, time.Hour, time.Hour
+			s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = inetdiag.MillisOf(time.Hour), inetdiag.MillisOf(time.Hour), inetdiag.MillisOf(time.Hour)
 		})), HealthOK, 0},
 		{"time-wait", one(with(conn(1, inetdiag.StateTimeWait), func(s *inetdiag.Socket) {
 			s.Timer, s.Expires, s.Info = inetdiag.TimerTimeWait, 50*time.Second, inetdiag.TCPCore{}
@@ -78,10 +78,10 @@ func TestHealth(t *testing.T) {
 			s.State, s.Inode, s.Timer, s.Expires = inetdiag.StateFinWait2, 0, inetdiag.TimerKeepalive, 50*time.Second
 		})), HealthOK, 0},
 		{"syn-sent first attempt", one(with(conn(1, inetdiag.StateSynSent), func(s *inetdiag.Socket) {
-			s.Timer, s.Expires, s.Info.RTO = inetdiag.TimerRetransmit, 900*time.Millisecond, time.Second
+			s.Timer, s.Expires, s.Info.RTO = inetdiag.TimerRetransmit, 900*time.Millisecond, inetdiag.MicrosOf(time.Second)
 		})), HealthOK, 0},
 		{"syn-sent retrying", one(with(conn(1, inetdiag.StateSynSent), func(s *inetdiag.Socket) {
-			s.Timer, s.Expires, s.Retrans, s.Info.Retransmits, s.Info.RTO = inetdiag.TimerRetransmit, 900*time.Millisecond, 1, 1, time.Second
+			s.Timer, s.Expires, s.Retrans, s.Info.Retransmits, s.Info.RTO = inetdiag.TimerRetransmit, 900*time.Millisecond, 1, 1, inetdiag.MicrosOf(time.Second)
 		})), HealthSynSent, 0},
 	}
 	for _, tt := range tests {
@@ -135,7 +135,7 @@ func TestExposure(t *testing.T) {
 		return o.KeepIdle + time.Duration(k)*o.KeepIntvl
 	}
 	inFlight := func(s *inetdiag.Socket) {
-		s.Timer, s.Expires, s.SendQ, s.Info.Unacked, s.Info.RTO = inetdiag.TimerRetransmit, 150*time.Millisecond, 100, 1, rto
+		s.Timer, s.Expires, s.SendQ, s.Info.Unacked, s.Info.RTO = inetdiag.TimerRetransmit, 150*time.Millisecond, 100, 1, inetdiag.MicrosOf(rto)
 	}
 	kaTimer := func(s *inetdiag.Socket) { s.Timer, s.Expires = inetdiag.TimerKeepalive, 7000*time.Second }
 	tests := []struct {
@@ -153,7 +153,7 @@ func TestExposure(t *testing.T) {
 			want: &Exposure{After: rto + 924600*time.Millisecond, Reason: ReasonRetries2, Confidence: Exact}},
 		{name: "idle with keepalive timer", s: with(idleConn(1, 12*time.Second), kaTimer),
 			want: &Exposure{After: 7200*time.Second + 9*75*time.Second - 12*time.Second, Reason: ReasonKeepalive, Confidence: Assumed}},
-		{name: "idle, last ACK newer than data", s: with(idleConn(1, 12*time.Second), func(s *inetdiag.Socket) { kaTimer(s); s.Info.LastAckRecv = 3 * time.Second }),
+		{name: "idle, last ACK newer than data", s: with(idleConn(1, 12*time.Second), func(s *inetdiag.Socket) { kaTimer(s); s.Info.LastAckRecv = inetdiag.MillisOf(3 * time.Second) }),
 			want: &Exposure{After: 7200*time.Second + 9*75*time.Second - 3*time.Second, Reason: ReasonKeepalive, Confidence: Assumed}},
 		{name: "idle with keepalive options", opts: &ka, s: with(idleConn(1, 12*time.Second), kaTimer),
 			want: &Exposure{After: 60*time.Second + 5*10*time.Second - 12*time.Second, Reason: ReasonKeepalive, Confidence: Exact}},
@@ -182,8 +182,8 @@ func TestExposure(t *testing.T) {
 				s := with(tt.s, func(s *inetdiag.Socket) {
 					s.State = inetdiag.StateEstablished
 					s.Timer, s.Retrans, s.Expires, s.SendQ = inetdiag.TimerRetransmit, 1, 300*time.Millisecond, 100
-					s.Info.CAState, s.Info.Retransmits, s.Info.Backoff, s.Info.RTO, s.Info.Unacked = caLoss, 1, 1, 408*time.Millisecond, 1
-					s.Info.LastDataSent, s.Info.TotalRTO, s.Info.TotalRTORecoveries, s.Info.TotalRTOTime = 100*time.Millisecond, 1, 1, 100*time.Millisecond
+					s.Info.CAState, s.Info.Retransmits, s.Info.Backoff, s.Info.RTO, s.Info.Unacked = caLoss, 1, 1, inetdiag.MicrosOf(408*time.Millisecond), 1
+					s.Info.LastDataSent, s.Info.TotalRTO, s.Info.TotalRTORecoveries, s.Info.TotalRTOTime = inetdiag.MillisOf(100*time.Millisecond), 1, 1, inetdiag.MillisOf(100*time.Millisecond)
 				})
 				c := tr.Update(PollInput{Time: now, Socks: []inetdiag.Socket{s}, Options: optsOf(o)}).Conns[0]
 				if c.Health != HealthRetransmitting || !c.Opts().Known {
@@ -238,7 +238,9 @@ func TestEvents(t *testing.T) {
 	abort := r.k.at(base, r.fires[r.abort])
 	est := conn(2, inetdiag.StateEstablished)
 	tw := with(conn(3, inetdiag.StateTimeWait), func(s *inetdiag.Socket) { s.Timer, s.Info = inetdiag.TimerTimeWait, inetdiag.TCPCore{} })
-	syn := with(conn(4, inetdiag.StateSynSent), func(s *inetdiag.Socket) { s.Timer, s.Info.RTO = inetdiag.TimerRetransmit, time.Second })
+	syn := with(conn(4, inetdiag.StateSynSent), func(s *inetdiag.Socket) {
+		s.Timer, s.Info.RTO = inetdiag.TimerRetransmit, inetdiag.MicrosOf(time.Second)
+	})
 	fw2 := conn(5, inetdiag.StateFinWait2)
 	tests := []struct {
 		name      string
@@ -301,7 +303,7 @@ func TestRecovered(t *testing.T) {
 	d, _, t0 := dying(1)
 	healthy := func() inetdiag.Socket {
 		return with(conn(1, inetdiag.StateEstablished), func(s *inetdiag.Socket) {
-			s.Info.TotalRTO, s.Info.TotalRTORecoveries, s.Info.TotalRTOTime = 2, 1, 900*time.Millisecond
+			s.Info.TotalRTO, s.Info.TotalRTORecoveries, s.Info.TotalRTOTime = 2, 1, inetdiag.MillisOf(900*time.Millisecond)
 		})
 	}
 	tr := NewTracker(cfgWith(func(p *Params) { p.Retries2 = 5 }))
@@ -324,7 +326,7 @@ func TestRecovered(t *testing.T) {
 
 func TestDuplicateCookie(t *testing.T) {
 	a := conn(1, inetdiag.StateEstablished)
-	b := with(conn(1, inetdiag.StateCloseWait), func(s *inetdiag.Socket) { s.Info.LastAckRecv = time.Hour })
+	b := with(conn(1, inetdiag.StateCloseWait), func(s *inetdiag.Socket) { s.Info.LastAckRecv = inetdiag.MillisOf(time.Hour) })
 	tr := NewTracker(Config{})
 	socks := []inetdiag.Socket{a, b, conn(2, inetdiag.StateEstablished)}
 	poll := tr.Update(PollInput{Time: base, Socks: socks})

@@ -68,7 +68,7 @@ func (tr *Tracker) zeroWindowPrediction(c *Conn, now time.Time, orphan bool) *Pr
 	s := c.Sock
 	ep := c.probesSeen().zeroWindow
 	zc := &zeroWindowCase{
-		t: now, expires: s.Expires, probes: int(s.Retrans), backoff: int(s.Info.Backoff), rto: s.Info.RTO,
+		t: now, expires: s.Expires, probes: int(s.Retrans), backoff: int(s.Info.Backoff), rto: s.Info.RTO.Duration(),
 		maxProbes: p.Retries2, retries2: p.Retries2, rtoMax: tr.rtoMax(c),
 		inputs: []Input{retries2Input(p)},
 		conf:   confidence(c.Opts().Known && c.Opts().UserTimeout == 0), orphan: orphan,
@@ -210,12 +210,12 @@ func predictProbe0UserTimeout(p Params, c *zeroWindowCase) *Prediction {
 func (tr *Tracker) zeroWindowInFlightPrediction(c *Conn, now time.Time) *Prediction {
 	s := c.Sock
 	info := &s.Info
-	if info.LastAckRecv < info.RTO {
+	if info.LastAckRecv.Duration() < info.RTO.Duration() {
 		return nil // still acknowledged: alive
 	}
 	ic := &zeroWindowInFlightCase{
-		t: now, pending: now.Add(s.Expires), rto: info.RTO, rtoMax: tr.rtoMax(c),
-		lastAck: now.Add(-info.LastAckRecv), lastAckAgo: info.LastAckRecv,
+		t: now, pending: now.Add(s.Expires), rto: info.RTO.Duration(), rtoMax: tr.rtoMax(c),
+		lastAck: now.Add(-info.LastAckRecv.Duration()), lastAckAgo: info.LastAckRecv.Duration(),
 	}
 	// The first window retransmission came after the last ACK, and before
 	// this episode was first seen.

@@ -28,8 +28,8 @@ func bigRows(n int) []model.Row {
 		s.ID.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(20000+i%40000))
 		s.ID.Cookie = uint64(i + 1)
 		s.Timer, s.Retrans, s.SendQ = inetdiag.TimerNone, 0, uint32(i%7*100)
-		s.Info.Retransmits, s.Info.Backoff, s.Info.RTO = 0, 0, 204*time.Millisecond
-		s.Info.LastAckRecv = time.Duration(i%5000) * time.Millisecond
+		s.Info.Retransmits, s.Info.Backoff, s.Info.RTO = 0, 0, inetdiag.MicrosOf(204*time.Millisecond)
+		s.Info.LastAckRecv = inetdiag.MillisOf(time.Duration(i%5000) * time.Millisecond)
 		r := &rows[i]
 		r.Sock = s
 		r.PID, r.Comm = 91+i%50, "postgres"

@@ -84,7 +84,7 @@ func (d *detailView) tcpInfoLines(s *inetdiag.Socket, w int) []string {
 		}
 		return f.Value(&s.Full.Info)
 	}
-	head := "the kernel sent " + strconv.Itoa(s.Info.Len) + " bytes"
+	head := "the kernel sent " + strconv.Itoa(int(s.Info.Len)) + " bytes"
 	if s.Full == nil {
 		fields = slices.DeleteFunc(fields, func(f inetdiag.TCPInfoField) bool { return !f.InCore() })
 		head += "; the fields every row keeps (the rest from the next poll)"

@@ -123,7 +123,7 @@ func (d *detailView) explain(r *model.Row) []string {
 	}
 	silent := ""
 	if r.HasInfo() {
-		silent = "The peer has acknowledged nothing for " + fmtAge(s.Info.LastAckRecv) + ". "
+		silent = "The peer has acknowledged nothing for " + fmtAge(s.Info.LastAckRecv.Duration()) + ". "
 	}
 	when := d.when(p)
 	clockStart := clock(p.Clock)

@@ -128,17 +128,17 @@ func dyingRow() model.Row {
 	s.Info.CAState = 4
 	s.Info.Retransmits = 7
 	s.Info.Backoff = 7
-	s.Info.RTO = 25600 * time.Millisecond
+	s.Info.RTO = inetdiag.MicrosOf(25600 * time.Millisecond)
 	s.Info.Unacked = 10
 	s.Info.Lost = 10
 	s.Info.Retrans = 1
 	s.Info.TotalRetrans = 17
-	s.Info.LastDataSent = 15800 * time.Millisecond
-	s.Info.LastAckRecv = 41200 * time.Millisecond
-	s.Info.LastDataRecv = 41200 * time.Millisecond
+	s.Info.LastDataSent = inetdiag.MillisOf(15800 * time.Millisecond)
+	s.Info.LastAckRecv = inetdiag.MillisOf(41200 * time.Millisecond)
+	s.Info.LastDataRecv = inetdiag.MillisOf(41200 * time.Millisecond)
 	s.Info.TotalRTO = 7
 	s.Info.TotalRTORecoveries = 1
-	s.Info.TotalRTOTime = 41 * time.Second
+	s.Info.TotalRTOTime = inetdiag.MillisOf(41 * time.Second)
 	sched := retransSchedule(start, 7)
 	abort := sched[len(sched)-1]
 	pred := &model.Prediction{
@@ -182,9 +182,9 @@ func keepaliveRow() model.Row {
 	s.Retrans = 3
 	s.Expires = 45 * time.Second
 	s.Info.Probes = 3
-	s.Info.LastAckRecv = 7380 * time.Second
-	s.Info.LastDataRecv = 7380 * time.Second
-	s.Info.LastDataSent = 7380 * time.Second
+	s.Info.LastAckRecv = inetdiag.MillisOf(7380 * time.Second)
+	s.Info.LastDataRecv = inetdiag.MillisOf(7380 * time.Second)
+	s.Info.LastDataSent = inetdiag.MillisOf(7380 * time.Second)
 	var sched []model.Firing
 	for n := 1; n <= 9; n++ {
 		at := lastRx.Add(7200*time.Second + time.Duration(n-1)*75*time.Second)
@@ -222,8 +222,8 @@ func closeWaitRow() model.Row {
 	s.State = inetdiag.StateCloseWait
 	s.Info.State = uint8(inetdiag.StateCloseWait)
 	s.RecvQ = 1
-	s.Info.LastAckRecv = 2 * time.Hour
-	s.Info.LastDataRecv = 2 * time.Hour
+	s.Info.LastAckRecv = inetdiag.MillisOf(2 * time.Hour)
+	s.Info.LastDataRecv = inetdiag.MillisOf(2 * time.Hour)
 	return model.Row{
 		Sock: s, Health: model.HealthCloseWait, HealthSince: model.InstantOf(t0.Add(-2 * time.Hour)), FirstSeen: model.InstantOf(t0.Add(-2 * time.Hour)),
 		PID: 3003, Comm: "legacy",
@@ -237,8 +237,8 @@ func zeroWindowRow() model.Row {
 	s.Expires = 1200 * time.Millisecond
 	s.SendQ = 217088
 	s.Info.Backoff = 3
-	s.Info.RTO = 204 * time.Millisecond
-	s.Info.LastAckRecv = 300 * time.Millisecond
+	s.Info.RTO = inetdiag.MicrosOf(204 * time.Millisecond)
+	s.Info.LastAckRecv = inetdiag.MillisOf(300 * time.Millisecond)
 	s.Info.SndWnd = 0
 	return model.Row{
 		Sock: s, Health: model.HealthZeroWindow, HealthSince: model.InstantOf(t0.Add(-3 * time.Minute)), FirstSeen: model.InstantOf(t0.Add(-time.Hour)),
@@ -249,9 +249,9 @@ func zeroWindowRow() model.Row {
 // unguardedRow: an idle database connection without keepalive.
 func unguardedRow(port uint16, cookie uint64) model.Row {
 	s := sock("10.0.3.7:5432", netip.AddrPortFrom(netip.MustParseAddr("10.0.3.9"), port).String(), cookie)
-	s.Info.LastAckRecv = 20 * time.Minute
-	s.Info.LastDataRecv = 20 * time.Minute
-	s.Info.LastDataSent = 20 * time.Minute
+	s.Info.LastAckRecv = inetdiag.MillisOf(20 * time.Minute)
+	s.Info.LastDataRecv = inetdiag.MillisOf(20 * time.Minute)
+	s.Info.LastDataSent = inetdiag.MillisOf(20 * time.Minute)
 	return model.Row{
 		Sock: s, Health: model.HealthUnguarded, HealthSince: model.InstantOf(t0.Add(-20 * time.Minute)), FirstSeen: model.InstantOf(t0.Add(-time.Hour)),
 		Exposure: &model.Exposure{Never: true}, PID: 91, Comm: "postgres",

@@ -104,12 +104,12 @@ func (t *connTable) cell(c column, r *model.Row, w int) string {
 		if !r.HasInfo() {
 			return "—"
 		}
-		return fmtDur(info.RTT)
+		return fmtDur(info.RTT.Duration())
 	case colRTO:
 		if !r.HasInfo() {
 			return "—"
 		}
-		return fmtRTO(info.RTO) + "/" + strconv.Itoa(int(info.Backoff))
+		return fmtRTO(info.RTO.Duration()) + "/" + strconv.Itoa(int(info.Backoff))
 	case colRetrans:
 		return tries(r.Retransmits(), r.Prediction, false)
 	case colProbes:
@@ -123,7 +123,7 @@ func (t *connTable) cell(c column, r *model.Row, w int) string {
 		if !r.HasInfo() {
 			return "—"
 		}
-		return fmtAge(info.LastAckRecv)
+		return fmtAge(info.LastAckRecv.Duration())
 	case colAbort:
 		return t.ctx.countdown(r.Prediction)
 	}

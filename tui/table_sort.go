@@ -94,9 +94,9 @@ func numericKey(c column, r *model.Row) (miss bool, a, b int64) {
 	case colRecvQ:
 		return false, int64(s.RecvQ), 0
 	case colRTT:
-		return !r.HasInfo(), int64(info.RTT), 0
+		return !r.HasInfo(), int64(info.RTT.Duration()), 0
 	case colRTO:
-		return !r.HasInfo(), int64(info.RTO), int64(info.Backoff)
+		return !r.HasInfo(), int64(info.RTO.Duration()), int64(info.Backoff)
 	case colRetrans:
 		return false, int64(r.Retransmits()), int64(info.TotalRetrans)
 	case colProbes:
@@ -104,7 +104,7 @@ func numericKey(c column, r *model.Row) (miss bool, a, b int64) {
 	case colUnacked:
 		return !r.HasInfo(), int64(info.Unacked), 0
 	case colLastAck:
-		return !r.HasInfo(), int64(info.LastAckRecv), 0
+		return !r.HasInfo(), int64(info.LastAckRecv.Duration()), 0
 	case colAbort:
 		if r.Prediction == nil {
 			return true, 0, 0

@@ -36,7 +36,7 @@ func sk(state inetdiag.State, local, remote string, info int) *inetdiag.Socket {
 	if s.ID.Src.Addr().Is6() {
 		s.Family = inetdiag.FamilyInet6
 	}
-	s.Info.Len = info
+	s.Info.Len = int32(info)
 	return s
 }
 

@@ -38,7 +38,7 @@ func setNonZero(t *testing.T, name string, f reflect.Value) {
 		f.SetBool(true)
 	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		f.SetUint(1)
-	case reflect.Int, reflect.Int64:
+	case reflect.Int, reflect.Int32, reflect.Int64:
 		f.SetInt(int64(time.Millisecond))
 	case reflect.String:
 		f.SetString("x")
@@ -162,7 +162,7 @@ func TestSetAttrs(t *testing.T) {
 		sets = append(sets, 1<<a)
 	}
 	for _, m := range sets {
-		s := inetdiag.Socket{Family: inetdiag.FamilyInet6, Info: inetdiag.TCPCore{Len: 7, RTT: time.Second}, Full: &inetdiag.Full{Cong: "bbr"}}
+		s := inetdiag.Socket{Family: inetdiag.FamilyInet6, Info: inetdiag.TCPCore{Len: 7, RTT: inetdiag.MicrosOf(time.Second)}, Full: &inetdiag.Full{Cong: "bbr"}}
 		want := s
 		if err := setAttrs(&s, m); err != nil {
 			t.Fatalf("setAttrs(%#x): %v", m, err)

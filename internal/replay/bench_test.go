@@ -32,12 +32,12 @@ func hostSocks(dst []inetdiag.Socket, n, i int) []inetdiag.Socket {
 			Inode: uint32(100000 + k),
 			Info: inetdiag.TCPCore{
 				Len: inetdiag.TCPInfoLen6_18, State: uint8(inetdiag.StateEstablished),
-				RTO: 204 * time.Millisecond, RTT: time.Millisecond, SndWnd: 65536,
-				LastDataSent: idle, LastDataRecv: idle, LastAckRecv: idle,
+				RTO: inetdiag.MicrosOf(204 * time.Millisecond), RTT: inetdiag.MicrosOf(time.Millisecond), SndWnd: 65536,
+				LastDataSent: inetdiag.MillisOf(idle), LastDataRecv: inetdiag.MillisOf(idle), LastAckRecv: inetdiag.MillisOf(idle),
 			},
 		}
 		if k%100 == 0 {
-			s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = 20*time.Millisecond, 20*time.Millisecond, 20*time.Millisecond
+			s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = inetdiag.MillisOf(20*time.Millisecond), inetdiag.MillisOf(20*time.Millisecond), inetdiag.MillisOf(20*time.Millisecond)
 			f := &inetdiag.Full{Info: s.Info.AsInfo()} // kept whole, as a recorded dump's
 			f.Info.BytesAcked, f.Info.BytesReceived, f.Info.SegsOut, f.Info.SegsIn = uint64(i)*1000, uint64(i)*900, uint32(i)*3, uint32(i)*3
 			s.Full = f
@@ -48,7 +48,7 @@ func hostSocks(dst []inetdiag.Socket, n, i int) []inetdiag.Socket {
 				n := uint8(ep + 1)
 				s.Timer, s.Retrans, s.SendQ, s.Expires = inetdiag.TimerRetransmit, n, 100, 200*time.Millisecond
 				s.Info.Retransmits, s.Info.Backoff, s.Info.Unacked = n, n, 1
-				s.Info.RTO = min(200*time.Millisecond<<n, 120*time.Second)
+				s.Info.RTO = inetdiag.MicrosOf(min(200*time.Millisecond<<n, 120*time.Second))
 			}
 		}
 		dst = append(dst, s)

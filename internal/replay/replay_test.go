@@ -30,9 +30,9 @@ func sock(c uint64, i int) (inetdiag.Socket, bool) {
 		Inode: uint32(1000 + c),
 		Info: inetdiag.TCPCore{
 			Len: inetdiag.TCPInfoLen6_18, State: uint8(inetdiag.StateEstablished),
-			RTO: 204 * time.Millisecond, RTT: time.Millisecond,
-			LastDataSent: time.Duration(i) * time.Second, LastDataRecv: time.Duration(i) * time.Second,
-			LastAckRecv: time.Duration(i) * time.Second, SndWnd: 65536,
+			RTO: inetdiag.MicrosOf(204 * time.Millisecond), RTT: inetdiag.MicrosOf(time.Millisecond),
+			LastDataSent: inetdiag.MillisOf(time.Duration(i) * time.Second), LastDataRecv: inetdiag.MillisOf(time.Duration(i) * time.Second),
+			LastAckRecv: inetdiag.MillisOf(time.Duration(i) * time.Second), SndWnd: 65536,
 		},
 	}
 	if start := int(c % 40); c%7 == 0 && i >= start {
@@ -42,8 +42,8 @@ func sock(c uint64, i int) (inetdiag.Socket, bool) {
 		}
 		s.Timer, s.Retrans, s.SendQ = inetdiag.TimerRetransmit, uint8(n), 100
 		s.Info.Retransmits, s.Info.Backoff, s.Info.Unacked = uint8(n), uint8(n), 1
-		s.Info.RTO = min(200*time.Millisecond<<n, 120*time.Second)
-		s.Expires = s.Info.RTO / 2
+		s.Info.RTO = inetdiag.MicrosOf(min(200*time.Millisecond<<n, 120*time.Second))
+		s.Expires = s.Info.RTO.Duration() / 2
 	}
 	return s, true
 }

@@ -113,11 +113,11 @@ func NewConn(r *model.Row, now time.Time) Conn {
 		Unacked:        s.Info.Unacked,
 		SendQ:          s.SendQ,
 		RecvQ:          s.RecvQ,
-		RTTms:          float64(s.Info.RTT.Microseconds()) / 1000,
-		RTOms:          float64(s.Info.RTO.Microseconds()) / 1000,
+		RTTms:          float64(s.Info.RTT.Duration().Microseconds()) / 1000,
+		RTOms:          float64(s.Info.RTO.Duration().Microseconds()) / 1000,
 		Timer:          timerName(s.Timer),
 		TimerExpiresMs: s.Expires.Milliseconds(),
-		LastAckMs:      s.Info.LastAckRecv.Milliseconds(),
+		LastAckMs:      s.Info.LastAckRecv.Duration().Milliseconds(),
 		Cookie:         strconv.FormatUint(s.ID.Cookie, 16),
 	}
 	if p := r.Prediction; p != nil {
@@ -297,7 +297,7 @@ func appendTableRow(b []byte, r *model.Row, now time.Time, netnsCol bool) []byte
 	}
 	rto := "-"
 	if r.HasInfo() {
-		rto = fmt.Sprintf("%s/%d", FormatDuration(s.Info.RTO), s.Info.Backoff)
+		rto = fmt.Sprintf("%s/%d", FormatDuration(s.Info.RTO.Duration()), s.Info.Backoff)
 	}
 	proc := "-"
 	if r.PID != 0 {

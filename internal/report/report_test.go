@@ -28,12 +28,12 @@ func fixture() *model.Snapshot {
 		Family: inetdiag.FamilyInet, State: inetdiag.StateEstablished, Timer: inetdiag.TimerRetransmit,
 		Expires: 4788 * time.Millisecond, Retrans: 5, SendQ: 1000, Inode: 77,
 		ID:   inetdiag.SockID{Src: netip.MustParseAddrPort("10.0.3.7:51630"), Dst: netip.MustParseAddrPort("10.0.9.14:5432"), Cookie: 0x3f2a},
-		Info: inetdiag.TCPCore{Len: 280, Retransmits: 5, Backoff: 5, Unacked: 1, RTT: 61 * time.Microsecond, RTO: 6528 * time.Millisecond, LastAckRecv: 8212 * time.Millisecond},
+		Info: inetdiag.TCPCore{Len: 280, Retransmits: 5, Backoff: 5, Unacked: 1, RTT: inetdiag.MicrosOf(61 * time.Microsecond), RTO: inetdiag.MicrosOf(6528 * time.Millisecond), LastAckRecv: inetdiag.MillisOf(8212 * time.Millisecond)},
 	}
 	idle := &inetdiag.Socket{
 		Family: inetdiag.FamilyInet6, State: inetdiag.StateEstablished, Inode: 78,
 		ID:   inetdiag.SockID{Src: netip.MustParseAddrPort("[fd00::1]:40022"), Dst: netip.MustParseAddrPort("[fd00::2]:5432"), Cookie: 0x10},
-		Info: inetdiag.TCPCore{Len: 280, RTO: 204 * time.Millisecond, LastAckRecv: time.Minute},
+		Info: inetdiag.TCPCore{Len: 280, RTO: inetdiag.MicrosOf(204 * time.Millisecond), LastAckRecv: inetdiag.MillisOf(time.Minute)},
 	}
 	tw := &inetdiag.Socket{
 		Family: inetdiag.FamilyInet, State: inetdiag.StateTimeWait, Timer: inetdiag.TimerTimeWait, Expires: 30 * time.Second,
@@ -213,7 +213,7 @@ func TestTableAndJSONAgree(t *testing.T) {
 		{Sock: &inetdiag.Socket{
 			Family: inetdiag.FamilyInet6, State: inetdiag.StateEstablished, Inode: 9,
 			ID:   inetdiag.SockID{Src: netip.MustParseAddrPort("[::ffff:127.0.0.1]:49550"), Dst: netip.MustParseAddrPort("[::ffff:127.0.0.1]:8080"), Cookie: 1},
-			Info: inetdiag.TCPCore{Len: 280, RTO: 204 * time.Millisecond},
+			Info: inetdiag.TCPCore{Len: 280, RTO: inetdiag.MicrosOf(204 * time.Millisecond)},
 		}},
 		{Sock: &inetdiag.Socket{
 			Family: inetdiag.FamilyInet, State: inetdiag.StateSynRecv, Timer: inetdiag.TimerRetransmit, Retrans: 3, Expires: time.Second,

@@ -26,7 +26,7 @@ func streamFixture() *model.Snapshot {
 	for i := range 5 {
 		s := &inetdiag.Socket{Family: inetdiag.FamilyInet6, State: inetdiag.StateEstablished, RecvQ: uint32(i * 100000),
 			ID:   inetdiag.SockID{Src: netip.MustParseAddrPort("[fd00:aaaa:bbbb:cccc::1]:8080"), Dst: netip.AddrPortFrom(netip.MustParseAddr("fd00::9"), uint16(50000+i)), Cookie: uint64(0x30 + i)},
-			Info: inetdiag.TCPCore{Len: 280, RTO: 204 * time.Millisecond}}
+			Info: inetdiag.TCPCore{Len: 280, RTO: inetdiag.MicrosOf(204 * time.Millisecond)}}
 		snap.Rows = append(snap.Rows, model.Row{Sock: s, Health: model.HealthUnguarded, Exposure: &model.Exposure{Never: true}, PID: 4242, Comm: "wébsérvé"})
 	}
 	soon := &inetdiag.Socket{Family: inetdiag.FamilyInet, State: inetdiag.StateSynSent, Timer: inetdiag.TimerRetransmit, Retrans: 2,

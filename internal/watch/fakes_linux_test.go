@@ -177,8 +177,8 @@ func fakeSock(cookie uint64, st inetdiag.State) inetdiag.Socket {
 		Inode: 7000 + uint32(cookie),
 		Info: inetdiag.TCPCore{
 			Len: inetdiag.TCPInfoLen6_18, State: uint8(st),
-			RTO: 204 * time.Millisecond, RTT: time.Millisecond,
-			LastDataSent: 50 * time.Millisecond, LastDataRecv: 50 * time.Millisecond, LastAckRecv: 50 * time.Millisecond,
+			RTO: inetdiag.MicrosOf(204 * time.Millisecond), RTT: inetdiag.MicrosOf(time.Millisecond),
+			LastDataSent: inetdiag.MillisOf(50 * time.Millisecond), LastDataRecv: inetdiag.MillisOf(50 * time.Millisecond), LastAckRecv: inetdiag.MillisOf(50 * time.Millisecond),
 			SndWnd: 65536,
 		},
 	}
@@ -191,7 +191,7 @@ func okSock(cookie uint64) inetdiag.Socket { return fakeSock(cookie, inetdiag.St
 // (HealthUnguarded: not unhealthy).
 func idleSock(cookie uint64) inetdiag.Socket {
 	s := fakeSock(cookie, inetdiag.StateEstablished)
-	s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = 10*time.Second, 10*time.Second, 10*time.Second
+	s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = inetdiag.MillisOf(10*time.Second), inetdiag.MillisOf(10*time.Second), inetdiag.MillisOf(10*time.Second)
 	return s
 }
 
@@ -199,7 +199,7 @@ func idleSock(cookie uint64) inetdiag.Socket {
 // not dying).
 func closeWaitSock(cookie uint64) inetdiag.Socket {
 	s := fakeSock(cookie, inetdiag.StateCloseWait)
-	s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = 10*time.Second, 10*time.Second, 10*time.Second
+	s.Info.LastDataSent, s.Info.LastDataRecv, s.Info.LastAckRecv = inetdiag.MillisOf(10*time.Second), inetdiag.MillisOf(10*time.Second), inetdiag.MillisOf(10*time.Second)
 	return s
 }
 
@@ -207,9 +207,9 @@ func closeWaitSock(cookie uint64) inetdiag.Socket {
 func retransSock(cookie uint64) inetdiag.Socket {
 	s := fakeSock(cookie, inetdiag.StateEstablished)
 	s.Timer, s.Retrans, s.Expires, s.SendQ = inetdiag.TimerRetransmit, 2, 600*time.Millisecond, 100
-	s.Info.CAState, s.Info.Retransmits, s.Info.Backoff, s.Info.RTO, s.Info.Unacked = 4, 2, 2, 816*time.Millisecond, 1
-	s.Info.LastDataSent = 200 * time.Millisecond
-	s.Info.TotalRTO, s.Info.TotalRTORecoveries, s.Info.TotalRTOTime = 2, 1, 800*time.Millisecond
+	s.Info.CAState, s.Info.Retransmits, s.Info.Backoff, s.Info.RTO, s.Info.Unacked = 4, 2, 2, inetdiag.MicrosOf(816*time.Millisecond), 1
+	s.Info.LastDataSent = inetdiag.MillisOf(200 * time.Millisecond)
+	s.Info.TotalRTO, s.Info.TotalRTORecoveries, s.Info.TotalRTOTime = 2, 1, inetdiag.MillisOf(800*time.Millisecond)
 	return s
 }
 

@@ -1,7 +1,7 @@
 package watch
 
 // A one-shot (--once) prints one dump and exits. Poll would hold the
-// whole dump (224 bytes a socket), the tracker's memory of every
+// whole dump (192 bytes a socket), the tracker's memory of every
 // connection for a next poll that never comes (~500 bytes), the rows and
 // the output at once: 100 MB at 40k sockets. Once instead decodes the
 // dump in batches of onceBatch sockets, gives each batch its owners,

@@ -209,7 +209,7 @@ func liveHeap() uint64 {
 
 // onceBytesPerSocket bounds what a one-shot holds per socket: a row's
 // table cells and place (~130 bytes), a cookie seen (~20 bytes). Holding
-// the dump alone would be 224 bytes a socket; Poll holds ~1 KB.
+// the dump alone would be 192 bytes a socket; Poll holds ~1 KB.
 const onceBytesPerSocket = 300
 
 // TestOnceHoldsLittlePerSocket: the memory a one-shot holds while it

@@ -15,8 +15,8 @@ import (
 func deadHostSock(cookie uint64, silent time.Duration) inetdiag.Socket {
 	s := retransSock(cookie)
 	s.ID.Dst = netip.MustParseAddrPort("10.0.0.9:5432")
-	s.Info.TotalRTOTime = 3 * time.Second
-	s.Info.LastAckRecv, s.Info.LastDataRecv = silent, silent
+	s.Info.TotalRTOTime = inetdiag.MillisOf(3 * time.Second)
+	s.Info.LastAckRecv, s.Info.LastDataRecv = inetdiag.MillisOf(silent), inetdiag.MillisOf(silent)
 	return s
 }
 
@@ -27,7 +27,7 @@ func deadHostIdle(cookie uint64, silent time.Duration) inetdiag.Socket {
 	s.Family = inetdiag.FamilyInet6
 	s.ID.Src = netip.MustParseAddrPort("[::ffff:10.0.0.1]:40100")
 	s.ID.Dst = netip.MustParseAddrPort("[::ffff:10.0.0.9]:5433")
-	s.Info.LastAckRecv, s.Info.LastDataRecv, s.Info.LastDataSent = silent, silent, silent
+	s.Info.LastAckRecv, s.Info.LastDataRecv, s.Info.LastDataSent = inetdiag.MillisOf(silent), inetdiag.MillisOf(silent), inetdiag.MillisOf(silent)
 	return s
 }
 

@@ -250,7 +250,7 @@ func TestRefreshAllNS(t *testing.T) {
 		d.answer = func(_ int, cookie uint64) (inetdiag.Socket, bool) {
 			for _, s := range socks {
 				if s.ID.Cookie == cookie {
-					s.Info.LastAckRecv += time.Second // tell a look-up's sample from the dump's
+					s.Info.LastAckRecv += inetdiag.MillisOf(time.Second) // tell a look-up's sample from the dump's
 					return s, true
 				}
 			}
@@ -293,7 +293,7 @@ func TestRefreshAllNS(t *testing.T) {
 		if got := r.Sampled.Time().Equal(snaps[2].Time); got != fresh {
 			t.Errorf("%s: sampled %v, snapshot %v: fresh %v, want %v", k, r.Sampled, snaps[2].Time, got, fresh)
 		}
-		if fresh && r.Sock.Info.LastAckRecv < time.Second {
+		if fresh && r.Sock.Info.LastAckRecv.Duration() < time.Second {
 			t.Errorf("%s: its sample is not the look-up's", k)
 		}
 	}
