@@ -207,6 +207,28 @@ func TestExposure(t *testing.T) {
 	}
 }
 
+// TestNeverExposureShared: the idle connections without keepalive share
+// one Exposure (one per confidence) instead of one each, and a connection
+// that leaves that state gets a value of its own, leaving the shared one
+// as it was.
+func TestNeverExposureShared(t *testing.T) {
+	tr := NewTracker(Config{Params: DefaultParams()})
+	socks := []inetdiag.Socket{idleConn(1, 12*time.Second), idleConn(2, 20*time.Second), idleConn(3, 12*time.Second)}
+	p := tr.Update(PollInput{Time: base, Socks: socks})
+	a, b, c := p.Conns[0].Exposure, p.Conns[1].Exposure, p.Conns[2].Exposure
+	if a == nil || !a.Never || a != b || a != c {
+		t.Fatalf("idle connections without keepalive: exposures %p %p %p (%+v), want one shared Never", a, b, c, a)
+	}
+	socks[0] = conn(1, inetdiag.StateEstablished) // sends again
+	p = tr.Update(PollInput{Time: base.Add(time.Second), Socks: socks})
+	if e := p.Conns[0].Exposure; e == a || e.Never || e.Reason != ReasonRetries2 {
+		t.Errorf("a connection sending again: exposure %p %+v, want its own retries2 value", e, e)
+	}
+	if p.Conns[1].Exposure != a || *a != (Exposure{Never: true, Confidence: Assumed}) {
+		t.Errorf("the shared exposure changed: %+v", *a)
+	}
+}
+
 // TestExposureOfDying: a connection the kernel is counting down is exposed
 // until its predicted abort.
 func TestExposureOfDying(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/model"
@@ -91,4 +92,55 @@ func loopbackPair(t *testing.T) int {
 	}
 	t.Cleanup(func() { s.Close() })
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestRefreshesKeepSweepBuffers: between sweeps, the look-ups of the
+// refreshes draw their own buffers, never the sweeps' idle one, whose
+// memory a few sockets' release would drop (room for 10^5 sockets holding
+// a handful): then every sweep had to allocate its buffer anew. The
+// consumer holds each snapshot until the next one is made, as the
+// interface does, so that two sweep buffers take turns.
+func TestRefreshesKeepSweepBuffers(t *testing.T) {
+	socks := []inetdiag.Socket{retransSockAfter(1, 2)}
+	for c := uint64(2); c <= 3000; c++ {
+		socks = append(socks, okSock(c))
+	}
+	clock := newFakeClock()
+	d := &lookupDumper{
+		fakeDumper: fakeDumper{socks: always(socks...)},
+		answer: func(k int, cookie uint64) (inetdiag.Socket, bool) {
+			return retransSockAfter(cookie, uint8(3+k)), cookie == 1
+		},
+	}
+	w := lookupWatcher(t, Config{Owners: OwnersNone}, d, clock)
+	var held *model.Snapshot
+	step := func(refresh bool) {
+		t.Helper()
+		clock.advance(time.Second)
+		poll := w.Poll
+		if refresh {
+			poll = w.Refresh
+		}
+		snap, err := poll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snap.Rows) != len(socks) {
+			t.Fatalf("%d rows, want %d", len(snap.Rows), len(socks))
+		}
+		if held != nil {
+			held.Release()
+		}
+		held = snap
+	}
+	for _, refresh := range []bool{false, false, true, true, true, false, true, true, false, true, false} {
+		step(refresh)
+	}
+	held.Release()
+	if len(d.lookups) != 6 {
+		t.Fatalf("%d look-ups, want the 6 refreshes'", len(d.lookups))
+	}
+	if w.src.grown != 2 {
+		t.Errorf("sweep buffers sized %d times over 5 sweeps, want 2 (two that take turns)", w.src.grown)
+	}
 }

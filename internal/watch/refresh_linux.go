@@ -177,7 +177,7 @@ func (s *source) refresh(start time.Time, opts model.OptionSource) (sourcePoll, 
 		st.choose()
 		st.listening = listening(s.prev.socks)
 	}
-	buf := s.bufs.get(bufHolders)
+	buf := s.lookBufs.get(bufHolders)
 	if len(st.targets) == 0 {
 		// Nothing to look up: only the counters are read, for the
 		// firings of connections that were healthy at the sweep.

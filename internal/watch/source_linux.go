@@ -39,10 +39,17 @@ type source struct {
 	keep func(*inetdiag.Socket) bool
 
 	lastParam time.Time // when the sysctls were last read
-	bufs      bufPool
-	prev      *buffer    // the last dump, which the tracker's connections point into
-	lastLen   int        // sockets in the last dump
-	sweep     sweepState // for the refreshes between sweeps (refresh_linux.go)
+	// bufs are the sweeps' buffers, lookBufs the refreshes' look-ups: a
+	// look-up drawing a sweep's idle buffer would drop its memory at
+	// release (a few sockets in room for 10^5), and the next sweep would
+	// have to allocate it again (20 MB of garbage at 10^5 sockets, each
+	// sweep).
+	bufs     bufPool
+	lookBufs bufPool
+	grown    int        // times takeBuffer sized a buffer (tests)
+	prev     *buffer    // the last dump, which the tracker's connections point into
+	lastLen  int        // sockets in the last dump
+	sweep    sweepState // for the refreshes between sweeps (refresh_linux.go)
 	// ledger balances RTO firings against the suspects' between sweeps;
 	// unexplained says the last refresh found some no suspect fired (a
 	// sweep is wanted: see tiers.early).
@@ -197,6 +204,7 @@ func (s *source) takeBuffer(filtered bool) *buffer {
 	if cap(buf.socks) == 0 || cap(buf.socks) < s.lastLen {
 		// A new buffer, or one too small: size it once.
 		buf.socks = slices.Grow(buf.socks[:0], s.expectSockets(filtered))
+		s.grown++
 	}
 	return buf
 }
