@@ -83,8 +83,8 @@ func TestCommFilterAboveOwnerLimit(t *testing.T) {
 
 // ownerPolls bounds the polls TestCommFilterAboveOwnerLimit waits for a
 // process: the index reaches every process of a busy test host within a
-// polls (while a 10^5 load fixture runs beside the tests, its 28 workers
-// hold 200,000 descriptors).
+// few polls (while a 10^5 load fixture runs beside the tests, its 28
+// workers hold 200,000 descriptors).
 const ownerPolls = 20
 
 // TestCommFilterOwners runs the owner policies on a fake /proc tree: two
