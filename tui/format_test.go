@@ -4,6 +4,7 @@ package tui
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -83,6 +84,14 @@ func TestEndpointWidth(t *testing.T) {
 				t.Errorf("endpointWidth(%s) = %d, want %d (%q)", tt.ap, got, want, model.Endpoint(ap))
 			}
 		})
+	}
+}
+
+func TestDigits(t *testing.T) {
+	for _, v := range []uint64{0, 1, 9, 10, 99, 100, 255, 999, 1000, 9999, 10000, 65535, 99999, 100000, 999999, 1000000, 4194304, 1<<63 - 1, 1<<64 - 1} {
+		if got, want := digits(v), len(strconv.FormatUint(v, 10)); got != want {
+			t.Errorf("digits(%d) = %d, want %d", v, got, want)
+		}
 	}
 }
 

@@ -198,10 +198,24 @@ func endpointWidth(ap netip.AddrPort) int {
 	return len(model.Endpoint(ap))
 }
 
-// digits is the number of decimal digits of v.
+// digits is the number of decimal digits of v. Comparisons, not
+// divisions, for the values of 10^5 rows (bytes, ports, PIDs): measuring
+// the columns' widths is part of each snapshot's ingest.
 func digits(v uint64) int {
-	n := 1
-	for v >= 10 {
+	switch {
+	case v < 10:
+		return 1
+	case v < 100:
+		return 2
+	case v < 1000:
+		return 3
+	case v < 10000:
+		return 4
+	case v < 100000:
+		return 5
+	}
+	n := 6
+	for v >= 1000000 {
 		v /= 10
 		n++
 	}
