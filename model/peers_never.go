@@ -27,18 +27,17 @@ type neverCache struct {
 	list []ConnRef
 }
 
-// refs returns the references of never sorted by cookie, base being the
-// part of it that comes from a base (nil without one): that part is made
-// again only when it is not the last call's, the rest merged in.
-func (c *neverCache) refs(never, base []*inetdiag.Socket) []ConnRef {
+// refs returns the references of base and extra sorted by cookie, base
+// being the part that comes from a base (nil without one): that part is
+// made again only when it is not the last call's, extra merged in.
+func (c *neverCache) refs(base, extra []*inetdiag.Socket) []ConnRef {
 	if len(base) == 0 {
 		c.from, c.n, c.list = nil, 0, nil
-		return sortedRefs(never)
+		return sortedRefs(extra)
 	}
 	if c.from != &base[0] || c.n != len(base) {
 		c.from, c.n, c.list = &base[0], len(base), sortedRefs(base)
 	}
-	extra := never[len(base):]
 	if len(extra) == 0 {
 		return c.list
 	}

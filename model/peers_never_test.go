@@ -3,6 +3,7 @@ package model
 import (
 	"net/netip"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -85,5 +86,38 @@ func TestPeerNeverListReused(t *testing.T) {
 	got, _ := pt.Update(now.Add(3*time.Second), time.Millisecond, 4*time.Millisecond, rows)
 	if p := FindPeer(got, host); p == nil || p.Status == PeerUnresponsive || pt.hosts[host].never.list != nil {
 		t.Errorf("heard from: %+v, list kept %v", p, pt.hosts[host].never.list != nil)
+	}
+}
+
+// TestRefreshTallyKeepsBaseList: a refresh that adds a never-noticing
+// connection to a host whose base holds 10^5 of them does not copy the
+// base's list (it did, 800 KB of garbage a refresh on the load fixture's
+// loopback), and both tallies count what they should.
+func TestRefreshTallyKeepsBaseList(t *testing.T) {
+	now := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+	const n = 100000
+	rows := make([]Row, 0, n+1)
+	for c := uint64(1); c <= n+1; c++ {
+		rows = append(rows, unguarded(peerRow(c, "10.0.9.1:5432", HealthOK, time.Minute)))
+	}
+	pt := NewPeerTracker(PeerConfig{})
+	b := pt.NewBase(now, rows, func(i int) bool { return i < n })
+	base := b.of(netip.MustParseAddr("10.0.9.1"))
+	if base == nil || base.neverCount() != n {
+		t.Fatalf("base tally: %+v, want %d never-noticing", base, n)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c := base.clone()
+	c.add(&rows[n], now, b.listening, pt.cfg.NoticeWithin)
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<10 {
+		t.Errorf("a clone and one connection allocated %d bytes, want no copy of the base's %d", got, n)
+	}
+	if c.neverCount() != n+1 || base.neverCount() != n {
+		t.Errorf("never-noticing: clone %d, base %d; want %d and %d", c.neverCount(), base.neverCount(), n+1, n)
+	}
+	if l := c.neverList(); len(l) != n+1 || l[n] != rows[n].Sock || l[0] != rows[0].Sock {
+		t.Errorf("clone's list: %d long, want the base's %d then the new one", len(l), n)
 	}
 }

@@ -19,7 +19,7 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 	p.SilentUncertainty = u + jiffy
 	p.Conns, p.Dying, p.ByHealth = t.conns, t.dying, t.byHealth
 	p.FirstAbort, p.LastAbort = t.firstAbort, t.lastAbort
-	p.NeverNotice = len(t.never)
+	p.NeverNotice = t.neverCount()
 	p.Groups = make([]PeerGroup, 0, len(t.groups))
 	for k, n := range t.groups {
 		p.Groups = append(p.Groups, PeerGroup{PID: k.pid, Comm: t.names[k], RemotePort: k.remote, LocalPort: k.local, Health: k.health, Count: n})
@@ -83,7 +83,7 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 		return
 	}
 	p.Status = PeerUnresponsive
-	p.NeverNoticeConns = mem.never.refs(t.never, t.neverBase)
+	p.NeverNoticeConns = mem.never.refs(t.neverBase, t.never)
 	p.Reasons = append(p.Reasons,
 		plural(len(t.stalled), "connection")+verb(len(t.stalled), " waits", " wait")+" for answers that never came, the first since "+p.StalledSince.Format("15:04:05.000")+
 			", and none of its "+plural(p.Conns, "connection")+" has received anything since")
