@@ -38,7 +38,7 @@ func (pt *PeerTracker) NewBase(now time.Time, rows []Row, fixed func(i int) bool
 		}
 		t := b.hosts[a]
 		if t == nil {
-			t = newTally()
+			t = pt.newTally(a)
 			b.hosts[a] = t
 			b.order = append(b.order, a)
 		}

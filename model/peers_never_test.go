@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestPeerNeverListReused: between sweeps an unresponsive host's
@@ -119,5 +120,41 @@ func TestRefreshTallyKeepsBaseList(t *testing.T) {
 	}
 	if l := c.neverList(); len(l) != n+1 || l[n] != rows[n].Sock || l[0] != rows[0].Sock {
 		t.Errorf("clone's list: %d long, want the base's %d then the new one", len(l), n)
+	}
+}
+
+// TestNeverListSized: a host's 10^5 never-noticing connections are
+// gathered at every sweep; from the second on, the list is sized from the
+// last verdict's count, so that a judgement allocates about the list once
+// (append's growth by quarters allocated five times it, 4.5 MB at every
+// sweep), whether the sweep judges every host or makes a base.
+func TestNeverListSized(t *testing.T) {
+	now := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+	const n = 100000
+	rows := make([]Row, 0, n)
+	for c := uint64(1); c <= n; c++ {
+		rows = append(rows, unguarded(peerRow(c, "10.0.9.1:5432", HealthOK, time.Minute)))
+	}
+	list := uint64(n) * uint64(unsafe.Sizeof(rows[0].Sock))
+	pt := NewPeerTracker(PeerConfig{})
+	pt.Update(now, time.Millisecond, 4*time.Millisecond, rows)
+	for _, step := range []struct {
+		name string
+		run  func()
+	}{
+		{"full judgement", func() { pt.Update(now, time.Millisecond, 4*time.Millisecond, rows) }},
+		{"base", func() { pt.NewBase(now, rows, func(int) bool { return true }) }},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		step.run()
+		runtime.ReadMemStats(&after)
+		if got := after.TotalAlloc - before.TotalAlloc; got > list*3/2 {
+			t.Errorf("%s of %d never-noticing connections allocated %d bytes, want about the %d-byte list", step.name, n, got, list)
+		}
+	}
+	peers, _ := pt.Update(now, time.Millisecond, 4*time.Millisecond, rows)
+	if p := FindPeer(peers, netip.MustParseAddr("10.0.9.1")); p == nil || p.NeverNotice != n {
+		t.Errorf("verdict %+v, want %d never noticing", p, n)
 	}
 }

@@ -20,6 +20,7 @@ func (pt *PeerTracker) judge(p *Peer, mem *peerMemory, now time.Time, u, jiffy t
 	p.Conns, p.Dying, p.ByHealth = t.conns, t.dying, t.byHealth
 	p.FirstAbort, p.LastAbort = t.firstAbort, t.lastAbort
 	p.NeverNotice = t.neverCount()
+	mem.neverSeen = p.NeverNotice
 	p.Groups = make([]PeerGroup, 0, len(t.groups))
 	for k, n := range t.groups {
 		p.Groups = append(p.Groups, PeerGroup{PID: k.pid, Comm: t.names[k], RemotePort: k.remote, LocalPort: k.local, Health: k.health, Count: n})
