@@ -332,3 +332,33 @@ func TestRefreshRetriesShownOwners(t *testing.T) {
 		t.Errorf("the first refresh already names all %d shown rows: the premise wants the budget to fall short", n)
 	}
 }
+
+// TestOwnerTable: rows' owners kept between sweeps as indices into the
+// distinct owners: each row gets back what it was given (none included),
+// a set replaces one row's, and a reset forgets the names.
+func TestOwnerTable(t *testing.T) {
+	var tab ownerTable
+	nginx, pg := rowOwner{pid: 10, comm: "nginx"}, rowOwner{pid: 20, comm: "postgres"}
+	want := []rowOwner{nginx, {}, pg, nginx, nginx, {}, pg}
+	for i := 0; i < 1000; i++ {
+		tab.add(want[i%len(want)])
+	}
+	for i := 0; i < 1000; i++ {
+		if got := tab.at(i); got != want[i%len(want)] {
+			t.Fatalf("row %d: %+v, want %+v", i, got, want[i%len(want)])
+		}
+	}
+	if len(tab.names) != 3 { // the unused 0 and the two processes
+		t.Errorf("%d names for two processes", len(tab.names))
+	}
+	tab.set(1, pg)
+	tab.set(0, rowOwner{})
+	if tab.at(1) != pg || tab.at(0) != (rowOwner{}) || tab.at(2) != pg {
+		t.Errorf("after set: %+v %+v %+v", tab.at(0), tab.at(1), tab.at(2))
+	}
+	tab.reset()
+	tab.add(pg)
+	if len(tab.ids) != 1 || tab.at(0) != pg || len(tab.names) != 2 {
+		t.Errorf("after reset: %d rows, %+v, %d names", len(tab.ids), tab.at(0), len(tab.names))
+	}
+}
