@@ -24,11 +24,14 @@ func (tr *Tracker) AssessOnce(s *inetdiag.Socket, now time.Time, u time.Duration
 	tr.uncertainty = u
 	tr.assess(&c, nil, now, opts)
 	tr.uncertainty = saved
-	return Row{
+	r := Row{
 		Sock: s, Health: c.Health, HealthSince: c.HealthSince, FirstSeen: c.FirstSeen,
-		Prediction: c.Prediction, Exposure: c.Exposure, History: c.History,
-		Sampled: InstantOf(now),
+		Prediction: c.Prediction, Exposure: c.Exposure, Sampled: InstantOf(now),
 	}
+	if len(c.History) > 0 {
+		r.History = &History{Samples: c.History} // c is this call's: no copy
+	}
+	return r
 }
 
 // PeerSuspect reports whether a row can make its host's verdict other

@@ -27,9 +27,10 @@ type Row struct {
 	// PID and Comm name the owning process (0 and "" when unknown).
 	PID  int
 	Comm string
-	// History is a copy of the connection's recent samples (troubled
-	// connections only).
-	History []Sample
+	// History is a copy of the connection's recent samples, nil unless
+	// the connection has been troubled (most rows: a pointer rather than
+	// a 24-byte slice in each of 10^5 rows).
+	History *History
 	// NetNS is the row's namespace when several are watched (nil when
 	// one is); the connection is then identified by Key.
 	NetNS *NetNS
@@ -346,7 +347,18 @@ func RowOf(c *Conn) Row {
 		// it: the row can share it.
 		Exposure: c.Exposure}
 	if len(c.History) > 0 {
-		r.History = append([]Sample(nil), c.History...)
+		r.History = &History{Samples: append([]Sample(nil), c.History...)}
 	}
 	return r
+}
+
+// History is a copy of a connection's recent samples, oldest first.
+type History struct{ Samples []Sample }
+
+// Samples is the row's history, nil when none is kept.
+func (r *Row) Samples() []Sample {
+	if r.History == nil {
+		return nil
+	}
+	return r.History.Samples
 }

@@ -161,20 +161,20 @@ func TestRows(t *testing.T) {
 		t.Fatalf("%d rows, want 2", len(rows))
 	}
 	r0, r1 := rows[0], rows[1]
-	if r0.Sock != &socks[0] || r0.Health != HealthRetransmitting || r0.Prediction == nil || r0.PID != int(socks[0].Inode) || r0.Comm != "svc" || len(r0.History) == 0 {
+	if r0.Sock != &socks[0] || r0.Health != HealthRetransmitting || r0.Prediction == nil || r0.PID != int(socks[0].Inode) || r0.Comm != "svc" || len(r0.Samples()) == 0 {
 		t.Fatalf("row 0 = %+v", r0)
 	}
 	if r1.Health != HealthUnguarded || r1.Exposure == nil || !r1.Exposure.Never {
 		t.Fatalf("row 1 = %+v", r1)
 	}
-	histBefore := append([]Sample(nil), r0.History...)
+	histBefore := append([]Sample(nil), r0.Samples()...)
 	expBefore := *r1.Exposure
 	// The connections change as later polls would change them.
 	c0, c1 := poll.Conns[0], poll.Conns[1]
 	c0.History[0].Retransmits = 99
 	c0.Health = HealthOK
 	c1.Health = HealthKeepaliveProbing
-	if !reflect.DeepEqual(rows[0].History, histBefore) || rows[0].Health != HealthRetransmitting {
+	if !reflect.DeepEqual(rows[0].Samples(), histBefore) || rows[0].Health != HealthRetransmitting {
 		t.Errorf("row 0 changed with its connection: %+v", rows[0])
 	}
 	if *rows[1].Exposure != expBefore || rows[1].Health != HealthUnguarded {
@@ -186,7 +186,7 @@ func TestRows(t *testing.T) {
 		active := with(conn(2, inetdiag.StateEstablished), func(s *inetdiag.Socket) { s.Timer, s.Expires = inetdiag.TimerKeepalive, time.Hour })
 		tr.Update(PollInput{Time: t0.Add(time.Duration(i) * time.Second), Socks: []inetdiag.Socket{conn(1, inetdiag.StateEstablished), active}})
 	}
-	if rows[0].Health != HealthRetransmitting || rows[0].Sock.State != inetdiag.StateEstablished || rows[0].Sock.Timer != inetdiag.TimerRetransmit || !reflect.DeepEqual(rows[0].History, histBefore) {
+	if rows[0].Health != HealthRetransmitting || rows[0].Sock.State != inetdiag.StateEstablished || rows[0].Sock.Timer != inetdiag.TimerRetransmit || !reflect.DeepEqual(rows[0].Samples(), histBefore) {
 		t.Errorf("row 0 changed after the next polls: %+v", rows[0])
 	}
 	if *rows[1].Exposure != expBefore || rows[1].Health != HealthUnguarded {

@@ -15,7 +15,7 @@ import (
 )
 
 func (d *detailView) historyLines(r *model.Row, w int) []string {
-	h := r.History
+	h := r.Samples()
 	if len(h) == 0 {
 		return []string{"   " + d.ctx.styles.dim.Render("no samples kept (history starts when a connection gets into trouble)")}
 	}

@@ -169,7 +169,7 @@ func dyingRow() model.Row {
 	return model.Row{
 		Sock: s, Health: model.HealthRetransmitting, HealthSince: model.InstantOf(start), FirstSeen: model.InstantOf(t0.Add(-10 * time.Minute)),
 		Prediction: pred, Exposure: &model.Exposure{After: abort.At.Sub(t0), Reason: model.ReasonRetries2},
-		PID: 2211, Comm: "api", History: hist,
+		PID: 2211, Comm: "api", History: &model.History{Samples: hist},
 	}
 }
 
