@@ -215,12 +215,12 @@ func refreshPatchesReusedRows(t *testing.T, hold bool) {
 		// Only the refreshes that made or copied every row are the
 		// sweep's setup (tiers.setup): the first and the one that drops
 		// the gone from every row; with two buffers alternating, also
-		// the first into the other buffer, the first into the buffer
-		// that lacks the owners found at shownAt and the first into the
-		// other buffer after the drop.
+		// the first into the other buffer and the first into the other
+		// buffer after the drop. The buffer that lacks the owner found
+		// at shownAt is patched, not copied.
 		setup := k == 0 || k == goneAt
 		if hold {
-			setup = setup || k == 1 || k == shownAt+1 || k == goneAt+1
+			setup = setup || k == 1 || k == goneAt+1
 		}
 		if w.refreshSetup != setup {
 			t.Errorf("refresh %d: setup %v, want %v", k, w.refreshSetup, setup)
