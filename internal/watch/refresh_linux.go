@@ -416,6 +416,14 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 			}
 		}
 		w.resolveOwners(live, sp.time, q)
+		if len(live) > 0 {
+			// Finding them may read whole descriptor tables (20,000
+			// links a process at 10^6, ~0.15 s): work for the screen,
+			// not for the suspects, charged to the sweeps' spacing
+			// like the first refresh's rows, so that the countdowns'
+			// tick is not stretched while a screenful is named.
+			w.refreshSetup = true
+		}
 		unowned := false
 		for k, i := range at {
 			if ownerOf(&rows[i]) != ownerOf(&live[k]) {

@@ -213,12 +213,13 @@ func refreshPatchesReusedRows(t *testing.T, hold bool) {
 			t.Fatalf("refresh %d: %d rows, want %d", k, len(s.Rows), want)
 		}
 		// Only the refreshes that made or copied every row are the
-		// sweep's setup (tiers.setup): the first and the one that drops
-		// the gone from every row; with two buffers alternating, also
-		// the first into the other buffer and the first into the other
-		// buffer after the drop. The buffer that lacks the owner found
-		// at shownAt is patched, not copied.
-		setup := k == 0 || k == goneAt
+		// sweep's setup (tiers.setup): the first, the one that drops
+		// the gone from every row, and the one that names the row come
+		// on screen (work for the screen); with two buffers
+		// alternating, also the first into the other buffer and the
+		// first into the other buffer after the drop. The buffer that
+		// lacks the owner found at shownAt is patched, not copied.
+		setup := k == 0 || k == goneAt || k == shownAt
 		if hold {
 			setup = setup || k == 1 || k == goneAt+1
 		}
@@ -327,6 +328,23 @@ func TestRefreshRetriesShownOwners(t *testing.T) {
 			each = append(each, named(s))
 		}
 		t.Errorf("shown rows named by the last refresh: %d of %d (by snapshot %v)", n, procs, each)
+	}
+	// Naming rows on screen is the sweeps' cost, not the tick's (see
+	// tiers.setup): a refresh that asked for them is setup, the next,
+	// with nothing new on screen, is not.
+	for k, set := range []bool{true, false} {
+		if k == 0 {
+			w.SetShown(shown[:2], nil)
+		}
+		clock.advance(time.Second)
+		s, err := w.Refresh()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Release()
+		if w.refreshSetup != set {
+			t.Errorf("refresh %d after the rows on screen changed: setup %v, want %v", k, w.refreshSetup, set)
+		}
 	}
 	if n := named(snaps[2]); n >= procs {
 		t.Errorf("the first refresh already names all %d shown rows: the premise wants the budget to fall short", n)
