@@ -66,7 +66,7 @@ func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *
 		} else {
 			// After a failed poll the interval in force stays.
 			if refresh {
-				effective = t.refreshed(snap.PollCost, w.refreshSetup)
+				effective = t.refreshed(snap.PollCost, w.refreshSetup, w.refreshScreen)
 				if w.sweepWanted() {
 					t.early(start)
 				}

@@ -314,7 +314,7 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 	if !w.canRefresh() {
 		return nil, fmt.Errorf("watch: refresh: no sweep to refresh, or no look-ups here")
 	}
-	w.refreshSetup = false
+	w.refreshSetup, w.refreshScreen = false, 0
 	if w.all != nil {
 		return w.all.refresh()
 	}
@@ -415,15 +415,11 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 				live = append(live, rows[i])
 			}
 		}
+		// Finding them may read whole descriptor tables: timed apart,
+		// for the sweeps' spacing (see tiers.refreshed).
+		t0 := w.cfg.Clock()
 		w.resolveOwners(live, sp.time, q)
-		if len(live) > 0 {
-			// Finding them may read whole descriptor tables (20,000
-			// links a process at 10^6, ~0.15 s): work for the screen,
-			// not for the suspects, charged to the sweeps' spacing
-			// like the first refresh's rows, so that the countdowns'
-			// tick is not stretched while a screenful is named.
-			w.refreshSetup = true
-		}
+		w.refreshScreen = w.cfg.Clock().Sub(t0)
 		unowned := false
 		for k, i := range at {
 			if ownerOf(&rows[i]) != ownerOf(&live[k]) {

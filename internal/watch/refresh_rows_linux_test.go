@@ -213,13 +213,12 @@ func refreshPatchesReusedRows(t *testing.T, hold bool) {
 			t.Fatalf("refresh %d: %d rows, want %d", k, len(s.Rows), want)
 		}
 		// Only the refreshes that made or copied every row are the
-		// sweep's setup (tiers.setup): the first, the one that drops
-		// the gone from every row, and the one that names the row come
-		// on screen (work for the screen); with two buffers
-		// alternating, also the first into the other buffer and the
-		// first into the other buffer after the drop. The buffer that
-		// lacks the owner found at shownAt is patched, not copied.
-		setup := k == 0 || k == goneAt || k == shownAt
+		// sweep's setup (tiers.setup): the first and the one that drops
+		// the gone from every row; with two buffers alternating, also
+		// the first into the other buffer and the first into the other
+		// buffer after the drop. The buffer that lacks the owner found
+		// at shownAt is patched, not copied.
+		setup := k == 0 || k == goneAt
 		if hold {
 			setup = setup || k == 1 || k == goneAt+1
 		}
@@ -329,21 +328,25 @@ func TestRefreshRetriesShownOwners(t *testing.T) {
 		}
 		t.Errorf("shown rows named by the last refresh: %d of %d (by snapshot %v)", n, procs, each)
 	}
-	// Naming rows on screen is the sweeps' cost, not the tick's (see
-	// tiers.setup): a refresh that asked for them is setup, the next,
-	// with nothing new on screen, is not.
-	for k, set := range []bool{true, false} {
+	// Naming rows on screen is timed apart, for the sweeps' spacing (see
+	// tiers.refreshed): a refresh that asked for them says what it took
+	// (a clock that ticks a millisecond a reading), the next, with
+	// nothing new on screen, nothing.
+	w.cfg.Clock = func() time.Time {
+		clock.advance(time.Millisecond)
+		return clock.Now()
+	}
+	for k, named := range []bool{true, false} {
 		if k == 0 {
 			w.SetShown(shown[:2], nil)
 		}
-		clock.advance(time.Second)
 		s, err := w.Refresh()
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.Release()
-		if w.refreshSetup != set {
-			t.Errorf("refresh %d after the rows on screen changed: setup %v, want %v", k, w.refreshSetup, set)
+		if (w.refreshScreen > 0) != named || w.refreshScreen > time.Duration(len(shown))*time.Millisecond {
+			t.Errorf("refresh %d after the rows on screen changed: %v naming them (want some: %v)", k, w.refreshScreen, named)
 		}
 	}
 	if n := named(snaps[2]); n >= procs {

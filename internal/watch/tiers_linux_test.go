@@ -33,14 +33,14 @@ func TestTiersChargeSetupToSweeps(t *testing.T) {
 					t.Errorf("round %d: wait after the sweep %v, want %v", round, wait, tc.wantTick)
 				}
 				if tc.setup > 0 {
-					if wait := tr.refreshed(tc.setup, true); round > 0 && wait != tc.wantTick {
+					if wait := tr.refreshed(tc.setup, true, 0); round > 0 && wait != tc.wantTick {
 						t.Errorf("round %d: wait after the setup refresh %v, want %v", round, wait, tc.wantTick)
 					}
 				}
 				for k := range 2 {
 					// (The first refresh of all is forgiven, as a single
 					// slow one is: see TestTiersForgiveOneSlowRefresh.)
-					if wait := tr.refreshed(tc.refresh, false); (round > 0 || k > 0) && wait != tc.wantTick {
+					if wait := tr.refreshed(tc.refresh, false, 0); (round > 0 || k > 0) && wait != tc.wantTick {
 						t.Errorf("round %d: wait after refresh %d %v, want %v", round, k, wait, tc.wantTick)
 					}
 				}
@@ -86,9 +86,44 @@ func TestTiersForgiveOneSlowRefresh(t *testing.T) {
 		{300 * time.Millisecond, 300 * time.Millisecond * 2 * PollShare},
 		{24 * time.Millisecond, time.Second},
 	} {
-		if got := tr.refreshed(step.cost, false); got != step.want {
+		if got := tr.refreshed(step.cost, false, 0); got != step.want {
 			t.Errorf("refresh %d (%v): wait %v, want %v", i, step.cost, got, step.want)
 		}
+	}
+}
+
+// TestTiersScreenWorkIsTheSweeps: what refreshes spend naming the rows on
+// screen is charged to the next sweep's spacing, not to the tick: two
+// refreshes of 300 ms, 290 of them reading descriptor links, keep the
+// interval, and the sweep after them comes that much later; the same two
+// refreshes spent on their suspects stretch the tick.
+func TestTiersScreenWorkIsTheSweeps(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		screen    time.Duration
+		wantTick  time.Duration
+		wantEvery time.Duration
+	}{
+		{"naming the screen", 290 * time.Millisecond, time.Second, (2600*time.Millisecond + 2*290*time.Millisecond) * SweepShare},
+		{"suspects", 0, 300 * time.Millisecond * 2 * PollShare, 2600 * time.Millisecond * SweepShare},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTiers(time.Second, 0)
+			start := time.Unix(1e9, 0)
+			tr.swept(start, 2600*time.Millisecond, true, 0)
+			tr.swept(start, 2600*time.Millisecond, true, 0)
+			var wait time.Duration
+			for range 2 {
+				wait = tr.refreshed(300*time.Millisecond, false, tc.screen)
+			}
+			if wait != tc.wantTick {
+				t.Errorf("tick after two refreshes: %v, want %v", wait, tc.wantTick)
+			}
+			tr.swept(start.Add(time.Minute), 2600*time.Millisecond, true, 0)
+			if tr.sweepEvery != max(tc.wantEvery, tr.tick()) {
+				t.Errorf("sweep every %v, want %v", tr.sweepEvery, tc.wantEvery)
+			}
+		})
 	}
 }
 
@@ -112,7 +147,7 @@ func TestTiersEarlySweep(t *testing.T) {
 		t.Helper()
 		now = now.Add(interval)
 		if tr.refreshDue(now, true, 0) {
-			tr.refreshed(30*time.Millisecond, false)
+			tr.refreshed(30*time.Millisecond, false, 0)
 			if ask {
 				tr.early(now)
 			}

@@ -99,6 +99,9 @@ type Watcher struct {
 	// refreshSetup says the last Refresh made or copied every row of its
 	// sweep (see tiers.setup).
 	refreshSetup bool
+	// refreshScreen is what the last Refresh spent naming the processes
+	// of rows on screen (see tiers.refreshed).
+	refreshScreen time.Duration
 
 	// Owners and options, host-wide (nil with OwnersNone).
 	index      *sockowner.Index
