@@ -46,7 +46,7 @@ func main() {
 // much keeps the peak RSS about a third lower for a few percent more
 // collection work; the exporter, which runs on every host of a fleet and
 // makes the least garbage (a collection every ~40 s at 10^5 with 50), a
-// quarter: 85.6 -> 78 MiB there, for a collection every ~20 s (~25 ms
+// quarter: 85.6 -> 79 MiB there, for a collection every ~20 s (~25 ms
 // of CPU each).
 func gcPercent(o *options) int {
 	if o.metrics != "" {
