@@ -46,8 +46,8 @@ func main() {
 // much keeps the peak RSS about a third lower for a few percent more
 // collection work; the exporter, which runs on every host of a fleet and
 // makes the least garbage (a collection every ~40 s at 10^5 with 50), a
-// quarter: 85.6 -> 79 MiB there, for a collection every ~20 s (~25 ms
-// of CPU each).
+// quarter: 85.6 -> 79 MiB there, for a collection every ~25 s (30-60
+// ms of CPU each).
 func gcPercent(o *options) int {
 	if o.metrics != "" {
 		return 25
