@@ -106,6 +106,16 @@ type Snapshot struct {
 	Refresh    bool
 	Params     Params
 	Rows       []Row
+	// RowsEpoch, when not zero, names the rows' contents but those at
+	// Fresh: two snapshots of one epoch have as many rows, in the same
+	// order, alike but for the rows at Fresh (the same ascending indices
+	// in both) and the processes the rows name. A refresh's rows are the
+	// last sweep's but its suspects' (see SweepEvery), so that a consumer
+	// that sums every row (Summarizer) keeps its sum of the others for
+	// the epoch and adds the suspects' alone. Zero promises nothing (a
+	// sweep, rows filtered, several namespaces, a recording).
+	RowsEpoch uint64
+	Fresh     []int
 	// Events are those of this poll; AllEvents those kept so far.
 	Events    []Event
 	AllEvents []Event
@@ -220,40 +230,9 @@ func ServicePortOf(listening map[uint16]bool, src, dst uint16) uint16 {
 
 // NeverExposure returns the total number of established connections that
 // would never notice a dead peer, and the ports that have most of them.
-// The interface asks at every poll, over every row: on an idle host of
-// 10^5 connections, all of them unguarded, two map operations a row (the
-// listening ports, the count by port) were 7 ms a poll, so both are
-// dense tables here (8 KiB and 256 KiB, no pointers for the collector).
 func (s *Snapshot) NeverExposure(top int) (int, []PortExposure) {
-	var listen portSet
-	for p, ok := range s.Listening {
-		if ok {
-			listen.add(p)
-		}
-	}
-	var counts []int32
-	total := 0
-	for i := range s.Rows {
-		r := &s.Rows[i]
-		if r.Sock != nil && r.Exposure != nil && r.Exposure.Never {
-			if counts == nil {
-				counts = make([]int32, 1<<16)
-			}
-			total++
-			port := r.Sock.ID.Dst.Port()
-			if src := r.Sock.ID.Src.Port(); listen.has(src) {
-				port = src
-			}
-			counts[port]++
-		}
-	}
-	byPort := map[uint16]int{}
-	for p, n := range counts {
-		if n > 0 {
-			byPort[uint16(p)] = int(n)
-		}
-	}
-	return total, TopPorts(byPort, top)
+	sum := s.Summarize()
+	return sum.Never, TopPorts(sum.NeverByPort, top)
 }
 
 // portSet is a set of ports as a bitmap.

@@ -39,13 +39,14 @@ type stateCount struct {
 	n     int
 }
 
-// summarize counts a snapshot for the header.
-func summarize(s *model.Snapshot) summary {
+// summarize counts a snapshot for the header, with sums.
+func summarize(s *model.Snapshot, sums *model.Summarizer) summary {
 	var sum summary
 	if s == nil {
 		return sum
 	}
-	c := s.Count()
+	all := sums.Summarize(s)
+	c := &all.Counts
 	sum.total = c.Total
 	for _, st := range c.States() {
 		sum.states = append(sum.states, stateCount{st, c.ByState[st]})
@@ -66,11 +67,11 @@ func summarize(s *model.Snapshot) summary {
 		}
 	}
 	const topPorts = 3
-	sum.never, sum.ports = s.NeverExposure(topPorts + 1)
+	sum.never, sum.ports = all.Never, model.TopPorts(all.NeverByPort, topPorts+1)
 	if len(sum.ports) > topPorts {
 		sum.ports, sum.morePts = sum.ports[:topPorts], true
 	}
-	if r := s.Soonest(); r != nil && r.Sock != nil {
+	if r := all.SoonestAbort(s); r != nil && r.Sock != nil {
 		sum.soonest = r.Prediction
 		sum.soonestWhat = arrow(r)
 	}

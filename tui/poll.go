@@ -100,7 +100,7 @@ func (m *Model) replace(s *model.Snapshot) {
 // first: its height, which may change with the snapshot, is the table's
 // scrolling window.
 func (m *Model) ingest() {
-	m.sum = summarize(m.snap)
+	m.sum = summarize(m.snap, &m.sums)
 	m.events = collectEvents(m.snap)
 	m.table.setHeight(m.tableRows())
 	m.table.rebuild()

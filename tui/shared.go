@@ -23,6 +23,9 @@ type shared struct {
 
 	snap   *model.Snapshot // on screen
 	sum    summary         // the header's counts of snap
+	// sums makes sum's counts, over a refresh's suspects alone when the
+	// other rows are the last snapshot's (see model.Summarizer).
+	sums model.Summarizer
 	events eventList       // the events pane's pick of snap
 
 	query   query.Query

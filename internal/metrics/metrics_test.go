@@ -609,10 +609,71 @@ func BenchmarkUpdate(b *testing.B) {
 		}
 	}
 	snap, _ := snapshot(t0, rows)
+	b.Run("sweep", func(b *testing.B) {
+		e := New()
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Update(snap)
+		}
+	})
+	// A refresh between two sweeps: the dying rows (1 %) are the fresh.
+	refresh := *snap
+	refresh.RowsEpoch = 1
+	for i := range rows {
+		if rows[i].Health == model.HealthRetransmitting {
+			refresh.Fresh = append(refresh.Fresh, i)
+		}
+	}
+	b.Run("refresh", func(b *testing.B) {
+		e := New()
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Update(&refresh)
+		}
+	})
+}
+
+// TestRefreshesPublishAsWhole: between two sweeps the exporter sums only
+// the suspects' rows anew (model.Summarizer). What it publishes for each
+// refresh — a suspect's countdown moving, its retransmissions growing,
+// then its recovery — must be what an exporter given that snapshot alone
+// publishes.
+func TestRefreshesPublishAsWhole(t *testing.T) {
+	rows := mixedRows()
+	var fresh []int
+	for i, r := range rows {
+		if r.Prediction != nil || r.Health != model.HealthOK && r.Health != model.HealthUnguarded {
+			fresh = append(fresh, i)
+		}
+	}
 	e := New()
-	b.ReportAllocs()
-	for b.Loop() {
+	for k := range 5 {
+		now := t0.Add(time.Duration(k) * time.Second)
+		// The first suspect's row anew, as a refresh makes it.
+		s := *rows[0].Sock
+		s.Info.Retransmits = uint8(5 + k)
+		rows[0] = model.Row{Sock: &s, Health: model.HealthRetransmitting, Exposure: rows[0].Exposure,
+			Prediction: pred(t0.Add(time.Duration(30-7*k)*time.Second), model.ReasonRetries2, model.Exact)}
+		if k == 4 {
+			rows[0].Health, rows[0].Prediction = model.HealthOK, nil
+		}
+		snap, _ := snapshot(now, rows)
+		if k > 0 {
+			snap.RowsEpoch, snap.Fresh = 9, fresh
+		}
 		e.Update(snap)
+		alone := New()
+		whole, _ := snapshot(now, rows)
+		alone.Update(whole)
+		got, want := scrape(t, e.Handler()), scrape(t, alone.Handler())
+		for name := range want {
+			if !strings.HasPrefix(name, "tcpwatch_") || name == "tcpwatch_events_total" {
+				continue
+			}
+			if d := cmp.Diff(series(want, name), series(got, name), approx); d != "" {
+				t.Errorf("refresh %d: %s (-alone +refreshed):\n%s", k, name, d)
+			}
+		}
 	}
 }
 

@@ -153,7 +153,9 @@ func (st *sweepState) row(i int) model.Row {
 
 // choose picks the suspects of the last sweep's connections.
 func (st *sweepState) choose() {
-	st.at, st.targets, st.cookies = st.at[:0], st.targets[:0], st.cookies[:0]
+	// at is a new slice: the snapshots of the last epoch share the old
+	// one (Snapshot.Fresh).
+	st.at, st.targets, st.cookies = nil, st.targets[:0], st.cookies[:0]
 	for i, c := range st.conns {
 		if c.Suspect() {
 			st.at = append(st.at, i)
@@ -175,7 +177,7 @@ func (st *sweepState) drop(tracked func(cookie uint64) bool) {
 	// the state's own.
 	conns := make([]*model.Conn, 0, len(st.conns))
 	owners := st.owners.ids[:0]
-	st.at, st.targets, st.cookies = st.at[:0], st.targets[:0], st.cookies[:0]
+	st.at, st.targets, st.cookies = nil, st.targets[:0], st.cookies[:0]
 	for i, c := range st.conns {
 		k := c.Sock.ID.Cookie
 		if !tracked(k) {
@@ -330,7 +332,12 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 	rows = filterRows(rows, q)
 	sp.rows.rows = rows
 	w.noticeLimits()
-	return w.withPeers(w.snapshot(start, sp, rows), peers, peerEvents), nil
+	snap := w.snapshot(start, sp, rows)
+	if e := sp.rows.rowsEpoch; e != 0 {
+		// The rows but the suspects' are the epoch's (see refreshRows).
+		snap.RowsEpoch, snap.Fresh = e, w.src.sweep.at
+	}
+	return w.withPeers(snap, peers, peerEvents), nil
 }
 
 // refreshRows are the rows of a refresh: the sweep's rows (and owners)

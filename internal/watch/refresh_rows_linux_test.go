@@ -195,6 +195,7 @@ func refreshPatchesReusedRows(t *testing.T, hold bool) {
 	s.Release()
 	backing := map[*model.Row]bool{}
 	reused := 0
+	epochs, compared := epochRows{}, 0
 	var prev *model.Snapshot
 	for k := range 12 {
 		if k == shownAt {
@@ -244,6 +245,7 @@ func refreshPatchesReusedRows(t *testing.T, hold bool) {
 				t.Errorf("refresh %d, row %d: owner %q, %d retransmissions; want %q, %d", k, c, r.Comm, r.Retransmits(), wantComm, wantRetrans)
 			}
 		}
+		compared += epochs.check(t, k, s)
 		if hold {
 			if prev != nil {
 				prev.Release()
@@ -256,9 +258,61 @@ func refreshPatchesReusedRows(t *testing.T, hold bool) {
 	if prev != nil {
 		prev.Release()
 	}
+	if compared < 6 {
+		t.Errorf("only %d of 12 refreshes came after another of their epoch: Snapshot.RowsEpoch went untested", compared)
+	}
 	if reused < 6 {
 		t.Errorf("only %d of 12 refreshes wrote into a buffer an earlier one had: the patching went untested", reused)
 	}
+}
+
+// epochRows keeps the rows of the first snapshot of each epoch
+// (Snapshot.RowsEpoch), deep copies, to hold the later ones to its
+// promise: the same rows but at Fresh and for their owners.
+type epochRows map[uint64]struct {
+	rows  []model.Row
+	fresh []int
+}
+
+// check holds refresh k's snapshot s to its epoch's promise, and says
+// whether an earlier snapshot of the epoch was there to compare with.
+func (e epochRows) check(t *testing.T, k int, s *model.Snapshot) int {
+	t.Helper()
+	if s.RowsEpoch == 0 {
+		t.Errorf("refresh %d: no RowsEpoch", k)
+		return 0
+	}
+	dying := slices.IndexFunc(s.Rows, func(r model.Row) bool { return r.Sock.ID.Cookie == 7 })
+	if !slices.Contains(s.Fresh, dying) {
+		t.Errorf("refresh %d: Fresh %v lacks the dying connection's row %d", k, s.Fresh, dying)
+	}
+	copyOf := func(rows []model.Row) []model.Row {
+		out := make([]model.Row, len(rows))
+		for i, r := range rows {
+			sock := *r.Sock
+			r.Sock, r.PID, r.Comm = &sock, 0, ""
+			out[i] = r
+		}
+		return out
+	}
+	first, ok := e[s.RowsEpoch]
+	if !ok {
+		e[s.RowsEpoch] = struct {
+			rows  []model.Row
+			fresh []int
+		}{copyOf(s.Rows), slices.Clone(s.Fresh)}
+		return 0
+	}
+	if len(s.Rows) != len(first.rows) || !slices.Equal(s.Fresh, first.fresh) {
+		t.Errorf("refresh %d: %d rows, Fresh %v; its epoch began with %d, %v", k, len(s.Rows), s.Fresh, len(first.rows), first.fresh)
+		return 1
+	}
+	for i, r := range copyOf(s.Rows) {
+		if !slices.Contains(s.Fresh, i) && !reflect.DeepEqual(r, first.rows[i]) {
+			t.Errorf("refresh %d: row %d (cookie %d) is not its epoch's:\n%+v\nwant\n%+v", k, i, r.Sock.ID.Cookie, r, first.rows[i])
+		}
+	}
+	return 1
 }
 
 // TestRefreshRetriesShownOwners: the owner index reads a few processes'
