@@ -21,12 +21,12 @@ type shared struct {
 	styles styles
 	now    time.Time // the clock at the last message
 
-	snap   *model.Snapshot // on screen
-	sum    summary         // the header's counts of snap
+	snap *model.Snapshot // on screen
+	sum  summary         // the header's counts of snap
 	// sums makes sum's counts, over a refresh's suspects alone when the
 	// other rows are the last snapshot's (see model.Summarizer).
-	sums model.Summarizer
-	events eventList       // the events pane's pick of snap
+	sums   model.Summarizer
+	events eventList // the events pane's pick of snap
 
 	query   query.Query
 	kfilter inetdiag.Filter // the kernel-side part of query, applied here too
