@@ -54,3 +54,31 @@ func (b *PeerBase) of(a netip.Addr) *hostTally {
 	}
 	return b.hosts[a]
 }
+
+// Reown moves row r, which the base counted as the process pid's (0:
+// unknown), to the process it names now. Between two sweeps the owner
+// index names the rows on screen as it finds them; gathering the base
+// again for each took 0.3 s at 10^6 rows, a fifth of the interface's CPU.
+// r must be a row the base counted (not a suspect's). Reown returns r's
+// host, whose verdict now names another process, and false when the base
+// has no connection of r's host in pid's group (a listener, a host
+// skipped).
+func (pt *PeerTracker) Reown(b *PeerBase, r *Row, pid int) (netip.Addr, bool) {
+	a, ok := pt.host(r)
+	if !ok || b == nil {
+		return netip.Addr{}, false
+	}
+	t := b.hosts[a]
+	if t == nil {
+		return netip.Addr{}, false
+	}
+	k := groupOf(r, b.listening)
+	old := k
+	old.pid = pid
+	if t.groups[old] == 0 {
+		return netip.Addr{}, false
+	}
+	t.leave(old)
+	t.join(k, r.Comm)
+	return a, true
+}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -124,5 +125,52 @@ func TestPeerBaseOnly(t *testing.T) {
 	}
 	if g, w := findPeer(t, got, quiet), findPeer(t, last, quiet); !reflect.DeepEqual(g, w) {
 		t.Errorf("a host not judged: %+v, want its sweep verdict %+v", g, w)
+	}
+}
+
+// TestPeerBaseReown: rows of a base that get their owners between two
+// sweeps (the rows on screen) are moved to their processes' groups, and
+// the hosts are then judged as from a base gathered with the owners.
+func TestPeerBaseReown(t *testing.T) {
+	now := time.Date(2026, 12, 7, 15, 0, 0, 0, time.UTC)
+	rows := mixedRows(now)
+	suspect := func(i int) bool { return rows[i].Prediction != nil || rows[i].Health.Dying() }
+	// The sweep's owner index named none of the odd rows.
+	for i := range rows {
+		if i%2 == 1 {
+			rows[i].PID, rows[i].Comm = 0, ""
+		}
+	}
+	pt := NewPeerTracker(PeerConfig{})
+	b := pt.NewBase(now, rows, func(i int) bool { return !suspect(i) })
+	owned := slices.Clone(rows)
+	var moved []netip.Addr
+	for i := range owned {
+		r := &owned[i]
+		if suspect(i) || r.PID != 0 {
+			continue
+		}
+		r.PID, r.Comm = 100+i%3, fmt.Sprintf("worker-%d", i%3)
+		a, ok := pt.Reown(b, r, 0)
+		if h, isHost := pt.host(r); ok != isHost || ok && a != h {
+			t.Errorf("row %d: Reown says host %v %v; its host is %v %v", i, a, ok, h, isHost)
+		}
+		if ok {
+			moved = append(moved, a)
+		}
+	}
+	if len(moved) < 4 {
+		t.Fatalf("only %d rows moved: the test names too few owners", len(moved))
+	}
+	want := pt.NewBase(now, owned, func(i int) bool { return !suspect(i) })
+	for a, wt := range want.hosts {
+		if g := b.hosts[a]; !reflect.DeepEqual(g.groups, wt.groups) || !reflect.DeepEqual(g.names, wt.names) {
+			t.Errorf("host %v: groups %v names %v; gathered with the owners: %v %v", a, g.groups, g.names, wt.groups, wt.names)
+		}
+	}
+	// A row the base has no connection of its group for is not moved.
+	r := owned[len(owned)-1]
+	if _, ok := pt.Reown(b, &r, 4242); ok {
+		t.Errorf("a row of process 4242, which the base never counted, was moved")
 	}
 }

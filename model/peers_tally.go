@@ -111,12 +111,34 @@ func (t *hostTally) add(r *Row, now time.Time, listening map[uint16]bool, notice
 	if neverNotices(r, noticeWithin) {
 		t.never = append(t.never, r.Sock)
 	}
+	t.join(groupOf(r, listening), r.Comm)
+}
+
+// groupOf is r's blast-radius group.
+func groupOf(r *Row, listening map[uint16]bool) groupKey {
 	k := groupKey{pid: r.PID, remote: r.Sock.ID.Dst.Port(), health: r.Health}
 	if lp := r.Sock.ID.Src.Port(); listening[lp] {
 		k.remote, k.local = 0, lp
 	}
-	if t.groups[k]++; t.groups[k] == 1 && r.Comm != "" {
-		t.names[k] = r.Comm
+	return k
+}
+
+// join counts a connection of the process comm in group k; leave undoes
+// it.
+func (t *hostTally) join(k groupKey, comm string) {
+	if t.groups[k]++; comm != "" && t.names[k] == "" {
+		t.names[k] = comm
+	}
+}
+
+func (t *hostTally) leave(k groupKey) {
+	switch n := t.groups[k]; n {
+	case 0:
+	case 1:
+		delete(t.groups, k)
+		delete(t.names, k)
+	default:
+		t.groups[k] = n - 1
 	}
 }
 

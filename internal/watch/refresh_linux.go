@@ -70,6 +70,9 @@ type sweepState struct {
 	touched   []int
 	base      *model.PeerBase
 	listening map[uint16]bool
+	// reowned are the rows whose owners this refresh found (rows on
+	// screen), for base (see model.PeerTracker.Reown).
+	reowned []reowned
 	// shownGen is the generation of the rows on screen whose owners were
 	// resolved into rows (see Watcher.SetShown); shownUnowned says some of
 	// them are still without one.
@@ -83,6 +86,10 @@ type sweepState struct {
 	live    []model.Row
 	unowned []model.Row
 }
+
+// reowned is a row whose owner was found: its index and the process it
+// named before.
+type reowned struct{ i, pid int }
 
 // rowOwner is the process a row names.
 type rowOwner struct {
@@ -429,9 +436,9 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 		w.refreshScreen = w.cfg.Clock().Sub(t0)
 		unowned := false
 		for k, i := range at {
-			if ownerOf(&rows[i]) != ownerOf(&live[k]) {
-				st.base = nil                      // its hosts' groups name the processes: gathered again
-				st.touched = append(st.touched, i) // other buffers' rows lack the owner
+			if was := ownerOf(&rows[i]); was != ownerOf(&live[k]) {
+				st.reowned = append(st.reowned, reowned{i, was.pid}) // its host's groups name the processes
+				st.touched = append(st.touched, i)                   // other buffers' rows lack the owner
 			}
 			if live[k].PID == 0 && live[k].Sock.Inode != 0 {
 				unowned = true
@@ -464,20 +471,30 @@ func (w *Watcher) refreshPeers(sp sourcePoll, rows []model.Row) ([]model.Peer, [
 		w.peers = model.NewPeerTracker(model.PeerConfig{})
 	}
 	st := &w.src.sweep
+	only := map[netip.Addr]bool{}
 	if st.base == nil {
 		suspect := make([]bool, len(rows))
 		for _, i := range st.at {
 			suspect[i] = true
 		}
 		st.base = w.peers.NewBase(sp.time, rows, func(i int) bool { return !suspect[i] })
+	} else {
+		for _, o := range st.reowned {
+			if _, suspect := slices.BinarySearch(st.at, o.i); suspect {
+				continue // not in the base: judged live
+			}
+			if a, ok := w.peers.Reown(st.base, &rows[o.i], o.pid); ok {
+				only[a] = true // its verdict names the process
+			}
+		}
 	}
+	st.reowned = st.reowned[:0]
 	live := st.live[:0]
 	for _, i := range st.at {
 		live = append(live, rows[i])
 	}
 	st.live = live
 	since := sp.time.Add(-sp.uncertainty)
-	only := map[netip.Addr]bool{}
 	for i := range live {
 		if r := &live[i]; r.Sampled >= model.InstantOf(since) {
 			only[model.PeerAddr(r)] = true

@@ -245,6 +245,19 @@ func refreshPatchesReusedRows(t *testing.T, hold bool) {
 				t.Errorf("refresh %d, row %d: owner %q, %d retransmissions; want %q, %d", k, c, r.Comm, r.Retransmits(), wantComm, wantRetrans)
 			}
 		}
+		// The host's blast radius names the process found for row 3, in
+		// a group of its own (model.PeerTracker.Reown).
+		named := 0
+		for _, p := range s.Peers {
+			for _, g := range p.Groups {
+				if g.PID == b && g.Comm == "batch" {
+					named += g.Count
+				}
+			}
+		}
+		if wantNamed := map[bool]int{false: 0, true: 1}[k >= shownAt]; named != wantNamed {
+			t.Errorf("refresh %d: the peers' groups count %d connections of batch, want %d: %+v", k, named, wantNamed, s.Peers)
+		}
 		compared += epochs.check(t, k, s)
 		if hold {
 			if prev != nil {
