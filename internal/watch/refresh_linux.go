@@ -78,6 +78,10 @@ type sweepState struct {
 	// them are still without one.
 	shownGen     uint64
 	shownUnowned bool
+	// unownedAt are the rows on screen still without one, as of epoch
+	// unownedEpoch.
+	unownedAt    []int
+	unownedEpoch uint64
 	// look is the buffer of the last look-ups, which the suspects point
 	// into (held for the tracker as s.prev is).
 	look *buffer
@@ -420,34 +424,44 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 		// spread over dozens of processes) are asked for again at every
 		// refresh until found, not at the next sweep: the rows on screen
 		// carry their process within seconds.
-		shown := w.shownSet()
 		var at []int
 		live = live[:0]
-		for i := range rows {
-			if shown[rows[i].Sock.Inode] && (gen != st.shownGen || rows[i].PID == 0) {
-				at = append(at, i)
-				live = append(live, rows[i])
+		if gen == st.shownGen && st.unownedEpoch == st.epoch {
+			// Asking again: the rows the last time left without one
+			// (the epoch keeps the indices), not a pass over every row
+			// for the shown inodes (10^6 look-ups a refresh).
+			at = st.unownedAt
+		} else {
+			shown := w.shownSet()
+			for i := range rows {
+				if shown[rows[i].Sock.Inode] && (gen != st.shownGen || rows[i].PID == 0) {
+					at = append(at, i)
+				}
 			}
+		}
+		for _, i := range at {
+			live = append(live, rows[i])
 		}
 		// Finding them may read whole descriptor tables: timed apart,
 		// for the sweeps' spacing (see tiers.refreshed).
 		t0 := w.cfg.Clock()
 		w.resolveOwners(live, sp.time, q)
 		w.refreshScreen = w.cfg.Clock().Sub(t0)
-		unowned := false
+		var unowned []int
 		for k, i := range at {
 			if was := ownerOf(&rows[i]); was != ownerOf(&live[k]) {
 				st.reowned = append(st.reowned, reowned{i, was.pid}) // its host's groups name the processes
 				st.touched = append(st.touched, i)                   // other buffers' rows lack the owner
 			}
 			if live[k].PID == 0 && live[k].Sock.Inode != 0 {
-				unowned = true
+				unowned = append(unowned, i)
 			}
 			rows[i].PID, rows[i].Comm = live[k].PID, live[k].Comm
 			st.owners.set(i, ownerOf(&live[k]))
 		}
 		st.live = live
-		st.shownGen, st.shownUnowned = gen, unowned
+		st.shownGen, st.shownUnowned = gen, len(unowned) > 0
+		st.unownedAt, st.unownedEpoch = unowned, st.epoch
 	}
 	buf.rowsEpoch = st.keptEpoch(q)
 	return rows
