@@ -107,13 +107,14 @@ type Snapshot struct {
 	Params     Params
 	Rows       []Row
 	// RowsEpoch, when not zero, names the rows' contents but those at
-	// Fresh: two snapshots of one epoch have as many rows, in the same
-	// order, alike but for the rows at Fresh (the same ascending indices
-	// in both) and the processes the rows name. A refresh's rows are the
-	// last sweep's but its suspects' (see SweepEvery), so that a consumer
-	// that sums every row (Summarizer) keeps its sum of the others for
-	// the epoch and adds the suspects' alone. Zero promises nothing (a
-	// sweep, rows filtered, several namespaces, a recording).
+	// Fresh: two snapshots of one epoch and the same Fresh (ascending
+	// indices) have as many rows, in the same order, alike but for the
+	// rows at Fresh. A refresh's rows are the last sweep's but its
+	// suspects' (see SweepEvery) and the rows whose owners were found
+	// since, so that a consumer that goes over every row (Summarizer, the
+	// interface's table) keeps what it made of the others for the epoch
+	// and goes over the fresh alone. Zero promises nothing (a sweep, rows
+	// filtered, several namespaces, a recording).
 	RowsEpoch uint64
 	Fresh     []int
 	// Events are those of this poll; AllEvents those kept so far.

@@ -68,6 +68,11 @@ type sweepState struct {
 	// them written too, rather than a new epoch making the next refresh
 	// copy every row (10^6 rows, 0.3 s, at each owner the index finds).
 	touched   []int
+	// freshAt is at and touched merged (see freshRows), as of epoch
+	// freshEpoch and freshTouched touched rows.
+	freshAt      []int
+	freshEpoch   uint64
+	freshTouched int
 	base      *model.PeerBase
 	listening map[uint16]bool
 	// reowned are the rows whose owners this refresh found (rows on
@@ -211,6 +216,21 @@ func (st *sweepState) drop(tracked func(cookie uint64) bool) {
 	st.renew() // so the refresh copies every row: setup
 }
 
+// freshRows is Snapshot.Fresh for the epoch's rows: the suspects' and
+// those touched since the epoch began. The slice is made anew when it
+// grows, and shared by the snapshots until then.
+func (st *sweepState) freshRows() []int {
+	if len(st.touched) == 0 {
+		return st.at
+	}
+	if st.freshEpoch != st.epoch || st.freshTouched != len(st.touched) {
+		f := append(slices.Clone(st.at), st.touched...)
+		slices.Sort(f)
+		st.freshAt, st.freshEpoch, st.freshTouched = slices.Compact(f), st.epoch, len(st.touched)
+	}
+	return st.freshAt
+}
+
 // epochs are unique across sources, whose buffers may share a pool.
 var epochs atomic.Uint64
 
@@ -346,7 +366,7 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 	snap := w.snapshot(start, sp, rows)
 	if e := sp.rows.rowsEpoch; e != 0 {
 		// The rows but the suspects' are the epoch's (see refreshRows).
-		snap.RowsEpoch, snap.Fresh = e, w.src.sweep.at
+		snap.RowsEpoch, snap.Fresh = e, w.src.sweep.freshRows()
 	}
 	return w.withPeers(snap, peers, peerEvents), nil
 }
