@@ -67,14 +67,14 @@ type sweepState struct {
 	// began (owners found for rows on screen): a buffer of the epoch gets
 	// them written too, rather than a new epoch making the next refresh
 	// copy every row (10^6 rows, 0.3 s, at each owner the index finds).
-	touched   []int
+	touched []int
 	// freshAt is at and touched merged (see freshRows), as of epoch
 	// freshEpoch and freshTouched touched rows.
 	freshAt      []int
 	freshEpoch   uint64
 	freshTouched int
-	base      *model.PeerBase
-	listening map[uint16]bool
+	base         *model.PeerBase
+	listening    map[uint16]bool
 	// reowned are the rows whose owners this refresh found (rows on
 	// screen), for base (see model.PeerTracker.Reown).
 	reowned []reowned
