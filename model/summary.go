@@ -56,7 +56,7 @@ type Summarizer struct {
 // Summarize returns s's summary. It reads only s, and keeps no pointer
 // into it.
 func (z *Summarizer) Summarize(s *Snapshot) *Summary {
-	if s.RowsEpoch == 0 || !freshValid(s.Fresh, len(s.Rows)) {
+	if !s.HasEpoch() {
 		z.epoch = 0
 		sum := z.pass(s, nil, true)
 		return &sum
@@ -151,10 +151,15 @@ func soonerRow(rows []Row, i, j int) bool {
 	return a.Before(b) || a.Equal(b) && i < j
 }
 
-// freshValid reports whether fresh are ascending indices of n rows.
-func freshValid(fresh []int, n int) bool {
-	for k, i := range fresh {
-		if i < 0 || i >= n || k > 0 && i <= fresh[k-1] {
+// HasEpoch reports whether s's rows are of an epoch (RowsEpoch) whose
+// Fresh are ascending indices of its rows: a snapshot made otherwise
+// promises nothing.
+func (s *Snapshot) HasEpoch() bool {
+	if s.RowsEpoch == 0 {
+		return false
+	}
+	for k, i := range s.Fresh {
+		if i < 0 || i >= len(s.Rows) || k > 0 && i <= s.Fresh[k-1] {
 			return false
 		}
 	}

@@ -103,7 +103,7 @@ func (m *Model) ingest() {
 	m.sum = summarize(m.snap, &m.sums)
 	m.events = collectEvents(m.snap)
 	m.table.setHeight(m.tableRows())
-	m.table.rebuild()
+	m.table.rebuildSnapshot()
 	m.detail.follow()
 	m.peers.follow()
 }

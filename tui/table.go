@@ -29,6 +29,8 @@ type connTable struct {
 
 	order         sortOrder
 	unhealthyOnly bool
+
+	kept keptTable // see rebuildSnapshot
 }
 
 // newConnTable returns an empty table that reads the snapshot, filter,
@@ -59,6 +61,7 @@ func (t *connTable) matches(r *model.Row) bool {
 // snapshot or a filter comes in; the table itself when its sort or its
 // toggle changes.
 func (t *connTable) rebuild() {
+	t.kept.epoch = 0 // made under another filter or order, or of another epoch
 	t.vis = t.vis[:0]
 	t.nat = naturalWidths{}
 	s := t.ctx.snap

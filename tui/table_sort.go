@@ -161,7 +161,6 @@ func (t *connTable) sortVisible(rows []model.Row) {
 		return
 	}
 	t.skeys = t.skeys[:0]
-	var tail [3][]int32
 	if t.order.byUrgency() {
 		// The default order keeps the rows of the last two ranks in dump
 		// order after the others, as the sort would (their keys tie):
@@ -171,29 +170,48 @@ func (t *connTable) sortVisible(rows []model.Row) {
 		// sockets linear (sorting 10^5 unguarded rows that all tie took
 		// 25 ms a poll).
 		for k := range t.tail {
-			tail[k] = t.tail[k][:0]
+			t.tail[k] = t.tail[k][:0]
 		}
 		for _, i := range t.vis {
-			r := &rows[i]
-			if r.Health == model.HealthOK && r.Prediction == nil {
-				tail[2] = append(tail[2], i)
-				continue
-			}
-			a, b := healthRank(r)
-			if a >= rankTail {
-				tail[a-rankTail] = append(tail[a-rankTail], i)
-				continue
-			}
-			t.skeys = append(t.skeys, sortKey{false, a, b, i})
+			byUrgency(&rows[i], i, &t.skeys, &t.tail)
 		}
-		t.tail = tail
 	} else {
 		for _, i := range t.vis {
 			miss, a, b := numericKey(t.order.col, &rows[i])
 			t.skeys = append(t.skeys, sortKey{miss, a, b, i})
 		}
 	}
-	slices.SortFunc(t.skeys, func(x, y sortKey) int {
+	sortKeys(t.skeys, rev)
+	for i, k := range t.skeys {
+		t.vis[i] = k.idx
+	}
+	if t.order.byUrgency() {
+		n := len(t.skeys)
+		for _, part := range t.tail {
+			n += copy(t.vis[n:], part)
+		}
+	}
+}
+
+// byUrgency places row i, r, in the default order: among keys, the rows
+// in trouble to be sorted, or in the tail of its rank (see rankTail).
+func byUrgency(r *model.Row, i int32, keys *[]sortKey, tail *[3][]int32) {
+	if r.Health == model.HealthOK && r.Prediction == nil {
+		tail[2] = append(tail[2], i)
+		return
+	}
+	a, b := healthRank(r)
+	if a >= rankTail {
+		tail[a-rankTail] = append(tail[a-rankTail], i)
+		return
+	}
+	*keys = append(*keys, sortKey{false, a, b, i})
+}
+
+// sortKeys sorts keys, reversed or not: rows missing the value last,
+// ties in dump order.
+func sortKeys(keys []sortKey, rev bool) {
+	slices.SortFunc(keys, func(x, y sortKey) int {
 		if x.miss != y.miss {
 			if x.miss {
 				return 1
@@ -212,11 +230,4 @@ func (t *connTable) sortVisible(rows []model.Row) {
 		}
 		return r
 	})
-	for i, k := range t.skeys {
-		t.vis[i] = k.idx
-	}
-	n := len(t.skeys)
-	for _, part := range tail {
-		n += copy(t.vis[n:], part)
-	}
 }
