@@ -110,6 +110,31 @@ func BenchmarkIngest100kUnguarded(b *testing.B) {
 	ingestAlternately(b, m, snaps)
 }
 
+// BenchmarkIngest100kRefresh is BenchmarkIngest100kUnguarded between
+// two sweeps: the snapshots are refreshes of one epoch whose 0.1 % fresh
+// rows (the suspects) are all that changed.
+func BenchmarkIngest100kRefresh(b *testing.B) {
+	m, _ := newTestModel(Config{}, 120, 40)
+	rows := bigRows(100_000)
+	var fresh []int
+	for i := range rows {
+		if r := &rows[i]; r.Health == model.HealthOK {
+			r.Health, r.Exposure = model.HealthUnguarded, &model.Exposure{Never: true}
+		}
+		if i%1000 == 0 {
+			fresh = append(fresh, i)
+		}
+	}
+	var snaps []*model.Snapshot
+	for range 2 {
+		s, _ := snapshotOf(rows...)
+		s.Listening = map[uint16]bool{5432: true}
+		s.RowsEpoch, s.Fresh = 1, fresh
+		snaps = append(snaps, s)
+	}
+	ingestAlternately(b, m, snaps)
+}
+
 // ingestAlternately is the loop of the ingest benchmarks: m takes in the
 // snapshots in turn.
 func ingestAlternately(b *testing.B, m *Model, snaps []*model.Snapshot) {
