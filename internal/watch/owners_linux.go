@@ -61,6 +61,7 @@ func (w *Watcher) options(s *inetdiag.Socket) (model.SockOpts, bool) {
 // stays responsive): names the budget did not reach come in the next
 // polls.
 func (w *Watcher) resolveOwners(rows []model.Row, now time.Time, q query.Query) {
+	w.ownerStats = sockowner.Stats{}
 	if w.index == nil {
 		return
 	}
@@ -84,10 +85,12 @@ func (w *Watcher) resolveOwners(rows []model.Row, now time.Time, q query.Query) 
 	if len(wanted) == 0 {
 		return
 	}
-	if _, err := w.index.Refresh(wanted, now); err != nil {
+	st, err := w.index.Refresh(wanted, now)
+	if err != nil {
 		w.notices.add("cannot read /proc: no process names")
 		return
 	}
+	w.ownerStats = st
 	for i := range rows {
 		r := &rows[i]
 		if r.Sock.Inode == 0 {

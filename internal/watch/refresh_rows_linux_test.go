@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcpwatch/tcpwatch/inetdiag"
 	"github.com/tcpwatch/tcpwatch/model"
+	"github.com/tcpwatch/tcpwatch/sockowner"
 )
 
 // TestRefreshRowsOwnersPeers: a refresh makes only its suspects' rows
@@ -419,6 +420,66 @@ func TestRefreshRetriesShownOwners(t *testing.T) {
 	}
 	if n := named(snaps[2]); n >= procs {
 		t.Errorf("the first refresh already names all %d shown rows: the premise wants the budget to fall short", n)
+	}
+}
+
+// TestRefreshGivesUpUnheldOwners: a row on screen whose socket no process
+// holds (the kernel's own, as an NFS mount's) is asked for until the
+// owner index has read every process since, not at every refresh after:
+// each ask would read descriptor tables again.
+func TestRefreshGivesUpUnheldOwners(t *testing.T) {
+	const procs = 3
+	owners := map[int]fakeOwner{}
+	var socks []inetdiag.Socket
+	var shown []uint32
+	for i := range procs {
+		s := okSock(uint64(i + 1))
+		owners[fakePID(t, i)] = fakeOwner{comm: fmt.Sprintf("svc%d", i), inodes: []uint32{s.Inode}}
+		socks = append(socks, s)
+		shown = append(shown, s.Inode)
+	}
+	kernels := okSock(99) // no process holds it
+	socks = append(socks, kernels)
+	shown = append(shown, kernels.Inode)
+	socks = append(socks, okSock(100), okSock(101)) // above the owner limit
+	clock := newFakeClock()
+	d := &lookupDumper{
+		fakeDumper: fakeDumper{socks: always(socks...), cost: func(int) time.Duration { return 200 * time.Millisecond }},
+		answer:     func(int, uint64) (inetdiag.Socket, bool) { return inetdiag.Socket{}, false },
+	}
+	w := lookupWatcher(t, Config{OwnerLimit: 2, ProcRoot: fakeProcs(t, owners)}, d, clock)
+	w.index.MaxPids = 1
+	w.SetShown(shown, nil)
+	snaps, _ := runLoop(t, w, clock, time.Second, 6, nil)
+	last := snaps[len(snaps)-1]
+	named := 0
+	for _, r := range last.Rows {
+		if r.Comm != "" {
+			named++
+		}
+	}
+	for _, s := range snaps {
+		s.Release()
+	}
+	if !last.Refresh || named != procs {
+		t.Fatalf("last snapshot: refresh %v, %d rows named; want a refresh naming the %d held", last.Refresh, named, procs)
+	}
+	// Past the index's trust in its scans: asked again, it would read
+	// every process anew.
+	clock.advance(sockowner.DefaultRescanAfter)
+	w.cfg.Clock = func() time.Time {
+		clock.advance(time.Millisecond)
+		return clock.Now()
+	}
+	for k := range 3 {
+		s, err := w.Refresh()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Release()
+		if w.refreshScreen != 0 || w.ownerStats.PidsScanned != 0 {
+			t.Errorf("refresh %d after every process was read: %v naming rows on screen, %d processes read", k, w.refreshScreen, w.ownerStats.PidsScanned)
+		}
 	}
 }
 

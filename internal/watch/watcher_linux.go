@@ -111,6 +111,9 @@ type Watcher struct {
 	// polls: up to every socket of the host (400 KB at 10^5) when every
 	// owner is resolved.
 	wanted []uint32
+	// ownerStats is what the owner index did at the last resolveOwners
+	// (zero when it was not asked).
+	ownerStats sockowner.Stats
 
 	notices notices
 	rec     *recorder          // nil unless recording
