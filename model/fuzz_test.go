@@ -204,6 +204,7 @@ func fuzzRun(t *testing.T, data []byte) (predictions int) {
 		}
 		poll := tr.Update(in)
 		fuzzPeersAgree(t, i, now, poll.Rows(nil))
+		fuzzSummaryAgrees(t, i, poll.Rows(nil))
 		scribble := buf[:cap(buf)]
 		for k := range scribble {
 			scribble[k] = inetdiag.Socket{State: inetdiag.StateListen, Timer: inetdiag.TimerKeepalive, Retrans: 0xff, Inode: 0xdead}
@@ -338,5 +339,25 @@ func fuzzPeersAgree(t *testing.T, poll int, now time.Time, rows []Row) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("poll %d, split %d: hosts judged from a base\n%+v\nfrom every row\n%+v", poll, split, got, want)
 		}
+	}
+}
+
+// fuzzSummaryAgrees checks a Summarizer on a poll's rows as two refreshes
+// of one epoch give them: the odd rows fresh, unsampled at the first, the
+// poll's at the second. The second summary must be a whole pass's.
+func fuzzSummaryAgrees(t *testing.T, poll int, rows []Row) {
+	t.Helper()
+	var fresh []int
+	before := slices.Clone(rows)
+	for i := 1; i < len(rows); i += 2 {
+		fresh = append(fresh, i)
+		before[i] = Row{}
+	}
+	listening := map[uint16]bool{443: true}
+	var z Summarizer
+	z.Summarize(&Snapshot{Rows: before, Listening: listening, RowsEpoch: 1, Fresh: fresh})
+	got := z.Summarize(&Snapshot{Rows: rows, Listening: listening, RowsEpoch: 1, Fresh: fresh})
+	if want := (&Snapshot{Rows: rows, Listening: listening}).Summarize(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("poll %d: a refresh's summary %+v, a whole pass's %+v", poll, got, want)
 	}
 }
