@@ -442,8 +442,9 @@ func (w *Watcher) refreshRows(sp sourcePoll, q query.Query) []model.Row {
 		// owner index's budget did not reach (a scan reads a few
 		// processes' descriptor tables a poll, and 10^5 sockets may be
 		// spread over dozens of processes) are asked for again at every
-		// refresh until found, not at the next sweep: the rows on screen
-		// carry their process within seconds.
+		// refresh until found (or every process was read, below), not at
+		// the next sweep: the rows on screen carry their process within
+		// seconds.
 		var at []int
 		live = live[:0]
 		if gen == st.shownGen && st.unownedEpoch == st.epoch {
