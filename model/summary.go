@@ -58,37 +58,20 @@ type Summarizer struct {
 func (z *Summarizer) Summarize(s *Snapshot) *Summary {
 	if !s.HasEpoch() {
 		z.epoch = 0
-		sum := z.pass(s, nil, true)
+		sum := z.pass(s, nil)
 		return &sum
 	}
 	if s.RowsEpoch != z.epoch || len(s.Rows) != z.rows || !slices.Equal(s.Fresh, z.fresh) {
-		z.rest = z.pass(s, s.Fresh, false)
+		z.rest = z.pass(s, s.Fresh)
 		z.epoch, z.rows, z.fresh = s.RowsEpoch, len(s.Rows), slices.Clone(s.Fresh)
 	}
 	sum := z.rest
 	sum.NeverByPort = maps.Clone(z.rest.NeverByPort)
-	if sum.NeverByPort == nil {
-		sum.NeverByPort = map[uint16]int{}
-	}
+	count := func(port uint16) { sum.NeverByPort[port]++ }
 	var fresh []int
 	listen := listeningSet(s.Listening)
 	for _, i := range s.Fresh {
-		r := &s.Rows[i]
-		if r.Sock == nil {
-			continue
-		}
-		sum.Counts.Add(r)
-		if p := r.Prediction; p != nil {
-			sum.ByReason[p.Reason]++
-			if sum.Soonest < 0 || soonerRow(s.Rows, i, sum.Soonest) {
-				sum.Soonest = i
-			}
-		}
-		if r.Exposure != nil && r.Exposure.Never {
-			sum.Never++
-			sum.NeverByPort[servicePort(&listen, r)]++
-		}
-		if r.Health.Dying() || r.Prediction != nil {
+		if sum.add(s.Rows, i, &listen, count) {
 			fresh = append(fresh, i)
 		}
 	}
@@ -96,42 +79,26 @@ func (z *Summarizer) Summarize(s *Snapshot) *Summary {
 	return &sum
 }
 
-// pass sums the rows of s but those at skip (ascending). all says whether
-// the summary is for s alone (then an empty port count is an empty map).
-func (z *Summarizer) pass(s *Snapshot, skip []int, all bool) Summary {
-	sum := Summary{Soonest: -1}
+// pass sums the rows of s but those at skip (ascending).
+func (z *Summarizer) pass(s *Snapshot, skip []int) Summary {
+	sum := Summary{Soonest: -1, NeverByPort: map[uint16]int{}}
 	listen := listeningSet(s.Listening)
 	counted := false
+	count := func(port uint16) {
+		if z.ports == nil {
+			z.ports = make([]int32, 1<<16)
+		}
+		z.ports[port]++
+		counted = true
+	}
 	for i := range s.Rows {
 		if len(skip) > 0 && skip[0] == i {
 			skip = skip[1:]
 			continue
 		}
-		r := &s.Rows[i]
-		if r.Sock == nil {
-			continue
-		}
-		sum.Counts.Add(r)
-		if p := r.Prediction; p != nil {
-			sum.ByReason[p.Reason]++
-			if sum.Soonest < 0 || soonerRow(s.Rows, i, sum.Soonest) {
-				sum.Soonest = i
-			}
-		}
-		if r.Exposure != nil && r.Exposure.Never {
-			if z.ports == nil {
-				z.ports = make([]int32, 1<<16)
-			}
-			sum.Never++
-			z.ports[servicePort(&listen, r)]++
-			counted = true
-		}
-		if r.Health.Dying() || r.Prediction != nil {
+		if sum.add(s.Rows, i, &listen, count) {
 			sum.Dying = append(sum.Dying, i)
 		}
-	}
-	if counted || all {
-		sum.NeverByPort = map[uint16]int{}
 	}
 	if counted {
 		for p, n := range z.ports {
@@ -142,6 +109,28 @@ func (z *Summarizer) pass(s *Snapshot, skip []int, all bool) Summary {
 		}
 	}
 	return sum
+}
+
+// add counts row i of rows (none without a sample) into sum, a
+// never-noticing connection's service port by count, and reports whether
+// the row is one of Dying.
+func (sum *Summary) add(rows []Row, i int, listen *portSet, count func(port uint16)) bool {
+	r := &rows[i]
+	if r.Sock == nil {
+		return false
+	}
+	sum.Counts.Add(r)
+	if p := r.Prediction; p != nil {
+		sum.ByReason[p.Reason]++
+		if sum.Soonest < 0 || soonerRow(rows, i, sum.Soonest) {
+			sum.Soonest = i
+		}
+	}
+	if r.Exposure != nil && r.Exposure.Never {
+		sum.Never++
+		count(servicePort(listen, r))
+	}
+	return r.Health.Dying() || r.Prediction != nil
 }
 
 // soonerRow reports whether row i's predicted abort comes before row j's,
