@@ -261,21 +261,6 @@ func TopPorts(byPort map[uint16]int, top int) []PortExposure {
 	return out
 }
 
-// Soonest returns the row with the earliest predicted abort, or nil.
-func (s *Snapshot) Soonest() *Row {
-	var best *Row
-	for i := range s.Rows {
-		r := &s.Rows[i]
-		if r.Prediction == nil {
-			continue
-		}
-		if best == nil || r.Prediction.At.Before(best.Prediction.At) {
-			best = r
-		}
-	}
-	return best
-}
-
 // Endpoint formats an address and port for every output of tcpwatch (the
 // interface, the --once table, the JSON, events, metrics labels): IPv6 in
 // brackets, a wildcard port as "*" (as ss prints it), and an IPv4-mapped

@@ -85,11 +85,12 @@ func TestCountAndSoonest(t *testing.T) {
 	if got := c.Health(Health(99)); got != 0 {
 		t.Errorf("Health(99) = %d", got)
 	}
-	if r := s.Soonest(); r == nil || r.Prediction != p2 {
-		t.Errorf("Soonest = %+v, want the row predicted at +10s", r)
+	if r := s.Summarize().SoonestAbort(s); r == nil || r.Prediction != p2 {
+		t.Errorf("SoonestAbort = %+v, want the row predicted at +10s", r)
 	}
-	if r := (&Snapshot{Rows: s.Rows[1:2]}).Soonest(); r != nil {
-		t.Errorf("Soonest without predictions = %+v, want nil", r)
+	one := &Snapshot{Rows: s.Rows[1:2]}
+	if r := one.Summarize().SoonestAbort(one); r != nil {
+		t.Errorf("SoonestAbort without predictions = %+v, want nil", r)
 	}
 	if c := (&Snapshot{}).Count(); c.Total != 0 || len(c.States()) != 0 {
 		t.Errorf("empty snapshot counts %+v", c)

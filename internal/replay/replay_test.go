@@ -138,7 +138,7 @@ func TestSeekIsExact(t *testing.T) {
 			t.Fatalf("poll %d differs:\n%s\nlive:\n%s", n, got, live[st.Poll.Time.UnixNano()])
 		}
 		events += len(snap.Events)
-		if snap.Soonest() != nil {
+		if snap.Summarize().SoonestAbort(snap) != nil {
 			predictions++
 		}
 		if snap.Host != "db1" {
