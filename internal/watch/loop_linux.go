@@ -18,14 +18,18 @@ import (
 const PollShare = 12
 
 // SweepShare is the share of the time (1/SweepShare) the full dumps of a
-// host polled in two tiers may take: half of PollShare's, the refreshes
-// between them having the other half. The sweeps of such a host are what
-// its CPU is spent on, and what they refresh is the healthy rows (a
+// host polled in two tiers may take; the refreshes between them may take
+// half of PollShare's (see tiers.tick). The sweeps of such a host are
+// what its CPU is spent on, and what they refresh is the healthy rows (a
 // dying connection's are looked up every interval, and one that starts
-// dying calls a sweep early, see tiers.early): at a twelfth, the
-// interface at 10^5 sockets spent 11-12 % of a core, four tenths of it in
-// the kernel's dumps.
-const SweepShare = 2 * PollShare
+// dying calls a sweep early, see tiers.early). At a twelfth, the
+// interface at 10^5 sockets spent 11-12 % of a core, four tenths of it
+// in the kernel's dumps; at a twenty-fourth, 5.3-6.5 %: the interface's
+// own work (its frames, taking in snapshots, the collector) takes 1.5-2
+// points of a core besides the sweeps, so sweeps at 4.2 % left nothing
+// of the 5 % an interface may take. At a thirty-sixth (2.8 %) a host of
+// 10^5 sockets is swept every ~9 s and one of 10^6 every ~1.5 min.
+const SweepShare = 3 * PollShare
 
 // Loop polls every interval until ctx is done and sends each snapshot on
 // out (closing it at the end). When polls take more than 1/PollShare of

@@ -108,16 +108,16 @@ func TestRefreshBetweenSweeps(t *testing.T) {
 		},
 	}
 	w := lookupWatcher(t, Config{Owners: OwnersNone}, d, clock)
-	snaps, waits := runLoop(t, w, clock, time.Second, 7, nil)
+	snaps, waits := runLoop(t, w, clock, time.Second, 9, nil)
 	defer func() {
 		for _, s := range snaps {
 			s.Release()
 		}
 	}()
 	// Sweep 0 is forgiven (a single slow one), sweep 1 (at 1.2 s) splits
-	// the tiers: a sweep every 200 ms × SweepShare = 4.8 s (the sweeps'
-	// half of the budget), at the first poll that late: 6.4 s.
-	wantRefresh := []bool{false, false, true, true, true, true, false}
+	// the tiers: a sweep every 200 ms × SweepShare = 7.2 s (the sweeps'
+	// share of the budget), at the first poll that late: 8.4 s.
+	wantRefresh := []bool{false, false, true, true, true, true, true, true, false}
 	var got []bool
 	for _, s := range snaps {
 		got = append(got, s.Refresh)
@@ -165,12 +165,12 @@ func TestRefreshBetweenSweeps(t *testing.T) {
 	// The refreshes after it lack 3 too; the sweep after them sees 3
 	// again (the fake dump still has it): a new connection to the
 	// tracker, not an error.
-	for _, s := range snaps[4:6] {
+	for _, s := range snaps[4:8] {
 		if len(s.Rows) != 2 || len(s.Events) != 0 {
 			t.Errorf("refresh after 3 was gone: %d rows, events %+v", len(s.Rows), s.Events)
 		}
 	}
-	if s := snaps[6]; s.Refresh || len(s.Rows) != 3 {
+	if s := snaps[8]; s.Refresh || len(s.Rows) != 3 {
 		t.Errorf("sweep after: refresh %v, %d rows", s.Refresh, len(s.Rows))
 	}
 }

@@ -361,7 +361,7 @@ func TestRefreshRetriesShownOwners(t *testing.T) {
 	w.index.MaxPids = 1
 	w.SetShown(shown, nil)
 	// Two sweeps (the second splits the tiers), then refreshes: a sweep
-	// every 4.8 s (see TestRefreshBetweenSweeps), none in these.
+	// every 7.2 s (see TestRefreshBetweenSweeps), none in these.
 	snaps, _ := runLoop(t, w, clock, time.Second, 6, nil)
 	defer func() {
 		for _, s := range snaps {

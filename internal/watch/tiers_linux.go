@@ -10,9 +10,9 @@ import (
 // refresh (look-ups of the suspects, see refresh_linux.go), and how long
 // to wait after each. While sweeps fit the poll budget (1/PollShare of
 // the interval) every poll sweeps, as on any ordinary host. When two
-// sweeps in a row cost more, the budget is split in halves: the sweeps
-// are spaced to keep to one (1/SweepShare), and the polls in between
-// refresh, within the other. The interval itself is kept, so the dying
+// sweeps in a row cost more, the budget is split: the sweeps are spaced
+// to keep to a third of it (1/SweepShare), and the polls in between
+// refresh, within half of it. The interval itself is kept, so the dying
 // connections' countdowns go on ticking every interval. Refreshes that
 // are themselves too costly (more than their half, e.g. tens of thousands
 // of dying connections) stretch the interval as slow polls did before.
@@ -96,8 +96,8 @@ func (t *tiers) swept(start time.Time, cost time.Duration, canRefresh bool, gen 
 		t.one.prevCost = cost
 		return t.interval
 	}
-	// The budget split in halves: the sweeps (and their setup) keep to
-	// one, the refreshes to the other (see tick). A sweep every S costs
+	// The budget split: the sweeps (and their setup) keep to their
+	// share, the refreshes to half the budget (see tick). A sweep every S costs
 	// steady/S, so S is steady*SweepShare.
 	t.sweepEvery = max(steady*SweepShare, t.tick())
 	return t.tick()

@@ -9,8 +9,8 @@ import (
 // make or copy every row (0.42 s at 10^6), must not stretch the tick —
 // the dying connections' countdowns would then stall for PollShare times
 // that after every sweep — but they are the sweep's price: the sweeps are
-// spaced so that sweeps and their setup keep to their half of the budget
-// (the refreshes have the other), all of it within the budget.
+// spaced so that sweeps and their setup keep to their share of the budget
+// (the refreshes have half of it), all of it within the budget.
 func TestTiersChargeSetupToSweeps(t *testing.T) {
 	const interval = time.Second
 	for _, tc := range []struct {
@@ -48,21 +48,21 @@ func TestTiersChargeSetupToSweeps(t *testing.T) {
 				start = start.Add(every)
 			}
 			// Over one sweep period: the sweep and its setup within
-			// their half of the budget, a refresh at every other tick
-			// within the other, both together within the whole.
+			// their share of the budget, a refresh at every other tick
+			// within half of it, both together within the whole.
 			ticks := float64(every) / float64(tc.wantTick)
 			swept := tc.sweep + tc.setup
 			refreshed := time.Duration((ticks - 1) * float64(tc.refresh))
 			if share := float64(swept) / float64(every); share > 1/float64(SweepShare)+1e-9 {
-				t.Errorf("sweep every %v: %.4f of the time sweeping, their half of the budget %.4f", every, share, 1/float64(SweepShare))
+				t.Errorf("sweep every %v: %.4f of the time sweeping, their share of the budget %.4f", every, share, 1/float64(SweepShare))
 			}
 			if share := float64(swept+refreshed) / float64(every); share > 1/float64(PollShare)+1e-9 {
 				t.Errorf("sweep every %v: %.4f of the time polling, budget %.4f", every, share, 1/float64(PollShare))
 			}
 			// And not spaced more than the budget needs: a sweep a tick
-			// sooner would exceed the sweeps' half.
+			// sooner would exceed the sweeps' share.
 			if sooner := every - tc.wantTick; float64(swept)/float64(sooner) <= 1/float64(SweepShare) {
-				t.Errorf("sweep every %v: every %v would fit the sweeps' half too", every, sooner)
+				t.Errorf("sweep every %v: every %v would fit the sweeps' share too", every, sooner)
 			}
 		})
 	}
