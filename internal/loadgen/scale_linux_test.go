@@ -53,6 +53,7 @@ var (
 	scaleConns  = flag.Int("scale", 0, "TestScaleReport: fixture size in connections (5000, 50000...; root); 0 runs a small smoke version")
 	scaleRuns   = flag.Int("scale.runs", 9, "TestScaleReport: repetitions of each timed step (the report gives medians)")
 	scaleBinary = flag.Duration("scale.binary", 60*time.Second, "TestScaleReport: how long the binary polls in each mode (0 skips it)")
+	scaleStart  = flag.Duration("scale.warm", 5*time.Second, "TestScaleReport: how long the binary runs before its CPU and memory are measured (the first minute at 10^6 names the screen; 60s measures past it)")
 	scaleOut    = flag.String("scale.out", "", "TestScaleReport: append the markdown report to this file")
 	scaleModes  = flag.String("scale.modes", "metrics,json,tui", "TestScaleReport: the binary's modes to run")
 	scaleInProc = flag.Bool("scale.inproc", true, "TestScaleReport: measure the dumps, the tracker, the poll and the loop in this process")
@@ -65,10 +66,14 @@ func binaryEnv() []string { return strings.Fields(*scaleEnv) }
 
 // envNote says how the binary was run, for the report.
 func envNote() string {
-	if *scaleEnv == "" {
-		return ""
+	var note string
+	if *scaleStart != 5*time.Second {
+		note = fmt.Sprintf(" from %v", *scaleStart)
 	}
-	return " with " + *scaleEnv
+	if *scaleEnv != "" {
+		note += " with " + *scaleEnv
+	}
+	return note
 }
 
 // scaleWarm is how many updates fill a connection's history (the model's
@@ -599,7 +604,7 @@ func (lc *lineCounter) consume(r io.Reader) error {
 }
 
 // scaleBinaryJSON runs the binary headless, its NDJSON stream counted and
-// dropped, for d after a 5 s warm-up.
+// dropped, for d after a warm-up (-scale.warm).
 func scaleBinaryJSON(t *testing.T, f *loadgen.Fixture, bin string, d time.Duration, rep *scaleReport) {
 	cmd := exec.Command(bin, "--json", "--netns", f.NetNS())
 	cmd.Env = append(os.Environ(), binaryEnv()...)
@@ -625,7 +630,7 @@ func scaleBinaryJSON(t *testing.T, f *loadgen.Fixture, bin string, d time.Durati
 	}
 	defer stop()
 	var polls0 int64
-	r := observe(t, cmd.Process.Pid, 5*time.Second, d, done, func() { polls0 = lc.polls.Load() })
+	r := observe(t, cmd.Process.Pid, *scaleStart, d, done, func() { polls0 = lc.polls.Load() })
 	if r.exited != nil {
 		t.Fatalf("tcpwatch --json %v after %v: %s", r.exited, r.exitedAt, stderr.Bytes())
 	}
@@ -649,7 +654,7 @@ func scaleBinaryJSON(t *testing.T, f *loadgen.Fixture, bin string, d time.Durati
 }
 
 // scaleBinaryTUI runs the interactive interface in a detached tmux server
-// of its own, 120x40, for d after a 5 s warm-up.
+// of its own, 120x40, for d after a warm-up (-scale.warm).
 func scaleBinaryTUI(t *testing.T, f *loadgen.Fixture, bin string, d time.Duration, rep *scaleReport) {
 	// A server of our own, its socket in a directory removed at the end.
 	sock := filepath.Join(t.TempDir(), "tmux")
@@ -681,7 +686,7 @@ func scaleBinaryTUI(t *testing.T, f *loadgen.Fixture, bin string, d time.Duratio
 			}
 		}
 	}()
-	r := observe(t, pid, 5*time.Second, d, done, nil)
+	r := observe(t, pid, *scaleStart, d, done, nil)
 	screen, _ := tmux("capture-pane", "-p")
 	if r.exited != nil {
 		t.Fatalf("tcpwatch in tmux %v after %v; screen:\n%s", r.exited, r.exitedAt, screen)
@@ -691,7 +696,7 @@ func scaleBinaryTUI(t *testing.T, f *loadgen.Fixture, bin string, d time.Duratio
 	}
 	t.Logf("screen at the end:\n%s", screen)
 	tmux("send-keys", "q")
-	rep.add(fmt.Sprintf("binary, interface in tmux 120x40%s, for %v: CPU", envNote(), r.wall.Round(time.Second)), fmt.Sprintf("%.1f %% of a core", r.cpuPercent()), "target ≤ 5 % at 10^5; Bubble Tea redraws every second")
+	rep.add(fmt.Sprintf("binary, interface in tmux 120x40%s, for %v: CPU", envNote(), r.wall.Round(time.Second)), fmt.Sprintf("%.1f %% of a core", r.cpuPercent()), "target ≤ 5 % at 10^5; the view changes every second, drawn at most 10 times a second")
 	rep.add("binary, interface: memory", fmt.Sprintf("VmHWM %s", mib(r.hwm)), fmt.Sprintf("target ≤ 100 MiB at 10^5; VmRSS max %s; descriptors max %d", mib(r.maxRSS()), r.maxFDs()))
 }
 
@@ -700,7 +705,7 @@ func scaleBinaryTUI(t *testing.T, f *loadgen.Fixture, bin string, d time.Duratio
 const metricsAddr = "127.0.0.1:9469"
 
 // scaleBinaryMetrics runs the binary headless as a Prometheus exporter
-// inside the fixture's namespace for d after a 5 s warm-up, scraped every
+// inside the fixture's namespace for d after a warm-up (-scale.warm), scraped every
 // 15 s as a Prometheus server would.
 func scaleBinaryMetrics(t *testing.T, f *loadgen.Fixture, bin string, d time.Duration, rep *scaleReport) {
 	// ip netns exec enters the namespace and execs the binary: same PID.
@@ -738,7 +743,7 @@ func scaleBinaryMetrics(t *testing.T, f *loadgen.Fixture, bin string, d time.Dur
 			}
 		}
 	}()
-	r := observe(t, cmd.Process.Pid, 5*time.Second, d, done, nil)
+	r := observe(t, cmd.Process.Pid, *scaleStart, d, done, nil)
 	close(stopScrapes)
 	if r.exited != nil {
 		exited = true
