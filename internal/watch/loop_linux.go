@@ -28,7 +28,7 @@ const PollShare = 12
 // own work (its frames, taking in snapshots, the collector) takes 1.5-2
 // points of a core besides the sweeps, so sweeps at 4.2 % left nothing
 // of the 5 % an interface may take. At a thirty-sixth (2.8 %) a host of
-// 10^5 sockets is swept every ~9 s and one of 10^6 every ~1.5 min.
+// 10^5 sockets is swept every ~9 s and one of 10^6 every 1.5-3 min.
 const SweepShare = 3 * PollShare
 
 // Loop polls every interval until ctx is done and sends each snapshot on
