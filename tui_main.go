@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/tcpwatch/tcpwatch/internal/watch"
 	"github.com/tcpwatch/tcpwatch/model"
@@ -12,10 +13,13 @@ import (
 
 // runInteractive runs the full-screen interface over a watcher.
 func runInteractive(ctx context.Context, w *watch.Watcher, o *options, banner string) error {
+	recall := make(chan chan<- struct{})
+	w.SetRecall(recaller(recall))
 	st := startStream(ctx, w, o.interval, nil)
 	defer st.Stop()
 	cfg := tui.Config{
 		Snapshots: st.C,
+		Recall:    recall,
 		Query:     w.Query(),
 		SetQuery:  w.SetQuery,
 		Shown:     w.SetShown,
@@ -31,4 +35,32 @@ func runInteractive(ctx context.Context, w *watch.Watcher, o *options, banner st
 		}
 	}
 	return tui.Run(ctx, cfg)
+}
+
+// recallWait bounds how long a sweep waits for the interface to give its
+// snapshot back: it answers within a frame unless busy (taking in a
+// snapshot of 10^6 rows takes a few hundred milliseconds), and a sweep
+// that waits longer is late for nothing: it can dump beside the snapshot.
+const recallWait = time.Second
+
+// recaller is the watcher's side of tui.Config.Recall: it asks the
+// interface over ask and waits for the answer, at most recallWait in all.
+func recaller(ask chan<- chan<- struct{}) func(ctx context.Context) {
+	return func(ctx context.Context) {
+		t := time.NewTimer(recallWait)
+		defer t.Stop()
+		done := make(chan struct{})
+		select {
+		case ask <- done:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
 }

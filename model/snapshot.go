@@ -146,6 +146,17 @@ type Snapshot struct {
 // hands the socket buffer back for reuse).
 func NewSnapshot(release func()) *Snapshot { return &Snapshot{release: release} }
 
+// WithRows returns a copy of s with rows in place of its own, tied to
+// none of its buffers: s may be released while the copy is in use. (The
+// interface draws copies of the rows in view so, while it gives the
+// snapshot back before a sweep.) It promises nothing of its rows'
+// epoch.
+func (s *Snapshot) WithRows(rows []Row) *Snapshot {
+	c := *s
+	c.Rows, c.RowsEpoch, c.Fresh, c.release = rows, 0, nil, nil
+	return &c
+}
+
 // Release tells the producer that the consumer is done with the snapshot:
 // its rows must not be read afterwards. Calling it is optional (the
 // garbage collector reclaims an unreleased snapshot) and idempotent.

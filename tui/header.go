@@ -280,10 +280,10 @@ func (m *Model) filterLine(w int) string {
 	}
 	parts = append(parts, m.table.order.label())
 	if m.snap != nil {
-		if n, total := m.table.shown(), len(m.snap.Rows); n != total {
+		if n, total, cur := m.tableCounts(); n != total {
 			parts = append(parts, "showing "+fmtCount(n)+" of "+fmtCount(total))
 		} else if n > 0 {
-			parts = append(parts, "row "+fmtCount(m.table.cursor()+1)+" of "+fmtCount(n))
+			parts = append(parts, "row "+fmtCount(cur+1)+" of "+fmtCount(n))
 		}
 	}
 	left := " " + strings.Join(parts, " · ")

@@ -57,6 +57,10 @@ type Config struct {
 	// scrolls to must not show an empty PROCESS column) and keeps their
 	// sockets whole for the detail view (see shown.go).
 	Shown func(inodes []uint32, cookies []uint64)
+	// Recall, if set, delivers the watcher's requests for the snapshot on
+	// screen back before a costly sweep; the interface answers each by
+	// closing the channel it receives (see lend.go).
+	Recall <-chan chan<- struct{}
 }
 
 // Minimum terminal size: below it the screen shows one line saying so.
@@ -108,6 +112,7 @@ type Model struct {
 	width, height int
 
 	pending *model.Snapshot // newest poll received while paused
+	lent    *lentTable      // set while copies of the rows in view stand in for the snapshot
 	stopped bool
 	paused  bool
 	done    chan struct{}
@@ -165,7 +170,7 @@ func New(cfg Config) *Model {
 
 // Init starts waiting for snapshots and the one-second countdown tick.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(m.waitSnapshot(), tick())
+	return tea.Batch(m.waitSnapshot(), m.waitRecall(), tick())
 }
 
 // Update handles one message; each kind has its own method.
@@ -188,6 +193,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 // handle dispatches a message by its type.
 func (m *Model) handle(msg tea.Msg) tea.Cmd {
+	if m.holds(msg) {
+		return nil
+	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.onResize(msg)
@@ -199,8 +207,15 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 		return nil
 	case snapshotMsg:
 		return m.onSnapshot(msg.snap)
+	case recallMsg:
+		return m.onRecall(msg)
 	case stoppedMsg:
 		m.stopped = true
+		if held := m.unlend(); m.snap != nil {
+			// No sweep's snapshot will come: the copies stay on screen.
+			m.table.rebuild()
+			return m.replayHeld(held)
+		}
 		return nil
 	case tickMsg:
 		return m.onTick()

@@ -76,8 +76,9 @@ func (m *Model) onSnapshot(s *model.Snapshot) tea.Cmd {
 		m.pending = s
 		return next
 	}
+	held := m.unlend()
 	m.replace(s)
-	return next
+	return tea.Batch(next, m.replayHeld(held))
 }
 
 // replace puts s on screen and releases the snapshot it replaces, after

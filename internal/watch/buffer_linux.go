@@ -79,6 +79,20 @@ func (p *bufPool) get(holders int32) *buffer {
 	return b
 }
 
+// dropFree lets the garbage collector have the free buffers. A dump
+// calls it once it has its own: in the steady state no other is free
+// then (a consumer that releases early leaves the one the dump took, one
+// that holds its snapshot until the next holds the other), so one free
+// now is memory left from a past peak (a paused interface holding two
+// snapshots, a recall declined) that would stay idle beside the dump:
+// 20 MB at 10^5 sockets.
+func (p *bufPool) dropFree() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.free)
+	p.free = p.free[:0]
+}
+
 func (p *bufPool) put(b *buffer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

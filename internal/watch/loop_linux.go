@@ -55,6 +55,9 @@ func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *
 		if refresh {
 			snap, err = w.Refresh()
 		} else {
+			if w.recall != nil && t.costly() {
+				w.recall(ctx)
+			}
 			snap, err = w.Poll()
 		}
 		if err != nil {

@@ -89,7 +89,7 @@ func TestPollBuffers(t *testing.T) {
 			name:     "released before the next poll: one buffer",
 			sockstat: 100,
 			steps: []step{
-				{socks: few, release: true, sameAs: fresh, wantCap: func(c int) bool { return c >= 100+100/8+16 }},
+				{socks: few, release: true, sameAs: fresh, wantCap: func(c int) bool { return c >= 100+100/32+16 }},
 				{socks: few, release: true, sameAs: 0},
 				{socks: few, release: true, sameAs: 0},
 			},
@@ -125,7 +125,7 @@ func TestPollBuffers(t *testing.T) {
 				{socks: few, release: true, sameAs: 0, wantCap: func(c int) bool { return c >= len(many) }},
 				// Released with 10 sockets in 5000 of room: dropped, and
 				// sized again from the last dump.
-				{socks: few, release: true, sameAs: fresh, wantCap: func(c int) bool { return c >= 10+10/8+16 && c < 100 }},
+				{socks: few, release: true, sameAs: fresh, wantCap: func(c int) bool { return c >= 10+10/32+16 && c < 100 }},
 			},
 			wantStats: 1,
 		},
@@ -143,11 +143,11 @@ func TestPollBuffers(t *testing.T) {
 			name:     "a buffer too small for the last dump is grown once",
 			sockstat: 5,
 			steps: []step{
-				{socks: few, sameAs: fresh, wantCap: func(c int) bool { return c >= 5+5/8+16 && c < 100 }},
+				{socks: few, sameAs: fresh, wantCap: func(c int) bool { return c >= 5+5/32+16 && c < 100 }},
 				{socks: many, release: true, sameAs: fresh},
 				{socks: many, sameAs: 1},
 				// The first buffer comes back with room for 21.
-				{releaseFirst: []int{0}, socks: many, release: true, sameAs: fresh, wantCap: func(c int) bool { return c >= 5000+5000/8+16 }},
+				{releaseFirst: []int{0}, socks: many, release: true, sameAs: fresh, wantCap: func(c int) bool { return c >= 5000+5000/32+16 }},
 			},
 			wantStats: 1,
 		},

@@ -121,6 +121,15 @@ func (t *tiers) refreshed(cost time.Duration, setup bool, screen time.Duration) 
 	return t.tick()
 }
 
+// costly reports whether the next sweep is one worth recalling the last
+// snapshot for (see Watcher.SetRecall): the tiers are split, or the last
+// sweep alone exceeded the poll budget. An ordinary host's dumps, a few
+// milliseconds and a few hundred kilobytes, are not worth the interface
+// holding back its keys for.
+func (t *tiers) costly() bool {
+	return t.sweepEvery > 0 || t.prevSweep*PollShare > t.interval
+}
+
 // steadyRefresh is what refreshes cost: the cheaper of the last two, so
 // that a single slow one (a collection of a large heap running beside
 // it) is forgiven, as a single slow sweep is.

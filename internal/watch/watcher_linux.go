@@ -122,6 +122,9 @@ type Watcher struct {
 	// the hosts it does not judge again.
 	lastPeers []model.Peer
 	other     otherNetNS // the host's other namespaces, for a hint
+	// recall asks the consumer for the last snapshot back before a costly
+	// sweep (see SetRecall); nil: nobody to ask.
+	recall func(ctx context.Context)
 	// wait sleeps between the polls of Loop; tests replace it.
 	wait func(ctx context.Context, d time.Duration) bool
 }
@@ -258,6 +261,18 @@ func (w *Watcher) SetShown(inodes []uint32, cookies []uint64) {
 	w.mu.Unlock()
 	w.whole.Store(&c)
 }
+
+// SetRecall gives Loop a way to ask for the snapshot it sent last back
+// before a sweep that costs more than the poll budget, on a host polled
+// in two tiers or about to be. Such a snapshot points into the last
+// sweep's socket buffer (20 MB at 10^5 sockets, 200 MB at 10^6): held
+// while the next sweep dumps, it makes the watcher keep two. recall
+// returns once the consumer has released it, or declined, or taken too
+// long (the sweep then dumps beside it, as without a recall). The
+// interface, which holds each snapshot until the next, is the consumer
+// that needs one; the exporter and the JSON writer release theirs first
+// anyway. Call it before Loop.
+func (w *Watcher) SetRecall(recall func(ctx context.Context)) { w.recall = recall }
 
 // keepWhole says whether a dump keeps s whole: every socket of a
 // recorded poll (a recording holds all that the kernel sent), else those
