@@ -1,15 +1,19 @@
-// Giving the snapshot back before a sweep. On a large host the snapshot
+// Giving the snapshot back before a poll. On a large host the snapshot
 // on screen points into the watcher's last sweep (its sockets: 20 MB at
-// 10^5, 200 MB at 10^6), and the interface holds it until the next
-// snapshot comes: the next sweep had to dump beside it, into a second
-// buffer of that size kept for good. Before such a sweep the watcher asks
-// for it back (Config.Recall). The interface then keeps copies of the
-// rows in view, releases the snapshot, and draws the copies, countdowns
-// ticking, until the sweep's snapshot comes in (a fraction of a second
-// at 10^5 sockets, a few seconds at 10^6). What would need the other
-// rows (keys but quitting, a filter's answer) waits for it, and is then
-// handled in order. A paused display or an open prompt keeps its
-// snapshot: the user is reading or typing, and the sweep dumps beside it.
+// 10^5, 200 MB at 10^6) and has its own row array (10 MB, 100 MB), and
+// the interface holds it until the next snapshot comes: the next sweep
+// had to dump beside it and the next refresh to write its rows beside
+// them, into a second buffer and a second array kept for good. Before
+// each poll of such a host the watcher asks for it back (Config.Recall).
+// The interface then keeps copies of the rows in view, releases the
+// snapshot, and draws the copies, countdowns ticking, until the poll's
+// snapshot comes in: a few milliseconds for a refresh; for a sweep, a
+// fraction of a second at 10^5 sockets, a few seconds at 10^6. What would
+// need the other rows (keys but quitting, a filter's answer) waits for
+// it, and is then handled in order. What the table kept of the epoch's
+// rows (table_kept.go) is kept: it holds no row. A paused display or an
+// open prompt keeps its snapshot: the user is reading or typing, and the
+// poll works beside it.
 
 package tui
 
@@ -130,7 +134,9 @@ func (m *Model) tableCounts() (shown, total, cursor int) {
 
 // hold returns copies of the rows in view, in display order, and makes
 // the table show them alone, as they were shown: a snapshot of those
-// rows is about to replace the one on screen.
+// rows is about to replace the one on screen. What it kept of the
+// epoch's rows stays for the next snapshot (rebuildSnapshot): the copies
+// are of no epoch, and nothing rebuilds the table on them.
 func (t *connTable) hold() []model.Row {
 	s := t.ctx.snap
 	off := t.window(t.sel.cursor, t.height)
@@ -147,6 +153,5 @@ func (t *connTable) hold() []model.Row {
 	}
 	t.sel.cursor = min(max(t.sel.cursor-off, 0), max(len(rows)-1, 0))
 	t.sel.offset = 0
-	t.kept.epoch = 0
 	return slices.Clip(rows)
 }

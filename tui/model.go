@@ -58,8 +58,8 @@ type Config struct {
 	// sockets whole for the detail view (see shown.go).
 	Shown func(inodes []uint32, cookies []uint64)
 	// Recall, if set, delivers the watcher's requests for the snapshot on
-	// screen back before a costly sweep; the interface answers each by
-	// closing the channel it receives (see lend.go).
+	// screen back before a poll of a large host; the interface answers
+	// each by closing the channel it receives (see lend.go).
 	Recall <-chan chan<- struct{}
 }
 

@@ -207,7 +207,7 @@ func (a *allNS) tick(refresh bool) (*model.Snapshot, error) {
 	}
 	a.pollMembers(start, q.Request(), !q.IsZero(), refresh)
 
-	rb := w.rowBufs.get(1)
+	rb := w.takeRows()
 	rows := rb.rows[:0]
 	events := a.pending
 	a.pending = nil

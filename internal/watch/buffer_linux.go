@@ -79,13 +79,13 @@ func (p *bufPool) get(holders int32) *buffer {
 	return b
 }
 
-// dropFree lets the garbage collector have the free buffers. A dump
+// dropFree lets the garbage collector have the free buffers. A poll
 // calls it once it has its own: in the steady state no other is free
-// then (a consumer that releases early leaves the one the dump took, one
+// then (a consumer that releases early leaves the one the poll took, one
 // that holds its snapshot until the next holds the other), so one free
 // now is memory left from a past peak (a paused interface holding two
-// snapshots, a recall declined) that would stay idle beside the dump:
-// 20 MB at 10^5 sockets.
+// snapshots, a recall declined) that would stay idle beside the poll's:
+// 20 MB of sockets at 10^5, 10 MB of rows.
 func (p *bufPool) dropFree() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

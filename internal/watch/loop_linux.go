@@ -52,12 +52,12 @@ func (w *Watcher) Loop(ctx context.Context, interval time.Duration, out chan<- *
 		refresh := t.refreshDue(start, can, gen)
 		var snap *model.Snapshot
 		var err error
+		if w.recall != nil && t.costly() {
+			w.recall(ctx)
+		}
 		if refresh {
 			snap, err = w.Refresh()
 		} else {
-			if w.recall != nil && t.costly() {
-				w.recall(ctx)
-			}
 			snap, err = w.Poll()
 		}
 		if err != nil {

@@ -22,7 +22,7 @@ func (w *Watcher) Poll() (*model.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp.rows = w.rowBufs.get(1)
+	sp.rows = w.takeRows()
 	rows := sp.poll.AppendRows(sp.rows.rows[:0], nil)
 	w.resolveOwners(rows, sp.time, q)
 	// The recorder runs before the peers are judged: a keyframe holds the

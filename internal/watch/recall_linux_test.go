@@ -12,20 +12,21 @@ import (
 	"github.com/tcpwatch/tcpwatch/model"
 )
 
-// TestRecallReusesTheSweepBuffer: a consumer that holds each snapshot
-// until the next (the interface) made every sweep of a large host dump
-// beside the last one's sockets: two socket buffers. Given back when
-// Loop asks before a costly sweep (SetRecall), the sweeps dump into one.
-// Loop asks before those sweeps alone: not before the first (nothing is
-// known of its cost), nor before the refreshes. A recall declined (a
-// paused interface) costs a second buffer, which is not kept once the
-// recalls succeed again.
-func TestRecallReusesTheSweepBuffer(t *testing.T) {
+// TestRecallReusesTheBuffers: a consumer that holds each snapshot until
+// the next (the interface) made every sweep of a large host dump beside
+// the last one's sockets, and every poll write its rows beside the last
+// one's: two socket buffers, two row arrays. Given back when Loop asks
+// (SetRecall), the sweeps dump into one and every snapshot's rows are in
+// one. Loop asks before every poll but the first (nothing is known of
+// the sweeps' cost then). A recall declined (a paused interface) costs a
+// second buffer, which is not kept once the recalls succeed again.
+func TestRecallReusesTheBuffers(t *testing.T) {
 	for _, tt := range []struct {
 		recall      bool
 		decline     int // the first recalls declined
 		wantBuffers int
-	}{{false, 0, 2}, {true, 0, 1}, {true, 1, 2}} {
+		wantRows    int
+	}{{false, 0, 2, 2}, {true, 0, 1, 1}, {true, 1, 2, 2}} {
 		t.Run(fmt.Sprintf("recall=%v,declined=%d", tt.recall, tt.decline), func(t *testing.T) {
 			clock := newFakeClock()
 			d := &lookupDumper{
@@ -81,16 +82,21 @@ func TestRecallReusesTheSweepBuffer(t *testing.T) {
 				close(ack)
 			}()
 			var refresh []bool
-			idle := -1 // free sweep buffers once the last sweep's snapshot is taken in
+			rowArrays := map[*model.Row]bool{}
+			idle, idleRows := -1, -1 // free buffers once the last sweep's snapshot is taken in
 			w.wait = func(_ context.Context, dt time.Duration) bool {
 				<-ack // the consumer has taken the snapshot in
 				mu.Lock()
 				refresh = append(refresh, held.Refresh)
+				rowArrays[unsafe.SliceData(held.Rows)] = true
 				mu.Unlock()
 				if polls == 8 {
 					w.src.bufs.mu.Lock()
 					idle = len(w.src.bufs.free)
 					w.src.bufs.mu.Unlock()
+					w.rowBufs.mu.Lock()
+					idleRows = len(w.rowBufs.free)
+					w.rowBufs.mu.Unlock()
 				}
 				clock.advance(dt)
 				polls++
@@ -112,11 +118,14 @@ func TestRecallReusesTheSweepBuffer(t *testing.T) {
 			}
 			// Without recalls the buffer the consumer just let go is the
 			// next sweep's; with them, one free then is idle for good.
-			if tt.recall && idle != 0 {
-				t.Errorf("%d sweep buffers left idle after the last sweep, want none", idle)
+			if tt.recall && (idle != 0 || idleRows != 0) {
+				t.Errorf("%d sweep buffers and %d row arrays left idle after the last sweep, want none", idle, idleRows)
 			}
-			if tt.recall && fmt.Sprint(recalledAt) != "[1 8]" {
-				t.Errorf("recalled before polls %v, want [1 8] (the costly sweeps)", recalledAt)
+			if len(rowArrays) != tt.wantRows {
+				t.Errorf("the snapshots' rows were in %d arrays, want %d", len(rowArrays), tt.wantRows)
+			}
+			if tt.recall && fmt.Sprint(recalledAt) != "[1 2 3 4 5 6 7 8 9]" {
+				t.Errorf("recalled before polls %v, want every one but the first", recalledAt)
 			}
 		})
 	}

@@ -357,7 +357,7 @@ func (w *Watcher) Refresh() (*model.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp.rows = w.rowBufs.get(1)
+	sp.rows = w.takeRows()
 	rows := w.refreshRows(sp, q)
 	peers, peerEvents := w.refreshPeers(sp, rows)
 	rows = filterRows(rows, q)

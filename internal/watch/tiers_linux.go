@@ -121,9 +121,9 @@ func (t *tiers) refreshed(cost time.Duration, setup bool, screen time.Duration) 
 	return t.tick()
 }
 
-// costly reports whether the next sweep is one worth recalling the last
+// costly reports whether the next poll is worth recalling the last
 // snapshot for (see Watcher.SetRecall): the tiers are split, or the last
-// sweep alone exceeded the poll budget. An ordinary host's dumps, a few
+// sweep alone exceeded the poll budget. An ordinary host's polls, a few
 // milliseconds and a few hundred kilobytes, are not worth the interface
 // holding back its keys for.
 func (t *tiers) costly() bool {

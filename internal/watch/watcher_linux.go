@@ -263,16 +263,30 @@ func (w *Watcher) SetShown(inodes []uint32, cookies []uint64) {
 }
 
 // SetRecall gives Loop a way to ask for the snapshot it sent last back
-// before a sweep that costs more than the poll budget, on a host polled
-// in two tiers or about to be. Such a snapshot points into the last
-// sweep's socket buffer (20 MB at 10^5 sockets, 200 MB at 10^6): held
-// while the next sweep dumps, it makes the watcher keep two. recall
-// returns once the consumer has released it, or declined, or taken too
-// long (the sweep then dumps beside it, as without a recall). The
-// interface, which holds each snapshot until the next, is the consumer
-// that needs one; the exporter and the JSON writer release theirs first
-// anyway. Call it before Loop.
+// before each poll of a host whose sweeps cost more than the poll budget
+// (polled in two tiers, or about to be). Such a snapshot points into the
+// last sweep's socket buffer (20 MB at 10^5 sockets, 200 MB at 10^6) and
+// has a row array of its own (10 MB, 100 MB): held while the next poll
+// runs, it makes the watcher keep two of each, the next sweep dumping
+// beside it and the next refresh writing its rows beside them. Given
+// back, the sweep dumps into the same buffer, and a refresh patches the
+// same rows (only the suspects' change). recall returns once the
+// consumer has released it, or declined, or taken too long (the poll
+// then works beside it, as without a recall). The interface, which holds
+// each snapshot until the next, is the consumer that needs one; the
+// exporter and the JSON writer release theirs first anyway. Call it
+// before Loop.
 func (w *Watcher) SetRecall(recall func(ctx context.Context)) { w.recall = recall }
+
+// takeRows returns the row array for the next snapshot, which the
+// snapshot alone holds. Any other left free is dropped (see
+// bufPool.dropFree): with a recall it is the one the interface gave back
+// before the last poll, idle from then on, 10 MB at 10^5 rows.
+func (w *Watcher) takeRows() *buffer {
+	b := w.rowBufs.get(1)
+	w.rowBufs.dropFree()
+	return b
+}
 
 // keepWhole says whether a dump keeps s whole: every socket of a
 // recorded poll (a recording holds all that the kernel sent), else those
