@@ -163,3 +163,27 @@ func TestRecallThenStopped(t *testing.T) {
 	}
 	_ = screenText(m)
 }
+
+// TestRecallRearms: answering a recall waits for the next one, so that
+// every poll's recall reaches the interface (Config.Recall).
+func TestRecallRearms(t *testing.T) {
+	ch := make(chan chan<- struct{})
+	m, _ := newTestModel(Config{Recall: ch}, 120, 30)
+	feed(m, must(snapshotOf(manyRows(10)...)))
+	for i := range 3 {
+		done := make(chan struct{})
+		_, cmd := m.Update(recallMsg{done})
+		<-done
+		if cmd == nil {
+			t.Fatalf("recall %d: no command waits for the next", i)
+		}
+		next := make(chan struct{})
+		go func() { ch <- next }()
+		msg, ok := cmd().(recallMsg)
+		if !ok {
+			t.Fatalf("recall %d: the command returned %T, want the next recall", i, msg)
+		}
+		close(next)
+		feed(m, must(snapshotOf(manyRows(10)...)))
+	}
+}
