@@ -19,8 +19,18 @@ type nsCount struct {
 
 // countNamespaces counts the rows by namespace; nil when the rows carry
 // none (one namespace is watched). The namespaces with dying connections
-// come first, most dying first.
+// come first, most dying first. Rows carry their namespace all or none
+// (model.Row.NetNS), so the first row tells: counting nothing over 10^6
+// rows at every snapshot took ~8 ms each.
 func countNamespaces(s *model.Snapshot) []nsCount {
+	for i := range s.Rows {
+		if r := &s.Rows[i]; r.Sock != nil {
+			if r.NetNS == nil {
+				return nil
+			}
+			break
+		}
+	}
 	idx := map[uint64]int{}
 	var out []nsCount
 	for i := range s.Rows {
