@@ -37,10 +37,10 @@ func runInteractive(ctx context.Context, w *watch.Watcher, o *options, banner st
 	return tui.Run(ctx, cfg)
 }
 
-// recallWait bounds how long a sweep waits for the interface to give its
+// recallWait bounds how long a poll waits for the interface to give its
 // snapshot back: it answers within a frame unless busy (taking in a
-// snapshot of 10^6 rows takes a few hundred milliseconds), and a sweep
-// that waits longer is late for nothing: it can dump beside the snapshot.
+// snapshot of 10^6 rows takes a few hundred milliseconds), and a poll
+// that waits longer is late for nothing: it can work beside the snapshot.
 const recallWait = time.Second
 
 // recaller is the watcher's side of tui.Config.Recall: it asks the

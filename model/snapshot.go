@@ -149,7 +149,7 @@ func NewSnapshot(release func()) *Snapshot { return &Snapshot{release: release} 
 // WithRows returns a copy of s with rows in place of its own, tied to
 // none of its buffers: s may be released while the copy is in use. (The
 // interface draws copies of the rows in view so, while it gives the
-// snapshot back before a sweep.) It promises nothing of its rows'
+// snapshot back before a poll.) It promises nothing of its rows'
 // epoch.
 func (s *Snapshot) WithRows(rows []Row) *Snapshot {
 	c := *s

@@ -139,8 +139,7 @@ func (m *Model) tableCounts() (shown, total, cursor int) {
 // are of no epoch, and nothing rebuilds the table on them.
 func (t *connTable) hold() []model.Row {
 	s := t.ctx.snap
-	off := t.window(t.sel.cursor, t.height)
-	end := min(off+t.height, len(t.vis))
+	off, end := t.inView()
 	rows := make([]model.Row, 0, max(end-off, 0))
 	for i := off; i < end; i++ {
 		if r := &s.Rows[t.vis[i]]; r.Sock != nil {

@@ -212,7 +212,7 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 	case stoppedMsg:
 		m.stopped = true
 		if held := m.unlend(); m.snap != nil {
-			// No sweep's snapshot will come: the copies stay on screen.
+			// No poll's snapshot will come: the copies stay on screen.
 			m.table.rebuild()
 			return m.replayHeld(held)
 		}

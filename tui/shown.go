@@ -18,8 +18,7 @@ func (t *connTable) onScreen(inodes []uint32, cookies []uint64) ([]uint32, []uin
 	if s == nil || len(t.vis) == 0 {
 		return inodes, cookies
 	}
-	off := t.window(t.sel.cursor, t.height)
-	end := min(off+t.height, len(t.vis))
+	off, end := t.inView()
 	for i := off; i < end; i++ {
 		r := &s.Rows[t.vis[i]]
 		if r.Sock == nil {

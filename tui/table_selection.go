@@ -76,6 +76,12 @@ func (t *connTable) window(i, n int) int {
 	return max(off, 0)
 }
 
+// inView is the span of vis in the table's window: the rows on screen.
+func (t *connTable) inView() (off, end int) {
+	off = t.window(t.sel.cursor, t.height)
+	return off, min(off+t.height, len(t.vis))
+}
+
 // page is how far PgUp and PgDn move: a window less one row, so that the
 // row at the edge stays in view.
 func (t *connTable) page() int { return max(t.height-1, 1) }

@@ -122,8 +122,8 @@ type Watcher struct {
 	// the hosts it does not judge again.
 	lastPeers []model.Peer
 	other     otherNetNS // the host's other namespaces, for a hint
-	// recall asks the consumer for the last snapshot back before a costly
-	// sweep (see SetRecall); nil: nobody to ask.
+	// recall asks the consumer for the last snapshot back before a poll
+	// of a large host (see SetRecall); nil: nobody to ask.
 	recall func(ctx context.Context)
 	// wait sleeps between the polls of Loop; tests replace it.
 	wait func(ctx context.Context, d time.Duration) bool
